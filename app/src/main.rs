@@ -1,0 +1,174 @@
+//! `tacit`: the command line (and, later, the desktop app) over the library
+//! crates. Each command is a few lines of glue; the work is in the libraries.
+
+mod bench;
+mod record;
+mod sessions;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// The demo station profile that `tacit init` writes and `tacit demo` records.
+pub const DEMO_PROFILE: &str = include_str!("demo.toml");
+
+#[derive(Parser)]
+#[command(name = "tacit", version, about = "Capture skilled workers' know-how as labeled, synchronized datasets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct LibraryArg {
+    /// Library folder (default: $TACIT_LIBRARY, else the user data folder).
+    #[arg(long, env = "TACIT_LIBRARY")]
+    library: Option<PathBuf>,
+}
+
+impl LibraryArg {
+    fn path(&self) -> PathBuf {
+        self.library.clone().unwrap_or_else(default_library)
+    }
+}
+
+fn default_library() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("tacit")
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a library with a commented demo station profile.
+    Init {
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Overwrite an existing stations/demo.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List cameras, audio inputs and serial ports.
+    Devices {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a session from a station profile.
+    Record(record::RecordArgs),
+    /// List the sessions in a library.
+    Sessions {
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one session (a folder path or an id in the library).
+    Inspect {
+        /// Session folder or id.
+        session: String,
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an interrupted session readable again.
+    Recover {
+        /// Session folder or id.
+        session: String,
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a short session from the demo station (no hardware needed).
+    Demo {
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Seconds to record.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::env::var_os("NO_COLOR").is_none()).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { library, force } => {
+            let path = init_library(&library.path(), force)?;
+            println!("Library ready. Demo station profile: {}", path.display());
+            println!("Record with: tacit record --library {} --profile {} --duration 10 --operator op-01 --task \"demo\"", library.path().display(), path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices { json } => {
+            let list = tacit_capture::devices::list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                sessions::print_devices(&list);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Record(args) => record::run(args),
+        Command::Sessions { library, json } => sessions::list(&library.path(), json),
+        Command::Inspect { session, library, json } => sessions::inspect(&library.path(), &session, json),
+        Command::Recover { session, library, json } => sessions::recover(&library.path(), &session, json),
+        Command::Demo { library, duration } => {
+            let lib = library.path();
+            let profile = init_library(&lib, false)?;
+            eprintln!("Recording {duration} s from the demo station into {}", lib.display());
+            record::run(record::RecordArgs {
+                library: LibraryArg { library: Some(lib) },
+                profile,
+                duration: Some(duration),
+                operator: "demo-operator".into(),
+                task: "demo: synthetic weld".into(),
+                consent: false,
+                min_free_mb: 64,
+                segment_mb: 512,
+                quiet: false,
+            })
+        }
+        Command::Bench { which } => bench::run(which),
+    }
+}
+
+/// Creates the library folders and writes `stations/demo.toml` unless it exists.
+fn init_library(root: &std::path::Path, force: bool) -> Result<PathBuf> {
+    let lib = tacit_capture::Library::create(root).with_context(|| format!("cannot create library {}", root.display()))?;
+    let path = lib.stations_dir().join("demo.toml");
+    if force || !path.exists() {
+        std::fs::write(&path, DEMO_PROFILE).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_profile_is_valid() {
+        let p = tacit_schema::StationProfile::from_toml(super::DEMO_PROFILE).unwrap();
+        assert_eq!(p.station.name, "demo");
+        assert_eq!(p.markers.get("3").map(String::as_str), Some("spatter"));
+    }
+}

@@ -1,0 +1,157 @@
+//! `tacit sessions`, `inspect`, `recover` and `devices` output.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tacit_capture::devices::DeviceList;
+use tacit_capture::{read_manifest, Library};
+use tacit_schema::time::format_ns;
+use tacit_schema::SessionManifest;
+
+pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
+    let lib = Library::at(root);
+    let mut rows = Vec::new();
+    for dir in lib.session_dirs()? {
+        match read_manifest(&dir) {
+            Ok(m) => rows.push((dir, m)),
+            Err(e) => eprintln!("warning: skipping {}: {e}", dir.display()),
+        }
+    }
+    if as_json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|(dir, m)| {
+                json!({
+                    "id": m.id, "path": dir, "station": m.station, "operator": m.operator, "task": m.task,
+                    "started_at_utc": m.started_at_utc, "status": m.status, "duration_ns": m.duration_ns,
+                    "transcribed": m.transcribed, "reviewed": m.reviewed,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No sessions in {} (record one with `tacit demo` or `tacit record`).", lib.sessions_dir().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<32} {:<12} {:<12} {:>12}  {:<28} task", "id", "status", "operator", "duration", "started (UTC)");
+    for (_, m) in &rows {
+        println!("{:<32} {:<12} {:<12} {:>12}  {:<28} {}", m.id, m.status.name(), m.operator, format_ns(m.duration_ns), m.started_at_utc.get(..19).unwrap_or(&m.started_at_utc), m.task);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
+    let dir = Library::at(root).resolve(session)?;
+    let m = read_manifest(&dir)?;
+    if as_json {
+        let mut value = serde_json::to_value(&m)?;
+        value["path"] = json!(dir);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_manifest(&m, &dir);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn recover(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
+    let dir = Library::at(root).resolve(session)?;
+    let report = tacit_capture::recover(&dir).with_context(|| format!("cannot recover {}", dir.display()))?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "id": report.manifest.id, "status": report.manifest.status, "already_complete": report.already_complete,
+                "cut": report.cut, "wav_repaired": report.wav_repaired, "warnings": report.warnings,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.already_complete {
+        println!("Session {} is {}; nothing to recover.", report.manifest.id, report.manifest.status.name());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (file, bytes) in &report.cut {
+        println!("cut {bytes} bytes of torn tail from {file}");
+    }
+    for file in &report.wav_repaired {
+        println!("rewrote WAV header of {file}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    println!("Recovered:");
+    print_manifest(&report.manifest, &dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_manifest(m: &SessionManifest, dir: &Path) {
+    println!("session   {}", m.id);
+    println!("folder    {}", dir.display());
+    println!("status    {}{}{}", m.status.name(), if m.transcribed { ", transcribed" } else { "" }, if m.reviewed { ", reviewed" } else { "" });
+    println!("station   {} {}", m.station, if m.site.is_empty() { String::new() } else { format!("({})", m.site) });
+    println!("operator  {}   task: {}", m.operator, m.task);
+    println!("started   {}   duration {}", m.started_at_utc, format_ns(m.duration_ns));
+    if !m.stop_reason.is_empty() {
+        println!("stopped   {}", m.stop_reason);
+    }
+    println!("{:<10} {:<7} {:>10} {:>9} {:>11} {:>11} {:>7} {:>7}  sync", "stream", "kind", "count", "rate", "first", "last", "drops", "errors");
+    for s in &m.streams {
+        let sync = s
+            .sync
+            .as_ref()
+            .and_then(|f| f.pieces.first().map(|p| format!("{} piece(s), drift {:+.1} ppm, jitter {:.2} ms", f.pieces.len(), p.drift_ppm, p.residual_ns / 1e6)))
+            .unwrap_or_default();
+        println!(
+            "{:<10} {:<7} {:>10} {:>9} {:>11} {:>11} {:>7} {:>7}  {}",
+            s.name,
+            s.kind.name(),
+            s.count,
+            if s.rate_hz > 0.0 { format!("{}", s.rate_hz) } else { "-".into() },
+            s.first_t_ns.map(format_ns).unwrap_or_else(|| "-".into()),
+            s.last_t_ns.map(format_ns).unwrap_or_else(|| "-".into()),
+            s.drops,
+            s.errors,
+            sync
+        );
+    }
+}
+
+pub fn print_devices(list: &DeviceList) {
+    println!("Cameras:");
+    if list.cameras.is_empty() {
+        println!("  none found");
+    }
+    for c in &list.cameras {
+        println!("  device = {:?}   {}", c.device, c.name);
+        for f in &c.formats {
+            println!("      {f}");
+        }
+        if let Some(e) = &c.error {
+            println!("      (formats unavailable: {e})");
+        }
+    }
+    println!("Audio inputs:");
+    if list.audio_inputs.is_empty() {
+        println!("  none found");
+    }
+    for a in &list.audio_inputs {
+        println!("  device = {:?}   {}", a.device, a.name);
+        for c in &a.configs {
+            println!("      {c}");
+        }
+    }
+    println!("Serial ports:");
+    if list.serial_ports.is_empty() {
+        println!("  none found");
+    }
+    for s in &list.serial_ports {
+        println!("  port = {:?}   {}", s.port, s.kind);
+    }
+    for e in &list.errors {
+        println!("note: {e}");
+    }
+}

@@ -1,0 +1,27 @@
+//! The data model of tacit: time, the session manifest, the station profile,
+//! label vocabulary and the Arrow schemas of every raw table.
+//!
+//! Every other crate speaks through these types; this crate depends on nothing
+//! of ours and on no I/O beyond parsing text it is handed.
+//!
+//! ```text
+//!  station.toml ──► StationProfile ──► recorder (capture)
+//!                                        │ writes
+//!                                        ▼
+//!  session.json ◄── SessionManifest   cam-*.arrows, mic-*.wav, sensor-*.arrows, events.arrows
+//!                                        (schemas in `tables`)
+//! ```
+
+pub mod manifest;
+pub mod profile;
+pub mod tables;
+pub mod time;
+
+pub use manifest::{
+    ClockAnchor, Consent, FitPiece, SessionManifest, SessionStatus, StreamInfo, StreamKind,
+    SyncFit, FORMAT_VERSION,
+};
+pub use profile::{
+    CameraProfile, ChannelProfile, ChannelRole, LabelVocabulary, LineFormat, MicrophoneProfile,
+    ProfileError, SensorKind, SensorProfile, StationInfo, StationProfile, TranscriptionProfile,
+};
