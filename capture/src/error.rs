@@ -7,32 +7,32 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// A file operation failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         /// What we were doing (`create`, `write`, `sync`).
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The disk (or quota) is full.
-    #[error("disk full while writing {}: {source}; recording stopped — data up to the last flush is kept, run `tacit recover` on the session", path.display())]
+    #[error("disk full while writing {}: {cause}", path.display())]
     DiskFull {
         /// The file being written.
         path: PathBuf,
         /// The OS error (ENOSPC / EDQUOT).
-        source: io::Error,
+        cause: io::Error,
     },
     /// Arrow could not encode or decode.
-    #[error("cannot {action} Arrow stream {}: {source}", path.display())]
+    #[error("cannot {action} Arrow stream {}: {cause}", path.display())]
     Arrow {
         /// What we were doing.
         action: &'static str,
         /// The file.
         path: PathBuf,
         /// The Arrow error.
-        source: arrow_schema::ArrowError,
+        cause: arrow_schema::ArrowError,
     },
     /// A writer was used after it was finished.
     #[error("stream already closed: {}", .0.display())]
@@ -62,9 +62,9 @@ impl CaptureError {
     /// Wraps an I/O error, recognising a full disk.
     pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         if is_disk_full(&source) {
-            Self::DiskFull { path: path.to_path_buf(), source }
+            Self::DiskFull { path: path.to_path_buf(), cause: source }
         } else {
-            Self::Io { action, path: path.to_path_buf(), source }
+            Self::Io { action, path: path.to_path_buf(), cause: source }
         }
     }
 
@@ -72,13 +72,10 @@ impl CaptureError {
     pub fn arrow(action: &'static str, path: &Path, source: arrow_schema::ArrowError) -> Self {
         if let arrow_schema::ArrowError::IoError(_, e) = &source {
             if is_disk_full(e) {
-                return Self::DiskFull {
-                    path: path.to_path_buf(),
-                    source: io::Error::new(e.kind(), e.to_string()),
-                };
+                return Self::DiskFull { path: path.to_path_buf(), cause: io::Error::new(e.kind(), e.to_string()) };
             }
         }
-        Self::Arrow { action, path: path.to_path_buf(), source }
+        Self::Arrow { action, path: path.to_path_buf(), cause: source }
     }
 
     /// A session-level problem.

@@ -141,6 +141,11 @@ impl Recorder {
                 return Err(e);
             }
         };
+        if let Err(e) = store::create_reserve(&dir) {
+            drop(lock);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         let clock = SessionClock::start_now();
         let anchor = clock.anchor();
         let stop = Arc::new(AtomicBool::new(false));
@@ -406,7 +411,9 @@ impl Recorder {
             self.manifest.status = SessionStatus::Complete;
         }
         // With a failed writer the session stays `recording` on disk and reads
-        // as `interrupted`: `tacit recover` then cuts torn tails.
+        // as `interrupted`: `tacit recover` then cuts torn tails. The reserve
+        // makes room for this last write even on a full disk.
+        store::release_reserve(&self.dir);
         store::write_manifest(&self.dir, &self.manifest)?;
         match first_error {
             Some(e) => Err(e),

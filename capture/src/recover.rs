@@ -43,6 +43,8 @@ pub fn recover(dir: &Path) -> Result<RecoverReport, CaptureError> {
         report.already_complete = true;
         return Ok(report);
     }
+    // A recorder that died kept its reserve: free it so the repaired manifest fits.
+    store::release_reserve(dir);
     let names = list_files(dir)?;
     let mut duration_ns = 0i64;
     let mut streams = Vec::new();

@@ -15,6 +15,24 @@ use crate::error::CaptureError;
 pub const MANIFEST: &str = "session.json";
 /// Lock file held (flock) by the recorder for the whole recording.
 pub const LOCK: &str = "session.lock";
+/// Space set aside at start so the final manifest (or `recover`) can still be
+/// written when the disk fills up during recording.
+pub const RESERVE: &str = "session.reserve";
+/// Size of the reserve.
+pub const RESERVE_BYTES: usize = 256 << 10;
+
+/// Writes the reserve file (real blocks, synced).
+pub fn create_reserve(dir: &Path) -> Result<(), CaptureError> {
+    let path = dir.join(RESERVE);
+    let mut f = File::create(&path).map_err(|e| CaptureError::io("create", &path, e))?;
+    f.write_all(&vec![0u8; RESERVE_BYTES]).map_err(|e| CaptureError::io("write", &path, e))?;
+    f.sync_all().map_err(|e| CaptureError::io("sync", &path, e))
+}
+
+/// Gives the reserve back to the file system (no error if it is gone).
+pub fn release_reserve(dir: &Path) {
+    let _ = fs::remove_file(dir.join(RESERVE));
+}
 
 /// A library folder.
 #[derive(Clone, Debug)]

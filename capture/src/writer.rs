@@ -482,6 +482,6 @@ fn open_wav(path: &Path, spec: hound::WavSpec) -> Result<hound::WavWriter<BufWri
 fn wav_error(path: &Path, e: hound::Error) -> CaptureError {
     match e {
         hound::Error::IoError(io) => CaptureError::io("write", path, io),
-        other => CaptureError::Io { action: "write", path: path.to_path_buf(), source: std::io::Error::other(other.to_string()) },
+        other => CaptureError::Io { action: "write", path: path.to_path_buf(), cause: std::io::Error::other(other.to_string()) },
     }
 }
