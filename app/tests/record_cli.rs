@@ -1,6 +1,8 @@
 //! End to end through the `tacit` binary: record the demo station, kill a
 //! recording and recover it, fill a disk, and refuse a bad profile.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -267,7 +267,7 @@ impl Recorder {
             reviewed: false,
             duration_ns: 0,
             stop_reason: String::new(),
-            streams: plans.iter().map(|p| empty_info(p)).collect(),
+            streams: plans.iter().map(empty_info).collect(),
             tacit_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         // Keep the station profile beside the data: later steps need its vocabulary.

@@ -10,6 +10,8 @@
 //! frames it could not take with silence, so the sample index stays the audio
 //! clock even under overload.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! device, and UDP datagrams arrive on loopback. Rows and rejected lines are
 //! read back from the files the writer made.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::path::Path;
