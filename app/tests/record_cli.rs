@@ -294,3 +294,69 @@ fn a_missing_device_is_refused_before_any_session_exists() {
     assert!(stderr.contains("/dev/ttyNOPE9") && stderr.contains("cannot open"), "{stderr}");
     assert_eq!(std::fs::read_dir(lib.join("sessions")).unwrap().count(), 0);
 }
+
+#[test]
+fn a_sensor_that_fails_mid_session_is_marked_and_the_rest_keeps_recording() {
+    use std::os::fd::FromRawFd;
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let profile = init(&lib);
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors we own; null name/termios/winsize are allowed.
+    assert_eq!(unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) }, 0);
+    // openpty does not set close-on-exec: without it the tacit child would
+    // inherit the master and the port would never hang up.
+    for fd in [master, slave] {
+        // SAFETY: fcntl on descriptors we own.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let mut buf = [0 as libc::c_char; 128];
+    // SAFETY: slave is a valid tty; buf is large enough.
+    assert_eq!(unsafe { libc::ttyname_r(slave, buf.as_mut_ptr(), buf.len()) }, 0);
+    // SAFETY: ttyname_r wrote a NUL-terminated string.
+    let port = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+    // SAFETY: master is ours.
+    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
+    let text = std::fs::read_to_string(&profile)
+        .unwrap()
+        .replace("kind = \"simulated\"\nrate_hz = 1000", &format!("kind = \"serial\"\nport = \"{port}\"\nformat = \"csv\"\nrate_hz = 50"));
+    let serial_profile = tmp.path().join("serial.toml");
+    std::fs::write(&serial_profile, text).unwrap();
+    let child = tacit()
+        .args(["record", "--duration", "5", "--quiet", "--operator", "o", "--task", "unplug", "--profile"])
+        .arg(&serial_profile)
+        .arg("--library")
+        .arg(&lib)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    for i in 0..50 {
+        writeln!(master, "{},{},{}", 100 + i, 20, 8).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(master); // the cable is pulled
+    ok(child.wait_with_output().unwrap());
+    let m = inspect(&lib, only_session(&lib)["id"].as_str().unwrap());
+    assert_eq!(m["status"], "complete");
+    let arc = stream(&m, "arc");
+    assert_eq!(arc["count"], 50);
+    assert!(arc["errors"].as_u64().unwrap() >= 1, "{arc}");
+    let front = stream(&m, "front");
+    let dur_s = m["duration_ns"].as_f64().unwrap() / 1e9;
+    assert!(front["count"].as_f64().unwrap() >= 15.0 * dur_s * 0.97, "the camera kept recording: {front}");
+    let dir = PathBuf::from(m["path"].as_str().unwrap());
+    let file = std::fs::File::open(dir.join("events.arrows")).unwrap();
+    let mut kinds = Vec::new();
+    for b in arrow_ipc::reader::StreamReader::try_new(file, None).unwrap() {
+        let b = b.unwrap();
+        let k = b.column_by_name("kind").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        kinds.extend((0..k.len()).map(|i| k.value(i).to_string()));
+    }
+    assert!(kinds.contains(&"device_error".to_string()), "{kinds:?}");
+    // SAFETY: slave is ours and no longer needed.
+    unsafe { libc::close(slave) };
+}
