@@ -27,6 +27,12 @@ pub enum BenchCommand {
         /// Keep the recorded session.
         #[arg(long)]
         keep: bool,
+        /// Grain in the synthetic frames (sets the JPEG size).
+        #[arg(long, default_value_t = 20)]
+        noise: u8,
+        /// JPEG quality of the synthetic frames.
+        #[arg(long, default_value_t = 85)]
+        jpeg_quality: u8,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -34,7 +40,7 @@ pub enum BenchCommand {
 }
 
 /// The load of the benchmark, as a station profile.
-pub fn load_profile() -> StationProfile {
+pub fn load_profile(noise: u8, jpeg_quality: u8) -> StationProfile {
     let cam = |name: &str| CameraProfile {
         name: name.into(),
         device: "synthetic".into(),
@@ -42,9 +48,9 @@ pub fn load_profile() -> StationProfile {
         height: 720,
         fps: 30,
         format: "mjpeg".into(),
-        jpeg_quality: 90,
+        jpeg_quality,
         offset_ms: 0.0,
-        noise: 48,
+        noise,
         prerender: 30,
     };
     let text = "[station]\nname = \"bench\"\n";
@@ -96,14 +102,14 @@ fn dd(dir: &Path, mb: u64) -> Result<f64> {
 }
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Record { seconds, dir, dd_mb, keep, json: as_json } = cmd;
+    let BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json: as_json } = cmd;
     let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
     let root = base.join(format!("tacit-bench-{}", std::process::id()));
     let lib = Library::create(&root)?;
     eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync into {}", root.display());
     let dd_bps = dd(&root, dd_mb)?;
     eprintln!("preparing load (prerendering 1280x720 frames)…");
-    let rec = Recorder::start(&lib, &load_profile(), RecordOptions { operator: "bench".into(), task: "bench record".into(), min_free_bytes: 256 << 20, ..RecordOptions::default() })?;
+    let rec = Recorder::start(&lib, &load_profile(noise, jpeg_quality), RecordOptions { operator: "bench".into(), task: "bench record".into(), min_free_bytes: 256 << 20, ..RecordOptions::default() })?;
     let (cpu0, _) = cpu_seconds();
     let t0 = Instant::now();
     eprintln!("recording {seconds} s…");

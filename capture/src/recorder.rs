@@ -109,6 +109,9 @@ pub struct Recorder {
     _lock: SessionLock,
 }
 
+/// A writer thread's body, run once every device is open.
+type WriterJob = Box<dyn FnOnce() -> WriterOutput + Send>;
+
 fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> Result<JoinHandle<T>, CaptureError> {
     std::thread::Builder::new()
         .name(name.clone())
@@ -187,7 +190,8 @@ impl Recorder {
             mic_writer = Some((plans.len() - 1, rx, format));
         }
 
-        let mut writers = Vec::new();
+        // Writers start once every device is open, so a failed start leaves no files.
+        let mut writers: Vec<(usize, String, WriterJob)> = Vec::new();
         let watch = |out: WriterOutput, fatal: &Arc<Mutex<Option<String>>>, stop: &Arc<AtomicBool>| {
             if let Some(e) = &out.error {
                 tracing::error!("{e}");
@@ -200,9 +204,10 @@ impl Recorder {
         };
         if let Some((index, rx, format)) = mic_writer {
             let (d, n, f, s) = (dir.clone(), profile.microphone.as_ref().map(|m| m.name.clone()).unwrap_or_default(), fatal.clone(), stop.clone());
-            writers.push((index, spawn(format!("write-mic-{n}"), move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx), &f, &s))?));
+            writers.push((index, format!("write-mic-{n}"), Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx), &f, &s))));
         }
 
+        let mut starting_cameras = Vec::new();
         for c in &profile.cameras {
             let stats = LiveStats::new();
             let fps = f64::from(c.fps);
@@ -213,9 +218,8 @@ impl Recorder {
             let ctx = ctx_for(&c.name, &stats);
             let (ctx2, tx2, q) = (ctx.clone(), tx.clone(), c.jpeg_quality);
             match camera::start(c, ctx, offset_ns, tx, enc_tx) {
-                Ok(handle) => sources.push(handle),
+                Ok(starting) => starting_cameras.push(starting),
                 Err(e) => {
-                    drop(writers);
                     abandon(&stop, sources, lock, &dir);
                     return Err(e);
                 }
@@ -228,7 +232,22 @@ impl Recorder {
             details.insert("format".into(), json!(c.format));
             plans.push(StreamPlan { name: c.name.clone(), kind: StreamKind::Camera, rate_hz: fps, offset_ns, details, files: vec![format!("cam-{}.0.arrows", c.name)], stats });
             let (d, n, f, s, seg) = (dir.clone(), c.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            writers.push((plans.len() - 1, spawn(format!("write-cam-{n}"), move || watch(writer::write_camera(&d, &n, seg, rx), &f, &s))?));
+            writers.push((plans.len() - 1, format!("write-cam-{n}"), Box::new(move || watch(writer::write_camera(&d, &n, seg, rx), &f, &s))));
+        }
+
+        // Cameras open in parallel; wait for all before the sensors start.
+        let mut failure = None;
+        for starting in starting_cameras {
+            match starting.wait() {
+                Ok(handle) => sources.push(handle),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            abandon(&stop, sources, lock, &dir);
+            return Err(e);
         }
 
         for (sp, source) in profile.sensors.iter().zip(sensors) {
@@ -243,14 +262,27 @@ impl Recorder {
             plans.push(StreamPlan { name: sp.name.clone(), kind: StreamKind::Sensor, rate_hz: sp.rate_hz, offset_ns, details, files: vec![format!("sensor-{}.arrows", sp.name)], stats });
             let channels: Vec<String> = sp.channels.iter().map(|c| c.name.clone()).collect();
             let (d, n, f, s, seg) = (dir.clone(), sp.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            writers.push((plans.len() - 1, spawn(format!("write-sensor-{n}"), move || watch(writer::write_sensor(&d, &n, &channels, seg, rx), &f, &s))?));
+            writers.push((plans.len() - 1, format!("write-sensor-{n}"), Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx), &f, &s))));
         }
 
         plans.push(StreamPlan { name: "events".into(), kind: StreamKind::Events, rate_hz: 0.0, offset_ns: 0, details: Map::new(), files: vec!["events.arrows".into()], stats: events_stats.clone() });
         {
             let (d, f, s) = (dir.clone(), fatal.clone(), stop.clone());
-            writers.push((plans.len() - 1, spawn("write-events".into(), move || watch(writer::write_events(&d, events_rx), &f, &s))?));
+            writers.push((plans.len() - 1, "write-events".into(), Box::new(move || watch(writer::write_events(&d, events_rx), &f, &s))));
         }
+
+        let mut running = Vec::new();
+        for (index, name, job) in writers {
+            match spawn(name, job) {
+                Ok(handle) => running.push((index, handle)),
+                Err(e) => {
+                    // Whatever was written stays; the session reads as interrupted.
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        let writers = running;
 
         let manifest = SessionManifest {
             format_version: FORMAT_VERSION,

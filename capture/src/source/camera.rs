@@ -77,10 +77,32 @@ pub fn open(profile: &CameraProfile) -> Result<Box<dyn CameraSource>, CaptureErr
     }
 }
 
+/// A camera thread that is opening its device.
+pub struct Starting {
+    name: String,
+    handle: std::thread::JoinHandle<()>,
+    init: crossbeam_channel::Receiver<Result<(), CaptureError>>,
+}
+
+impl Starting {
+    /// Waits until the device is open (or failed, or 60 s passed).
+    pub fn wait(self) -> Result<std::thread::JoinHandle<()>, CaptureError> {
+        match self.init.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => Ok(self.handle),
+            Ok(Err(e)) => {
+                let _ = self.handle.join();
+                Err(e)
+            }
+            Err(_) => Err(CaptureError::Device { device: format!("camera {}", self.name), message: "did not open within 60 s".into() }),
+        }
+    }
+}
+
 /// Starts the camera on a thread named `cam-<name>`: it opens the device
-/// there and runs until stop. Returns once the device is open (or failed).
-pub fn start(profile: &CameraProfile, ctx: SourceCtx, offset_ns: i64, to_writer: Sender<FrameMsg>, to_encoder: Sender<CapturedFrame>) -> Result<std::thread::JoinHandle<()>, CaptureError> {
-    let (init_tx, init_rx) = crossbeam_channel::bounded::<Result<(), CaptureError>>(1);
+/// there (V4L2 handles are not `Send`) and runs until stop. Several cameras
+/// open in parallel; `Starting::wait` returns once this one is open.
+pub fn start(profile: &CameraProfile, ctx: SourceCtx, offset_ns: i64, to_writer: Sender<FrameMsg>, to_encoder: Sender<CapturedFrame>) -> Result<Starting, CaptureError> {
+    let (init_tx, init) = crossbeam_channel::bounded::<Result<(), CaptureError>>(1);
     let p = profile.clone();
     let handle = std::thread::Builder::new()
         .name(format!("cam-{}", profile.name))
@@ -94,14 +116,7 @@ pub fn start(profile: &CameraProfile, ctx: SourceCtx, offset_ns: i64, to_writer:
             }
         })
         .map_err(|e| CaptureError::Device { device: format!("camera {}", profile.name), message: format!("cannot start thread: {e}") })?;
-    match init_rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(e)) => {
-            let _ = handle.join();
-            Err(e)
-        }
-        Err(_) => Err(CaptureError::Device { device: format!("camera {}", profile.name), message: "did not open within 60 s".into() }),
-    }
+    Ok(Starting { name: profile.name.clone(), handle, init })
 }
 
 /// Runs a camera until stop: frames go to `to_writer` (JPEG) or `to_encoder`.
