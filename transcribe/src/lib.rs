@@ -1,11 +1,17 @@
 //! Transcription of a session's commentary with Whisper (whisper.cpp through
-//! whisper-rs), word-timed in session time.
+//! whisper-rs), word-timed in session time, and the model importer.
 //!
 //! ```text
 //! mic-<name>.wav ─► resample to 16 kHz ─► VAD ─► whisper ─► words/segments ─► transcript.parquet
 //!                                                   ▲
-//!                          models/*.bin (ggml) ◄── model import (CTranslate2 → ggml)
+//!                          models/*.bin (ggml) ◄── import (CTranslate2 → ggml)
 //! ```
-//!
-//! Not built yet: this crate is planned by the Transcribe issue and holds no
-//! code today. It may depend on `tacit-schema` only.
+
+pub mod ct2;
+pub mod error;
+pub mod import;
+pub mod mel;
+pub mod vocab;
+
+pub use error::TranscribeError;
+pub use import::{import, ImportReport};

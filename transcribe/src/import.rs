@@ -1,0 +1,265 @@
+//! `tacit model import`: a CTranslate2 Whisper model (faster-whisper) to the
+//! legacy ggml file whisper.cpp loads. See `shared/specs/ct2-to-ggml.md`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::ct2::Ct2Model;
+use crate::error::TranscribeError;
+use crate::{mel, vocab};
+
+/// ggml magic.
+const MAGIC: u32 = 0x6767_6d6c;
+
+/// What an import produced.
+#[derive(Clone, Debug)]
+pub struct ImportReport {
+    /// The ggml file written.
+    pub out: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Vocabulary size of the model (51864 English-only, ≥ 51865 multilingual).
+    pub n_vocab: usize,
+    /// Encoder / decoder layers.
+    pub layers: (usize, usize),
+    /// Quantized weights were dequantized (the result is lossy).
+    pub dequantized: bool,
+    /// CTranslate2 binary version read.
+    pub ct2_version: u32,
+}
+
+impl ImportReport {
+    /// True for a multilingual model.
+    pub fn multilingual(&self) -> bool {
+        self.n_vocab >= 51_865
+    }
+}
+
+/// The `model.bin` of a CTranslate2 folder: the file itself, or split parts
+/// (`model.bin.part1`, `model.bin.part2`, …) read in order as one stream.
+pub fn model_parts(dir: &Path) -> Result<Vec<PathBuf>, TranscribeError> {
+    let whole = dir.join("model.bin");
+    if whole.is_file() {
+        return Ok(vec![whole]);
+    }
+    let mut parts: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| TranscribeError::io("list", dir, e))?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix("model.bin.part")?.parse::<u32>().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    parts.sort();
+    if parts.is_empty() {
+        return Err(TranscribeError::model("no model.bin (nor model.bin.part1, part2, …) in the CTranslate2 folder", dir));
+    }
+    for (i, (n, _)) in parts.iter().enumerate() {
+        if *n != i as u32 + 1 {
+            return Err(TranscribeError::model(format!("split model is missing model.bin.part{}", i + 1), dir));
+        }
+    }
+    Ok(parts.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Reads the model of a CTranslate2 folder.
+pub fn read_model(dir: &Path) -> Result<Ct2Model, TranscribeError> {
+    let parts = model_parts(dir)?;
+    let mut reader: Box<dyn Read> = Box::new(std::io::empty());
+    for p in &parts {
+        let f = File::open(p).map_err(|e| TranscribeError::io("open", p, e))?;
+        reader = Box::new(reader.chain(std::io::BufReader::with_capacity(1 << 20, f)));
+    }
+    Ct2Model::read(reader, &parts[0])
+}
+
+struct Tensor {
+    name: String,
+    dims: Vec<usize>,
+    f16: bool,
+    data: Vec<f32>,
+}
+
+/// Converts the CTranslate2 model in `dir` to ggml at `out`. Writes
+/// `<out>.part` and renames it, so a failure leaves nothing behind.
+pub fn import(dir: &Path, out: &Path) -> Result<ImportReport, TranscribeError> {
+    let model = read_model(dir)?;
+    let words = vocab::load(dir)?;
+    let part = out.with_extension(format!("{}part", out.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()));
+    let result = write_ggml(&model, &words, &part);
+    match result {
+        Ok(mut report) => {
+            std::fs::rename(&part, out).map_err(|e| TranscribeError::io("rename", out, e))?;
+            report.out = out.to_path_buf();
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
+
+fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
+    let set: BTreeSet<usize> = model
+        .variables
+        .keys()
+        .chain(model.aliases.keys())
+        .filter_map(|k| k.strip_prefix(prefix)?.split('/').next()?.parse().ok())
+        .collect();
+    set.len()
+}
+
+fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<ImportReport, TranscribeError> {
+    let p = &model.path;
+    let conv1 = model.need("encoder/conv1/weight")?;
+    if conv1.dims.len() != 3 {
+        return Err(TranscribeError::model(format!("encoder/conv1/weight has shape {:?}, expected [d, n_mels, 3]", conv1.dims), p));
+    }
+    let (d, n_mels) = (conv1.dims[0], conv1.dims[1]);
+    let emb = model.need("decoder/embeddings/weight")?;
+    let n_vocab = emb.dims[0];
+    let n_audio_ctx = model.need("encoder/position_encodings/encodings")?.dims[0];
+    let n_text_ctx = model.need("decoder/position_encodings/encodings")?.dims[0];
+    let text_state = emb.dims.get(1).copied().unwrap_or(0);
+    if text_state != d {
+        return Err(TranscribeError::model(format!("encoder width {d} differs from decoder width {text_state}; ggml needs them equal"), p));
+    }
+    if model.get("decoder/projection/bias").is_some() {
+        return Err(TranscribeError::model("decoder/projection/bias exists: ggml has no output projection bias, so this model cannot be represented", p));
+    }
+    if model.get("decoder/projection/weight").is_some() && !model.tied("decoder/projection/weight", "decoder/embeddings/weight") {
+        return Err(TranscribeError::model("decoder/projection/weight is not tied to decoder/embeddings/weight: ggml computes logits from the token embedding, so this model cannot be represented", p));
+    }
+    let heads = |name: &str| model.get(name).and_then(|v| v.scalar_i64()).map(|h| h as usize).unwrap_or(d / 64);
+    let (enc_heads, dec_heads) = (heads("encoder/num_heads"), heads("decoder/num_heads"));
+    for h in [enc_heads, dec_heads] {
+        if h == 0 || d % h != 0 {
+            return Err(TranscribeError::model(format!("width {d} is not divisible by {h} heads"), p));
+        }
+    }
+    let (enc_layers, dec_layers) = (layer_count(model, "encoder/layer_"), layer_count(model, "decoder/layer_"));
+    if enc_layers == 0 || dec_layers == 0 {
+        return Err(TranscribeError::model("no encoder or decoder layers found", p));
+    }
+
+    let mut dequantized = false;
+    let mut tensors: Vec<Tensor> = Vec::new();
+    let mut add = |tensors: &mut Vec<Tensor>, src: &str, dst: String, f16: bool, dims: Option<Vec<usize>>, rows: Option<(usize, usize)>| -> Result<(), TranscribeError> {
+        let var = model.need(src)?;
+        let (mut data, lossy) = model.weights_f32(src)?;
+        dequantized |= lossy;
+        let mut shape = dims.unwrap_or_else(|| var.dims.clone());
+        if let Some((from, to)) = rows {
+            let per_row: usize = var.dims.iter().skip(1).product::<usize>().max(1);
+            if to * per_row > data.len() {
+                return Err(TranscribeError::model(format!("{src} has {} rows, expected at least {to}", var.dims.first().copied().unwrap_or(0)), p));
+            }
+            data = data[from * per_row..to * per_row].to_vec();
+            shape[0] = to - from;
+        }
+        tensors.push(Tensor { name: dst, dims: shape, f16, data });
+        Ok(())
+    };
+    // Encoder and decoder globals (11 tensors).
+    add(&mut tensors, "encoder/conv1/weight", "encoder.conv1.weight".into(), true, None, None)?;
+    add(&mut tensors, "encoder/conv1/bias", "encoder.conv1.bias".into(), false, Some(vec![d, 1]), None)?;
+    add(&mut tensors, "encoder/conv2/weight", "encoder.conv2.weight".into(), true, None, None)?;
+    add(&mut tensors, "encoder/conv2/bias", "encoder.conv2.bias".into(), false, Some(vec![d, 1]), None)?;
+    add(&mut tensors, "encoder/position_encodings/encodings", "encoder.positional_embedding".into(), false, None, None)?;
+    add(&mut tensors, "encoder/layer_norm/gamma", "encoder.ln_post.weight".into(), false, None, None)?;
+    add(&mut tensors, "encoder/layer_norm/beta", "encoder.ln_post.bias".into(), false, None, None)?;
+    add(&mut tensors, "decoder/embeddings/weight", "decoder.token_embedding.weight".into(), true, None, None)?;
+    add(&mut tensors, "decoder/position_encodings/encodings", "decoder.positional_embedding".into(), false, None, None)?;
+    add(&mut tensors, "decoder/layer_norm/gamma", "decoder.ln.weight".into(), false, None, None)?;
+    add(&mut tensors, "decoder/layer_norm/beta", "decoder.ln.bias".into(), false, None, None)?;
+
+    // Shared block parts: self-attention (fused qkv) and feed-forward.
+    let block = |tensors: &mut Vec<Tensor>, add: &mut dyn FnMut(&mut Vec<Tensor>, &str, String, bool, Option<Vec<usize>>, Option<(usize, usize)>) -> Result<(), TranscribeError>, src: &str, dst: &str| -> Result<(), TranscribeError> {
+        add(tensors, &format!("{src}/self_attention/layer_norm/gamma"), format!("{dst}.attn_ln.weight"), false, None, None)?;
+        add(tensors, &format!("{src}/self_attention/layer_norm/beta"), format!("{dst}.attn_ln.bias"), false, None, None)?;
+        let qkv_w = format!("{src}/self_attention/linear_0/weight");
+        let qkv_b = format!("{src}/self_attention/linear_0/bias");
+        add(tensors, &qkv_w, format!("{dst}.attn.query.weight"), true, None, Some((0, d)))?;
+        add(tensors, &qkv_w, format!("{dst}.attn.key.weight"), true, None, Some((d, 2 * d)))?;
+        add(tensors, &qkv_w, format!("{dst}.attn.value.weight"), true, None, Some((2 * d, 3 * d)))?;
+        add(tensors, &qkv_b, format!("{dst}.attn.query.bias"), false, None, Some((0, d)))?;
+        add(tensors, &qkv_b, format!("{dst}.attn.value.bias"), false, None, Some((2 * d, 3 * d)))?;
+        add(tensors, &format!("{src}/self_attention/linear_1/weight"), format!("{dst}.attn.out.weight"), true, None, None)?;
+        add(tensors, &format!("{src}/self_attention/linear_1/bias"), format!("{dst}.attn.out.bias"), false, None, None)?;
+        add(tensors, &format!("{src}/ffn/layer_norm/gamma"), format!("{dst}.mlp_ln.weight"), false, None, None)?;
+        add(tensors, &format!("{src}/ffn/layer_norm/beta"), format!("{dst}.mlp_ln.bias"), false, None, None)?;
+        add(tensors, &format!("{src}/ffn/linear_0/weight"), format!("{dst}.mlp.0.weight"), true, None, None)?;
+        add(tensors, &format!("{src}/ffn/linear_0/bias"), format!("{dst}.mlp.0.bias"), false, None, None)?;
+        add(tensors, &format!("{src}/ffn/linear_1/weight"), format!("{dst}.mlp.2.weight"), true, None, None)?;
+        add(tensors, &format!("{src}/ffn/linear_1/bias"), format!("{dst}.mlp.2.bias"), false, None, None)
+    };
+    for i in 0..enc_layers {
+        block(&mut tensors, &mut add, &format!("encoder/layer_{i}"), &format!("encoder.blocks.{i}"))?;
+    }
+    for i in 0..dec_layers {
+        let (src, dst) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
+        block(&mut tensors, &mut add, &src, &dst)?;
+        add(&mut tensors, &format!("{src}/attention/layer_norm/gamma"), format!("{dst}.cross_attn_ln.weight"), false, None, None)?;
+        add(&mut tensors, &format!("{src}/attention/layer_norm/beta"), format!("{dst}.cross_attn_ln.bias"), false, None, None)?;
+        add(&mut tensors, &format!("{src}/attention/linear_0/weight"), format!("{dst}.cross_attn.query.weight"), true, None, None)?;
+        add(&mut tensors, &format!("{src}/attention/linear_0/bias"), format!("{dst}.cross_attn.query.bias"), false, None, None)?;
+        let kv_w = format!("{src}/attention/linear_1/weight");
+        add(&mut tensors, &kv_w, format!("{dst}.cross_attn.key.weight"), true, None, Some((0, d)))?;
+        add(&mut tensors, &kv_w, format!("{dst}.cross_attn.value.weight"), true, None, Some((d, 2 * d)))?;
+        add(&mut tensors, &format!("{src}/attention/linear_1/bias"), format!("{dst}.cross_attn.value.bias"), false, None, Some((d, 2 * d)))?;
+        add(&mut tensors, &format!("{src}/attention/linear_2/weight"), format!("{dst}.cross_attn.out.weight"), true, None, None)?;
+        add(&mut tensors, &format!("{src}/attention/linear_2/bias"), format!("{dst}.cross_attn.out.bias"), false, None, None)?;
+    }
+    let expected = 11 + 15 * enc_layers + 24 * dec_layers;
+    if tensors.len() != expected {
+        return Err(TranscribeError::model(format!("built {} tensors, expected {expected}", tensors.len()), p));
+    }
+
+    let file = File::create(path).map_err(|e| TranscribeError::io("create", path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let io = |e| TranscribeError::io("write", path, e);
+    let i32s = |w: &mut BufWriter<File>, values: &[usize]| -> Result<(), TranscribeError> {
+        for v in values {
+            let v = i32::try_from(*v).map_err(|_| TranscribeError::model(format!("value {v} does not fit ggml's i32"), path))?;
+            w.write_all(&v.to_le_bytes()).map_err(io)?;
+        }
+        Ok(())
+    };
+    w.write_all(&MAGIC.to_le_bytes()).map_err(io)?;
+    i32s(&mut w, &[n_vocab, n_audio_ctx, d, enc_heads, enc_layers, n_text_ctx, d, dec_heads, dec_layers, n_mels, 1])?;
+    i32s(&mut w, &[n_mels, mel::N_FFT_BINS])?;
+    for f in mel::filters(n_mels) {
+        w.write_all(&f.to_le_bytes()).map_err(io)?;
+    }
+    i32s(&mut w, &[words.len()])?;
+    for word in words {
+        w.write_all(&(word.len() as u32).to_le_bytes()).map_err(io)?;
+        w.write_all(word).map_err(io)?;
+    }
+    for t in &tensors {
+        let ne: Vec<usize> = t.dims.iter().rev().copied().collect();
+        i32s(&mut w, &[t.dims.len(), t.name.len(), usize::from(t.f16)])?;
+        i32s(&mut w, &ne)?;
+        w.write_all(t.name.as_bytes()).map_err(io)?;
+        if t.f16 {
+            let bytes: Vec<u8> = t.data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+            w.write_all(&bytes).map_err(io)?;
+        } else {
+            let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.write_all(&bytes).map_err(io)?;
+        }
+    }
+    let file = w.into_inner().map_err(|e| TranscribeError::io("write", path, e.into_error()))?;
+    file.sync_all().map_err(|e| TranscribeError::io("sync", path, e))?;
+    let bytes = file.metadata().map_err(|e| TranscribeError::io("stat", path, e))?.len();
+    if dequantized {
+        tracing::warn!("quantized weights were dequantized to f16: the imported model is lossy");
+    }
+    Ok(ImportReport { out: path.to_path_buf(), bytes, tensors: tensors.len(), n_vocab, layers: (enc_layers, dec_layers), dequantized, ct2_version: model.version })
+}
