@@ -300,6 +300,7 @@ impl Recorder {
             duration_ns: 0,
             stop_reason: String::new(),
             streams: plans.iter().map(empty_info).collect(),
+            transcript: None,
             tacit_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         // Keep the station profile beside the data: later steps need its vocabulary.

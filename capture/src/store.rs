@@ -140,19 +140,7 @@ pub fn write_manifest(dir: &Path, manifest: &SessionManifest) -> Result<(), Capt
 
 /// Atomic replace of a small file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CaptureError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = File::create(&tmp).map_err(|e| CaptureError::io("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| CaptureError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| CaptureError::io("sync", &tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| CaptureError::io("replace", path, e))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    tacit_schema::manifest::write_atomic(path, bytes).map_err(|e| CaptureError::io("replace", path, e))
 }
 
 /// An exclusive advisory lock on `session.lock`, released when dropped or

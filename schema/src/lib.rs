@@ -2,7 +2,8 @@
 //! label vocabulary and the Arrow schemas of every raw table.
 //!
 //! Every other crate speaks through these types; this crate depends on nothing
-//! of ours and on no I/O beyond parsing text it is handed.
+//! of ours. Its only I/O is the manifest's atomic replace, which every step
+//! that updates a session must do the same way.
 //!
 //! ```text
 //!  station.toml ──► StationProfile ──► recorder (capture)
@@ -14,13 +15,15 @@
 
 pub mod manifest;
 pub mod profile;
+pub mod progress;
 pub mod tables;
 pub mod time;
 
 pub use manifest::{
     ClockAnchor, Consent, FitPiece, SessionManifest, SessionStatus, StreamInfo, StreamKind,
-    SyncFit, FORMAT_VERSION,
+    SyncFit, TranscriptInfo, FORMAT_VERSION,
 };
+pub use progress::{NoProgress, Progress};
 pub use profile::{
     CameraProfile, ChannelProfile, ChannelRole, LabelVocabulary, LineFormat, MicrophoneProfile,
     ProfileError, SensorKind, SensorProfile, StationInfo, StationProfile, TranscriptionProfile,

@@ -162,6 +162,33 @@ pub struct StreamInfo {
     pub sync: Option<SyncFit>,
 }
 
+/// How the transcript of a session was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptInfo {
+    /// Model name (`tiny.en`, `base`).
+    pub model: String,
+    /// SHA-256 of the ggml model file.
+    pub model_sha256: String,
+    /// Language asked for (`en`, `ko`, `auto`).
+    pub language: String,
+    /// Language detected or used.
+    pub detected_language: String,
+    /// Audio stream transcribed.
+    pub stream: String,
+    /// Segments and words written.
+    pub segments: u64,
+    /// Words written.
+    pub words: u64,
+    /// Speech found by the voice-activity detector, ns.
+    pub speech_ns: i64,
+    /// Decoder and VAD parameters, as used.
+    pub params: serde_json::Value,
+    /// RFC 3339 UTC time of the run.
+    pub created_at_utc: String,
+    /// tacit version.
+    pub tacit_version: String,
+}
+
 /// `session.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionManifest {
@@ -199,6 +226,9 @@ pub struct SessionManifest {
     pub stop_reason: String,
     /// Every stream, events last.
     pub streams: Vec<StreamInfo>,
+    /// How `transcript.parquet` was made (set by `tacit transcribe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<TranscriptInfo>,
     /// tacit version that wrote this manifest.
     pub tacit_version: String,
 }
@@ -225,10 +255,34 @@ impl SessionManifest {
         s
     }
 
+    /// Replaces `dir/session.json` atomically: temp file, fsync, rename,
+    /// fsync of the folder. A crash leaves the old or the new manifest.
+    pub fn write_atomic(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        write_atomic(&dir.join("session.json"), self.to_json().as_bytes())
+    }
+
     /// The stream with this name.
     pub fn stream(&self, name: &str) -> Option<&StreamInfo> {
         self.streams.iter().find(|s| s.name == name)
     }
+}
+
+/// Replaces a small file atomically (temp file beside it, fsync, rename).
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// A manifest that cannot be read.

@@ -7,10 +7,14 @@
 //!                          models/*.bin (ggml) ◄── import (CTranslate2 → ggml)
 //! ```
 
+pub mod audio;
 pub mod ct2;
+pub mod engine;
 pub mod error;
 pub mod import;
 pub mod mel;
+pub mod transcript;
+pub mod vad;
 pub mod vocab;
 
 pub use error::TranscribeError;

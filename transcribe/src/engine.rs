@@ -1,0 +1,225 @@
+//! whisper.cpp through whisper-rs: one loaded model, decoding regions of
+//! 16 kHz audio into segments and word-level tokens.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use crate::error::TranscribeError;
+
+/// Decoder settings (recorded in the manifest with each transcript).
+#[derive(Clone, Debug, Serialize)]
+pub struct DecodeParams {
+    /// `en`, `ko`, … or `auto` to detect.
+    pub language: String,
+    /// CPU threads for one decode.
+    pub threads: usize,
+    /// Text that biases the decoder (trade terms from the profile's glossary).
+    pub initial_prompt: String,
+    /// Temperature step on fallback; 0 turns fallback off (a bad clip once took
+    /// 50× real time in fallback loops).
+    pub temperature_inc: f32,
+    /// Most tokens per segment (caps repetition loops); 0 = no cap.
+    pub max_tokens: i32,
+    /// Segments with no-speech probability above this *and* mean log-prob
+    /// below `logprob_floor` are dropped as hallucinations.
+    pub no_speech_threshold: f32,
+    /// See `no_speech_threshold`.
+    pub logprob_floor: f32,
+    /// whisper.cpp flash attention (off measured faster on this CPU).
+    pub flash_attn: bool,
+}
+
+impl Default for DecodeParams {
+    fn default() -> Self {
+        Self {
+            language: "auto".into(),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8),
+            initial_prompt: String::new(),
+            temperature_inc: 0.0,
+            max_tokens: 96,
+            no_speech_threshold: 0.6,
+            logprob_floor: -1.0,
+            flash_attn: false,
+        }
+    }
+}
+
+/// A token as whisper timed it, relative to the decoded audio.
+#[derive(Clone, Debug)]
+pub struct RawToken {
+    /// Token bytes (a Korean syllable may span tokens).
+    pub bytes: Vec<u8>,
+    /// Start, 16 kHz samples from the region start.
+    pub start: usize,
+    /// End, samples.
+    pub end: usize,
+    /// Probability.
+    pub p: f32,
+    /// Log probability.
+    pub plog: f32,
+}
+
+/// A segment as whisper produced it.
+#[derive(Clone, Debug)]
+pub struct RawSegment {
+    /// Start, samples from the region start.
+    pub start: usize,
+    /// End, samples.
+    pub end: usize,
+    /// Text.
+    pub text: String,
+    /// No-speech probability.
+    pub no_speech_prob: f32,
+    /// Mean log probability of its text tokens.
+    pub avg_logprob: f32,
+    /// Text tokens (no special tokens).
+    pub tokens: Vec<RawToken>,
+}
+
+/// A loaded model.
+pub struct Engine {
+    ctx: WhisperContext,
+    path: PathBuf,
+}
+
+/// Centiseconds (whisper's unit) to 16 kHz samples.
+fn cs_to_samples(cs: i64) -> usize {
+    (cs.max(0) as usize) * 160
+}
+
+impl Engine {
+    /// Loads a ggml model.
+    pub fn load(path: &Path, flash_attn: bool) -> Result<Self, TranscribeError> {
+        if !path.is_file() {
+            return Err(TranscribeError::model("no such model file (see `tacit model list`)", path));
+        }
+        let mut cp = WhisperContextParameters::default();
+        cp.use_gpu(false).flash_attn(flash_attn);
+        let ctx = WhisperContext::new_with_params(path, cp).map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
+        Ok(Self { ctx, path: path.to_path_buf() })
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True for a multilingual model.
+    pub fn multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
+    /// Decodes one region; returns its segments and the language used.
+    pub fn decode(&self, samples: &[f32], p: &DecodeParams) -> Result<(Vec<RawSegment>, String), TranscribeError> {
+        if !self.multilingual() && p.language != "en" && p.language != "auto" {
+            return Err(TranscribeError::model(format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language), &self.path));
+        }
+        let mut state = self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?;
+        let mut fp = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let language = if self.multilingual() { p.language.as_str() } else { "en" };
+        fp.set_language(Some(language));
+        fp.set_n_threads(p.threads.max(1) as i32);
+        fp.set_token_timestamps(true);
+        fp.set_no_context(true);
+        fp.set_temperature(0.0);
+        fp.set_temperature_inc(p.temperature_inc);
+        fp.set_max_tokens(p.max_tokens);
+        fp.set_suppress_blank(true);
+        fp.set_print_progress(false);
+        fp.set_print_realtime(false);
+        fp.set_print_timestamps(false);
+        fp.set_print_special(false);
+        let prompt: String = p.initial_prompt.chars().filter(|c| *c != '\0').collect();
+        if !prompt.is_empty() {
+            fp.set_initial_prompt(&prompt);
+        }
+        state.full(fp, samples).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
+        let lang = whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or(language).to_string();
+        let eot = self.ctx.token_eot();
+        let mut out = Vec::new();
+        for i in 0..state.full_n_segments() {
+            let Some(seg) = state.get_segment(i) else { continue };
+            let mut tokens = Vec::new();
+            for j in 0..seg.n_tokens() {
+                let Some(tok) = seg.get_token(j) else { continue };
+                let data = tok.token_data();
+                if data.id >= eot {
+                    continue; // special and timestamp tokens
+                }
+                let bytes = tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+                tokens.push(RawToken { bytes, start: cs_to_samples(data.t0), end: cs_to_samples(data.t1), p: data.p, plog: data.plog });
+            }
+            let avg_logprob = if tokens.is_empty() { 0.0 } else { tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32 };
+            let text = seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default();
+            let no_speech_prob = seg.no_speech_probability();
+            if no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor {
+                continue;
+            }
+            if text.is_empty() {
+                continue;
+            }
+            out.push(RawSegment { start: cs_to_samples(seg.start_timestamp()), end: cs_to_samples(seg.end_timestamp()), text, no_speech_prob, avg_logprob, tokens });
+        }
+        Ok((out, lang))
+    }
+}
+
+/// A word: tokens joined until the next one that starts with a space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawWord {
+    /// The word, trimmed.
+    pub text: String,
+    /// Start, samples from the region start.
+    pub start: usize,
+    /// End, samples.
+    pub end: usize,
+    /// Mean token probability.
+    pub probability: f32,
+}
+
+/// Joins tokens into words. Bytes are joined before decoding, so a Hangul
+/// syllable split across tokens comes out whole.
+pub fn words(tokens: &[RawToken]) -> Vec<RawWord> {
+    let mut out: Vec<(Vec<u8>, usize, usize, Vec<f32>)> = Vec::new();
+    for t in tokens {
+        let starts_word = t.bytes.first() == Some(&b' ') || out.is_empty();
+        let is_punct_only = !t.bytes.is_empty() && t.bytes.iter().all(|b| b.is_ascii_punctuation());
+        if starts_word && !is_punct_only {
+            out.push((t.bytes.clone(), t.start, t.end, vec![t.p]));
+        } else if let Some(last) = out.last_mut() {
+            last.0.extend_from_slice(&t.bytes);
+            last.2 = t.end.max(last.2);
+            last.3.push(t.p);
+        }
+    }
+    out.into_iter()
+        .filter_map(|(bytes, start, end, ps)| {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            (!text.is_empty()).then(|| RawWord { text, start, end: end.max(start), probability: ps.iter().sum::<f32>() / ps.len() as f32 })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(s: &[u8], start: usize) -> RawToken {
+        RawToken { bytes: s.to_vec(), start, end: start + 100, p: 0.5, plog: -0.7 }
+    }
+
+    #[test]
+    fn tokens_join_into_words() {
+        let toks = [tok(b" The", 0), tok(b" key", 200), tok(b"hole", 300), tok(b",", 400), tok(b" is", 500)];
+        let w = words(&toks);
+        let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["The", "keyhole,", "is"]);
+        assert_eq!((w[1].start, w[1].end), (200, 500));
+        // "키홀" split mid-syllable across tokens.
+        let k = "키홀".as_bytes();
+        let w = words(&[tok(&[b' ', k[0], k[1]], 0), tok(&k[2..], 100)]);
+        assert_eq!(w[0].text, "키홀");
+    }
+}

@@ -1,0 +1,180 @@
+//! `transcript.parquet`: one row per segment, its words nested as a list, all
+//! times in session nanoseconds.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float32Builder, Int64Builder, StringBuilder, UInt32Builder};
+use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::TranscribeError;
+
+/// A word in session time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Word {
+    /// The word as spoken (punctuation attached).
+    pub word: String,
+    /// Start, session ns.
+    pub start_ns: i64,
+    /// End, session ns.
+    pub end_ns: i64,
+    /// Mean token probability.
+    pub probability: f32,
+}
+
+/// A segment in session time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    /// 0, 1, 2, … in time order.
+    pub segment_id: u32,
+    /// Start, session ns.
+    pub start_ns: i64,
+    /// End, session ns.
+    pub end_ns: i64,
+    /// Text.
+    pub text: String,
+    /// Language of the segment.
+    pub language: String,
+    /// Mean log probability of its tokens.
+    pub avg_logprob: f32,
+    /// Probability that the segment holds no speech.
+    pub no_speech_prob: f32,
+    /// Its words.
+    pub words: Vec<Word>,
+}
+
+fn word_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("word", DataType::Utf8, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+        Field::new("probability", DataType::Float32, false),
+        Field::new("segment_id", DataType::UInt32, false),
+    ])
+}
+
+/// Schema of `transcript.parquet`.
+pub fn schema() -> SchemaRef {
+    let item = Field::new("item", DataType::Struct(word_fields()), false);
+    Arc::new(Schema::new(vec![
+        Field::new("segment_id", DataType::UInt32, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("language", DataType::Utf8, false),
+        Field::new("avg_logprob", DataType::Float32, false),
+        Field::new("no_speech_prob", DataType::Float32, false),
+        Field::new("words", DataType::List(Arc::new(item)), false),
+    ]))
+}
+
+/// The segments as one Arrow batch.
+pub fn to_batch(segments: &[Segment]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let n = segments.len();
+    let (mut id, mut start, mut end) = (UInt32Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let (mut text, mut lang) = (StringBuilder::new(), StringBuilder::new());
+    let (mut lp, mut nsp) = (Float32Builder::with_capacity(n), Float32Builder::with_capacity(n));
+    let (mut w_word, mut w_start, mut w_end, mut w_p, mut w_seg) = (StringBuilder::new(), Int64Builder::new(), Int64Builder::new(), Float32Builder::new(), UInt32Builder::new());
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0i32);
+    for s in segments {
+        id.append_value(s.segment_id);
+        start.append_value(s.start_ns);
+        end.append_value(s.end_ns);
+        text.append_value(&s.text);
+        lang.append_value(&s.language);
+        lp.append_value(s.avg_logprob);
+        nsp.append_value(s.no_speech_prob);
+        for w in &s.words {
+            w_word.append_value(&w.word);
+            w_start.append_value(w.start_ns);
+            w_end.append_value(w.end_ns);
+            w_p.append_value(w.probability);
+            w_seg.append_value(s.segment_id);
+        }
+        offsets.push(offsets.last().copied().unwrap_or(0) + s.words.len() as i32);
+    }
+    let words = StructArray::try_new(
+        word_fields(),
+        vec![Arc::new(w_word.finish()), Arc::new(w_start.finish()), Arc::new(w_end.finish()), Arc::new(w_p.finish()), Arc::new(w_seg.finish())],
+        None,
+    )?;
+    let item = Arc::new(Field::new("item", DataType::Struct(word_fields()), false));
+    let list = ListArray::try_new(item, arrow_buffer_offsets(offsets), Arc::new(words) as ArrayRef, None)?;
+    let columns: Vec<ArrayRef> = vec![Arc::new(id.finish()), Arc::new(start.finish()), Arc::new(end.finish()), Arc::new(text.finish()), Arc::new(lang.finish()), Arc::new(lp.finish()), Arc::new(nsp.finish()), Arc::new(list)];
+    RecordBatch::try_new(schema(), columns)
+}
+
+fn arrow_buffer_offsets(offsets: Vec<i32>) -> arrow_buffer::OffsetBuffer<i32> {
+    arrow_buffer::OffsetBuffer::new(offsets.into())
+}
+
+/// Writes `transcript.parquet` atomically (temp file, fsync, rename).
+pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), TranscribeError> {
+    let batch = to_batch(segments).map_err(|e| TranscribeError::Session { message: format!("cannot build transcript table ({e})"), path: path.to_path_buf() })?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| TranscribeError::io("create", &tmp, e))?;
+    let kv = metadata.iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())).collect();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_key_value_metadata(Some(kv))
+        .build();
+    let fail = |e: parquet::errors::ParquetError| TranscribeError::Session { message: format!("cannot write Parquet ({e})"), path: tmp.clone() };
+    let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(fail)?;
+    writer.write(&batch).map_err(fail)?;
+    let file = writer.into_inner().map_err(fail)?;
+    file.sync_all().map_err(|e| TranscribeError::io("sync", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TranscribeError::io("replace", path, e))?;
+    Ok(())
+}
+
+/// Reads `transcript.parquet` back.
+pub fn read(path: &Path) -> Result<Vec<Segment>, TranscribeError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Int64Type, UInt32Type};
+    let file = File::open(path).map_err(|e| TranscribeError::io("open", path, e))?;
+    let bad = |m: String| TranscribeError::Session { message: m, path: path.to_path_buf() };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(format!("not a transcript Parquet file ({e})")))?.build().map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.map_err(|e| bad(e.to_string()))?;
+        if b.schema() != schema() {
+            return Err(bad("transcript has an unexpected schema".into()));
+        }
+        let (id, st, en) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+        let (tx, lg) = (b.column(3).as_string::<i32>(), b.column(4).as_string::<i32>());
+        let (lp, ns) = (b.column(5).as_primitive::<Float32Type>(), b.column(6).as_primitive::<Float32Type>());
+        let words = b.column(7).as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let ws = words.value(i);
+            let ws = ws.as_struct();
+            let (ww, wst, wen, wp) = (ws.column(0).as_string::<i32>(), ws.column(1).as_primitive::<Int64Type>(), ws.column(2).as_primitive::<Int64Type>(), ws.column(3).as_primitive::<Float32Type>());
+            let words = (0..ws.len()).map(|j| Word { word: ww.value(j).to_string(), start_ns: wst.value(j), end_ns: wen.value(j), probability: wp.value(j) }).collect();
+            out.push(Segment { segment_id: id.value(i), start_ns: st.value(i), end_ns: en.value(i), text: tx.value(i).to_string(), language: lg.value(i).to_string(), avg_logprob: lp.value(i), no_speech_prob: ns.value(i), words });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_parquet_with_hangul() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transcript.parquet");
+        let segs = vec![
+            Segment { segment_id: 0, start_ns: 1_000, end_ns: 2_000_000_000, text: "키홀이 보입니다".into(), language: "ko".into(), avg_logprob: -0.3, no_speech_prob: 0.01, words: vec![Word { word: "키홀이".into(), start_ns: 1_000, end_ns: 900_000_000, probability: 0.8 }, Word { word: "보입니다".into(), start_ns: 900_000_000, end_ns: 2_000_000_000, probability: 0.9 }] },
+            Segment { segment_id: 1, start_ns: 3_000_000_000, end_ns: 4_000_000_000, text: "no words".into(), language: "en".into(), avg_logprob: -1.0, no_speech_prob: 0.2, words: vec![] },
+        ];
+        write(&path, &segs, &[("tacit.model".into(), "tiny".into())]).unwrap();
+        assert!(!dir.path().join("transcript.parquet.tmp").exists());
+        assert_eq!(read(&path).unwrap(), segs);
+    }
+}
