@@ -2,8 +2,10 @@
 //! crates. Each command is a few lines of glue; the work is in the libraries.
 
 mod bench;
+mod progress;
 mod record;
 mod sessions;
+mod transcribe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +94,13 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
+    /// Whisper models: import, list.
+    Model {
+        #[command(subcommand)]
+        which: transcribe::ModelCommand,
+    },
+    /// Transcribe a session's commentary with Whisper, locally.
+    Transcribe(transcribe::TranscribeArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -149,6 +158,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 quiet: false,
             })
         }
+        Command::Model { which } => transcribe::model(which),
+        Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Bench { which } => bench::run(which),
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use crate::error::TranscribeError;
 
@@ -27,6 +27,10 @@ pub struct DecodeParams {
     pub no_speech_threshold: f32,
     /// See `no_speech_threshold`.
     pub logprob_floor: f32,
+    /// Segments whose mean token log-prob is below this are dropped outright:
+    /// on ten minutes of arc noise every phantom segment scored −2.0 or less,
+    /// every real one −1.6 or more.
+    pub min_avg_logprob: f32,
     /// whisper.cpp flash attention (off measured faster on this CPU).
     pub flash_attn: bool,
 }
@@ -41,6 +45,7 @@ impl Default for DecodeParams {
             max_tokens: 96,
             no_speech_threshold: 0.6,
             logprob_floor: -1.0,
+            min_avg_logprob: -1.8,
             flash_attn: false,
         }
     }
@@ -55,6 +60,8 @@ pub struct RawToken {
     pub start: usize,
     /// End, samples.
     pub end: usize,
+    /// When the token was spoken, by DTW over the alignment heads (samples).
+    pub dtw: Option<usize>,
     /// Probability.
     pub p: f32,
     /// Log probability.
@@ -90,13 +97,31 @@ fn cs_to_samples(cs: i64) -> usize {
 }
 
 impl Engine {
-    /// Loads a ggml model.
+    /// Loads a ggml model. Word times come from DTW over the model's
+    /// alignment heads where whisper.cpp knows them (standard sizes).
     pub fn load(path: &Path, flash_attn: bool) -> Result<Self, TranscribeError> {
+        static LOG_HOOK: std::sync::Once = std::sync::Once::new();
+        LOG_HOOK.call_once(whisper_rs::install_logging_hooks);
         if !path.is_file() {
             return Err(TranscribeError::model("no such model file (see `tacit model list`)", path));
         }
+        let header = crate::models::read_header(path)?;
+        let preset = match (header.n_audio_state, header.n_vocab >= 51_865) {
+            (384, false) => Some(DtwModelPreset::TinyEn),
+            (384, true) => Some(DtwModelPreset::Tiny),
+            (512, false) => Some(DtwModelPreset::BaseEn),
+            (512, true) => Some(DtwModelPreset::Base),
+            (768, false) => Some(DtwModelPreset::SmallEn),
+            (768, true) => Some(DtwModelPreset::Small),
+            (1024, false) => Some(DtwModelPreset::MediumEn),
+            (1024, true) => Some(DtwModelPreset::Medium),
+            _ => None,
+        };
         let mut cp = WhisperContextParameters::default();
         cp.use_gpu(false).flash_attn(flash_attn);
+        if let (Some(model_preset), false) = (preset, flash_attn) {
+            cp.dtw_parameters(DtwParameters { mode: DtwMode::ModelPreset { model_preset }, ..DtwParameters::default() });
+        }
         let ctx = WhisperContext::new_with_params(path, cp).map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
         Ok(Self { ctx, path: path.to_path_buf() })
     }
@@ -127,6 +152,8 @@ impl Engine {
         fp.set_temperature_inc(p.temperature_inc);
         fp.set_max_tokens(p.max_tokens);
         fp.set_suppress_blank(true);
+        // No "[music]", "(crackling)" and the like: workshop noise invites them.
+        fp.set_suppress_nst(true);
         fp.set_print_progress(false);
         fp.set_print_realtime(false);
         fp.set_print_timestamps(false);
@@ -149,21 +176,38 @@ impl Engine {
                     continue; // special and timestamp tokens
                 }
                 let bytes = tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
-                tokens.push(RawToken { bytes, start: cs_to_samples(data.t0), end: cs_to_samples(data.t1), p: data.p, plog: data.plog });
+                let dtw = (data.t_dtw >= 0).then(|| cs_to_samples(data.t_dtw));
+                tokens.push(RawToken { bytes, start: cs_to_samples(data.t0), end: cs_to_samples(data.t1), dtw, p: data.p, plog: data.plog });
             }
             let avg_logprob = if tokens.is_empty() { 0.0 } else { tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32 };
             let text = seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default();
             let no_speech_prob = seg.no_speech_probability();
-            if no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor {
+            if (no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor) || avg_logprob < p.min_avg_logprob {
                 continue;
             }
-            if text.is_empty() {
+            if is_annotation(&text) {
                 continue;
             }
             out.push(RawSegment { start: cs_to_samples(seg.start_timestamp()), end: cs_to_samples(seg.end_timestamp()), text, no_speech_prob, avg_logprob, tokens });
         }
         Ok((out, lang))
     }
+}
+
+/// Text with no words in it: empty, punctuation, or only bracketed sound
+/// descriptions such as `[BLANK_AUDIO]` or `(wind blowing)`.
+pub fn is_annotation(text: &str) -> bool {
+    let mut depth = 0i32;
+    let mut spoken = false;
+    for c in text.chars() {
+        match c {
+            '[' | '(' | '*' => depth += 1,
+            ']' | ')' => depth = (depth - 1).max(0),
+            c if depth == 0 && c.is_alphanumeric() => spoken = true,
+            _ => {}
+        }
+    }
+    !spoken
 }
 
 /// A word: tokens joined until the next one that starts with a space.
@@ -181,23 +225,40 @@ pub struct RawWord {
 
 /// Joins tokens into words. Bytes are joined before decoding, so a Hangul
 /// syllable split across tokens comes out whole.
-pub fn words(tokens: &[RawToken]) -> Vec<RawWord> {
+///
+/// Word times: whisper's own token times find a segment's first onset well
+/// (they are refined on signal energy) but bunch up later words; DTW over the
+/// alignment heads spaces words well but lags by a few hundred ms (measured
+/// +0.26 to +0.51 s on our commentary). So each segment's DTW times are
+/// shifted by its first token's lag (DTW − whisper time), keeping DTW's
+/// spacing and whisper's onset. A word ends where the next starts, or at
+/// `segment_end`.
+pub fn words(tokens: &[RawToken], segment_end: usize) -> Vec<RawWord> {
+    let lag = tokens.first().and_then(|t| t.dtw.map(|d| d as i64 - t.start as i64)).unwrap_or(0).max(0);
+    let start_of = |t: &RawToken| match t.dtw {
+        Some(d) => (d as i64 - lag).max(0) as usize,
+        None => t.start,
+    };
     let mut out: Vec<(Vec<u8>, usize, usize, Vec<f32>)> = Vec::new();
     for t in tokens {
         let starts_word = t.bytes.first() == Some(&b' ') || out.is_empty();
         let is_punct_only = !t.bytes.is_empty() && t.bytes.iter().all(|b| b.is_ascii_punctuation());
         if starts_word && !is_punct_only {
-            out.push((t.bytes.clone(), t.start, t.end, vec![t.p]));
+            let start = start_of(t).max(out.last().map(|w| w.1).unwrap_or(0));
+            out.push((t.bytes.clone(), start, t.end, vec![t.p]));
         } else if let Some(last) = out.last_mut() {
             last.0.extend_from_slice(&t.bytes);
             last.2 = t.end.max(last.2);
             last.3.push(t.p);
         }
     }
+    let starts: Vec<usize> = out.iter().map(|w| w.1).collect();
     out.into_iter()
-        .filter_map(|(bytes, start, end, ps)| {
+        .enumerate()
+        .filter_map(|(i, (bytes, start, _, ps))| {
             let text = String::from_utf8_lossy(&bytes).trim().to_string();
-            (!text.is_empty()).then(|| RawWord { text, start, end: end.max(start), probability: ps.iter().sum::<f32>() / ps.len() as f32 })
+            let end = starts.get(i + 1).copied().unwrap_or(segment_end).max(start);
+            (!text.is_empty()).then(|| RawWord { text, start, end, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
         })
         .collect()
 }
@@ -207,19 +268,29 @@ mod tests {
     use super::*;
 
     fn tok(s: &[u8], start: usize) -> RawToken {
-        RawToken { bytes: s.to_vec(), start, end: start + 100, p: 0.5, plog: -0.7 }
+        RawToken { bytes: s.to_vec(), start, end: start + 100, dtw: None, p: 0.5, plog: -0.7 }
+    }
+
+    #[test]
+    fn sound_descriptions_are_not_speech() {
+        for t in ["", "[", "[BLANK_AUDIO]", "(crackling)", " . ", "[Music] (applause)", "*sigh*"] {
+            assert!(is_annotation(t), "{t:?}");
+        }
+        for t in ["Keyhole.", "[noise] undercut", "키홀", "15"] {
+            assert!(!is_annotation(t), "{t:?}");
+        }
     }
 
     #[test]
     fn tokens_join_into_words() {
         let toks = [tok(b" The", 0), tok(b" key", 200), tok(b"hole", 300), tok(b",", 400), tok(b" is", 500)];
-        let w = words(&toks);
+        let w = words(&toks, 600);
         let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, ["The", "keyhole,", "is"]);
         assert_eq!((w[1].start, w[1].end), (200, 500));
         // "키홀" split mid-syllable across tokens.
         let k = "키홀".as_bytes();
-        let w = words(&[tok(&[b' ', k[0], k[1]], 0), tok(&k[2..], 100)]);
+        let w = words(&[tok(&[b' ', k[0], k[1]], 0), tok(&k[2..], 100)], 200);
         assert_eq!(w[0].text, "키홀");
     }
 }

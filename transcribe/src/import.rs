@@ -26,6 +26,8 @@ pub struct ImportReport {
     pub n_vocab: usize,
     /// Encoder / decoder layers.
     pub layers: (usize, usize),
+    /// Model width.
+    pub width: usize,
     /// Quantized weights were dequantized (the result is lossy).
     pub dequantized: bool,
     /// CTranslate2 binary version read.
@@ -261,5 +263,5 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
     if dequantized {
         tracing::warn!("quantized weights were dequantized to f16: the imported model is lossy");
     }
-    Ok(ImportReport { out: path.to_path_buf(), bytes, tensors: tensors.len(), n_vocab, layers: (enc_layers, dec_layers), dequantized, ct2_version: model.version })
+    Ok(ImportReport { out: path.to_path_buf(), bytes, tensors: tensors.len(), n_vocab, layers: (enc_layers, dec_layers), width: d, dequantized, ct2_version: model.version })
 }

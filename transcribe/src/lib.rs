@@ -11,11 +11,15 @@ pub mod audio;
 pub mod ct2;
 pub mod engine;
 pub mod error;
+pub mod fixture;
 pub mod import;
 pub mod mel;
+pub mod models;
+pub mod session;
 pub mod transcript;
 pub mod vad;
 pub mod vocab;
 
 pub use error::TranscribeError;
 pub use import::{import, ImportReport};
+pub use session::{transcribe_session, TranscribeOptions, TranscribeSummary};

@@ -1,0 +1,63 @@
+//! Draws library progress with indicatif on stderr (hidden when stderr is
+//! not a terminal; messages still print).
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tacit_schema::Progress;
+
+/// Progress bars for the CLI.
+pub struct CliProgress {
+    bar: Mutex<Option<ProgressBar>>,
+    tty: bool,
+}
+
+impl CliProgress {
+    /// A bar on stderr.
+    pub fn new() -> Self {
+        Self { bar: Mutex::new(None), tty: std::io::stderr().is_terminal() }
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, phase: &str, total: u64) {
+        let bar = if !self.tty {
+            eprintln!("{phase}…");
+            ProgressBar::hidden()
+        } else if total > 0 {
+            let b = ProgressBar::new(total);
+            b.set_style(ProgressStyle::with_template("{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            b
+        } else {
+            ProgressBar::new_spinner()
+        };
+        bar.set_message(phase.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+
+    fn advance(&self, units: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(b) = b.as_ref() {
+                b.inc(units);
+            }
+        }
+    }
+
+    fn message(&self, text: &str) {
+        match self.bar.lock().ok().and_then(|b| b.clone()) {
+            Some(b) if self.tty => b.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(b) = b.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `tacit model …` and `tacit transcribe`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use tacit_capture::Library;
+use tacit_transcribe::engine::DecodeParams;
+use tacit_transcribe::models;
+use tacit_transcribe::vad::VadParams;
+use tacit_transcribe::TranscribeOptions;
+
+use crate::progress::CliProgress;
+use crate::LibraryArg;
+
+#[derive(clap::Subcommand)]
+pub enum ModelCommand {
+    /// Convert a CTranslate2 (faster-whisper) Whisper model to ggml.
+    Import {
+        /// Folder with model.bin (or model.bin.part1, part2, …), tokenizer.json.
+        ct2_dir: PathBuf,
+        /// Output file (default: <library>/models/ggml-<size>.bin).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        library: LibraryArg,
+    },
+    /// List the models in the library.
+    List {
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `tacit transcribe`.
+#[derive(clap::Args)]
+pub struct TranscribeArgs {
+    /// Session folder or id.
+    pub session: String,
+    #[command(flatten)]
+    pub library: LibraryArg,
+    /// Model name (from `tacit model list`) or ggml file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Language: ko, en or auto (default: the station profile's).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// CPU threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Decode all audio, not only what the voice-activity detector finds.
+    #[arg(long)]
+    pub no_vad: bool,
+    /// Audio stream to transcribe (default: the first).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn models_dir(lib: &Path) -> PathBuf {
+    lib.join("models")
+}
+
+pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
+    match cmd {
+        ModelCommand::Import { ct2_dir, out, library } => {
+            let lib = library.path();
+            let out = match out {
+                Some(o) => o,
+                None => {
+                    // Name it after its size: read the model's shape first.
+                    let model = tacit_transcribe::import::read_model(&ct2_dir)?;
+                    let n_vocab = model.get("decoder/embeddings/weight").map(|v| v.dims[0]).unwrap_or(0);
+                    let width = model.get("encoder/conv1/weight").map(|v| v.dims[0]).unwrap_or(0);
+                    let dir = models_dir(&lib);
+                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    dir.join(format!("ggml-{}.bin", models::size_name(width as u32, n_vocab >= 51_865)))
+                }
+            };
+            eprintln!("converting {} → {}", ct2_dir.display(), out.display());
+            let report = tacit_transcribe::import(&ct2_dir, &out)?;
+            if report.dequantized {
+                eprintln!("warning: quantized weights were dequantized to f16; the result is lossy");
+            }
+            let car = models::write_sidecar(&out, &format!("imported from {}", ct2_dir.display()))?;
+            println!(
+                "{} ({} bytes, {} tensors, {} layers, {}) sha256 {}",
+                out.display(),
+                report.bytes,
+                report.tensors,
+                report.layers.0,
+                if report.multilingual() { "multilingual" } else { "English only" },
+                car.sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelCommand::List { library, json } => {
+            let list = models::list(&models_dir(&library.path()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No models in {} — import one with `tacit model import CT2_DIR`.", models_dir(&library.path()).display());
+            } else {
+                println!("{:<12} {:>10} {:<13} {:<8} source", "name", "size (MB)", "languages", "layers");
+                for m in list {
+                    println!("{:<12} {:>10.1} {:<13} {:<8} {}", m.name, m.bytes as f64 / 1e6, m.languages, format!("{}+{}", m.layers.0, m.layers.1), m.source.unwrap_or_default());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
+    let lib = args.library.path();
+    let dir = Library::at(&lib).resolve(&args.session)?;
+    if let Some(l) = &args.language {
+        if !(l == "auto" || (l.len() == 2 && l.chars().all(|c| c.is_ascii_lowercase()))) {
+            bail!("--language must be a two-letter code such as ko or en, or auto (got {l:?})");
+        }
+    }
+    // The model must fit the language that will be used: the flag, else the station's.
+    let station_language = std::fs::read_to_string(dir.join("station.toml"))
+        .ok()
+        .and_then(|t| tacit_schema::StationProfile::from_toml(&t).ok())
+        .and_then(|p| p.transcription.language);
+    let language_hint = args.language.clone().or(station_language).unwrap_or_else(|| "auto".into());
+    let model = models::resolve(&models_dir(&lib), args.model.as_deref(), &language_hint)?;
+    let mut decode = DecodeParams::default();
+    if let Some(t) = args.threads {
+        decode.threads = t.max(1);
+    }
+    let opts = TranscribeOptions { model: model.clone(), stream: args.stream.clone(), language: args.language.clone(), decode, vad: (!args.no_vad).then(VadParams::default) };
+    let progress = CliProgress::new();
+    let summary = tacit_transcribe::transcribe_session(&dir, &opts, &progress).with_context(|| format!("cannot transcribe {}", dir.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "transcript": summary.path, "segments": summary.segments, "words": summary.words, "audio_s": summary.audio_s,
+                "speech_s": summary.speech_s, "decode_s": summary.decode_s, "language": summary.language, "model": model,
+            }))?
+        );
+    } else {
+        println!(
+            "{}: {} segments, {} words ({}) from {:.1} s of speech in {:.1} s of audio, decoded in {:.1} s",
+            summary.path.display(),
+            summary.segments,
+            summary.words,
+            summary.language,
+            summary.speech_s,
+            summary.audio_s,
+            summary.decode_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+//! Real speech through VAD and Whisper (tiny.en converted from the PyPI
+//! package by our importer): espeak-ng speaks a welding commentary at known
+//! times; we score the words (WER) and check each word's time, clean and with
+//! welding noise, and that ten minutes of arc noise produce no text.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tacit_schema::NoProgress;
+use tacit_transcribe::engine::{DecodeParams, Engine};
+use tacit_transcribe::fixture::{self, Placed, COMMENTARY};
+use tacit_transcribe::session::{decode_regions, TimedSegment};
+use tacit_transcribe::vad::{self, VadParams};
+
+/// Whisper runs one at a time: two decoders on two cores ran 3–4× slower.
+static WHISPER: Mutex<()> = Mutex::new(());
+
+/// tiny.en in ggml, converted once into .cache/models.
+pub fn tiny_en() -> PathBuf {
+    static ONCE: Mutex<()> = Mutex::new(());
+    let _g = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models");
+    let out = root.join("ggml-tiny.en.bin");
+    if !out.is_file() {
+        let src = root.join("tiny.en-ct2");
+        assert!(src.join("model.bin").is_file(), "run scripts/setup: it fetches the test model into {}", src.display());
+        tacit_transcribe::import(&src, &out).unwrap();
+    }
+    out
+}
+
+fn decode(samples: &[f32]) -> (Vec<TimedSegment>, Vec<vad::Region>) {
+    let _one = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Engine::load(&tiny_en(), false).unwrap();
+    let regions = vad::detect(samples, &VadParams::default());
+    let params = DecodeParams { language: "en".into(), threads: 2, initial_prompt: "keyhole, undercut, porosity, root pass, spatter.".into(), ..DecodeParams::default() };
+    let (segs, lang) = decode_regions(&engine, samples, &regions, &params, &NoProgress).unwrap();
+    assert_eq!(lang, "en");
+    (segs, regions)
+}
+
+fn score(segs: &[TimedSegment], placed: &[Placed], label: &str) -> f64 {
+    let reference: Vec<String> = placed.iter().flat_map(|p| fixture::normalize(&p.text)).collect();
+    let hyp: Vec<String> = segs.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
+    let wer = fixture::wer(&reference, &hyp);
+    eprintln!("{label}: WER {:.1} % ({} reference words)\n  hyp: {}", wer * 100.0, reference.len(), hyp.join(" "));
+    wer
+}
+
+/// Every recognised word that belongs to a phrase starts within 0.5 s of
+/// that phrase's span; one-word phrases start within 0.5 s of their onset.
+fn check_word_times(segs: &[TimedSegment], placed: &[Placed], label: &str) {
+    let tol = 8_000; // 0.5 s at 16 kHz
+    let mut checked = 0;
+    let mut worst = 0i64;
+    for p in placed {
+        let words = fixture::normalize(&p.text);
+        if let Some(w) = segs.iter().flat_map(|s| &s.words).find(|w| w.start + tol >= p.start && w.start <= p.end) {
+            eprintln!("  first word {:?} of {:?}: off {:+.2} s", w.text, p.text.split(' ').next().unwrap_or(""), (w.start as f64 - p.start as f64) / 16e3);
+        }
+        for (seg, w) in segs.iter().flat_map(|s| s.words.iter().map(move |w| (s, w))) {
+            let norm = fixture::normalize(&w.text);
+            let Some(n) = norm.first() else { continue };
+            if !words.contains(n) || w.start + tol < p.start || w.start > p.end + tol {
+                continue;
+            }
+            if words.len() == 1 {
+                let off = w.start as i64 - p.start as i64;
+                eprintln!("  {:?}: word at {:.2} s, segment at {:.2} s, onset {:.2} s, off {:+.2} s", p.text, w.start as f64 / 16e3, seg.start as f64 / 16e3, p.start as f64 / 16e3, off as f64 / 16e3);
+                worst = worst.max(off.abs());
+                assert!(off.abs() <= tol as i64, "{label}: {:?} starts {:.2} s from its onset", p.text, off as f64 / 16_000.0);
+            }
+            checked += 1;
+        }
+    }
+    for s in segs {
+        for w in &s.words {
+            let inside = placed.iter().any(|p| w.start + tol >= p.start && w.start <= p.end + tol);
+            assert!(inside, "{label}: word {:?} at {:.2} s is outside every phrase", w.text, w.start as f64 / 16_000.0);
+        }
+    }
+    eprintln!("{label}: {checked} words inside their phrases; one-word phrases off by at most {:.2} s", worst as f64 / 16_000.0);
+    assert!(checked > 50, "{label}: only {checked} words matched");
+}
+
+#[test]
+fn commentary_clean_and_in_welding_noise() {
+    let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0).unwrap();
+    eprintln!("commentary: {:.1} s", speech.len() as f64 / 16_000.0);
+    let (segs, _) = decode(&speech);
+    let clean = score(&segs, &placed, "clean");
+    check_word_times(&segs, &placed, "clean");
+    assert!(clean <= 0.15, "clean WER {:.1} %", clean * 100.0);
+
+    let noise = fixture::welding_noise(speech.len(), 11);
+    let noisy_audio = fixture::mix(&speech, &placed, &noise, 15.0);
+    let (segs, _) = decode(&noisy_audio);
+    let noisy = score(&segs, &placed, "noisy (15 dB SNR)");
+    check_word_times(&segs, &placed, "noisy");
+    assert!(noisy <= 0.45, "noisy WER {:.1} %", noisy * 100.0);
+}
+
+#[test]
+fn ten_minutes_of_arc_noise_with_one_minute_of_speech_has_no_phantom_text() {
+    let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 0.0, 1.5, 0.0).unwrap();
+    let total = 600 * 16_000;
+    let at = 300 * 16_000; // speech in the middle
+    let mut audio = vec![0.0; total];
+    audio[at..at + speech.len()].copy_from_slice(&speech);
+    let shifted: Vec<Placed> = placed.iter().map(|p| Placed { text: p.text.clone(), start: p.start + at, end: p.end + at }).collect();
+    let noise = fixture::welding_noise(total, 5);
+    let mixed = fixture::mix(&audio, &shifted, &noise, 10.0);
+    let started = std::time::Instant::now();
+    let (segs, regions) = decode(&mixed);
+    let speech_s: f64 = regions.iter().map(|r| (r.end - r.start) as f64 / 16_000.0).sum();
+    eprintln!("VAD kept {speech_s:.1} s of 600 s in {} regions; decoded in {:.1} s", regions.len(), started.elapsed().as_secs_f64());
+    let (lo, hi) = (at.saturating_sub(16_000), at + speech.len() + 16_000);
+    for s in &segs {
+        eprintln!("  seg {:.1}–{:.1} nsp {:.2} lp {:.2} {:?}", s.start as f64 / 16e3, s.end as f64 / 16e3, s.no_speech_prob, s.avg_logprob, s.text);
+    }
+    for s in &segs {
+        assert!(s.start >= lo && s.end <= hi, "phantom text {:?} at {:.1}–{:.1} s", s.text, s.start as f64 / 16_000.0, s.end as f64 / 16_000.0);
+    }
+    score(&segs, &shifted, "speech inside 10 min of noise");
+    assert!(speech_s < 120.0, "VAD passed {speech_s:.0} s of 600 s");
+}
