@@ -2,6 +2,7 @@
 //! crates. Each command is a few lines of glue; the work is in the libraries.
 
 mod bench;
+mod demo;
 mod progress;
 mod record;
 mod sessions;
@@ -86,13 +87,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Record a short session from the demo station (no hardware needed).
+    /// Record a short session from the demo station (no hardware needed),
+    /// with spoken commentary when espeak-ng is installed, and transcribe it
+    /// when a model is in the library.
     Demo {
         #[command(flatten)]
         library: LibraryArg,
-        /// Seconds to record.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
+        /// Seconds to record (default: the commentary's length, or 10).
+        #[arg(long)]
+        duration: Option<f64>,
     },
     /// Whisper models: import, list.
     Model {
@@ -142,22 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sessions { library, json } => sessions::list(&library.path(), json),
         Command::Inspect { session, library, json } => sessions::inspect(&library.path(), &session, json),
         Command::Recover { session, library, json } => sessions::recover(&library.path(), &session, json),
-        Command::Demo { library, duration } => {
-            let lib = library.path();
-            let profile = init_library(&lib, false)?;
-            eprintln!("Recording {duration} s from the demo station into {}", lib.display());
-            record::run(record::RecordArgs {
-                library: LibraryArg { library: Some(lib) },
-                profile,
-                duration: Some(duration),
-                operator: "demo-operator".into(),
-                task: "demo: synthetic weld".into(),
-                consent: false,
-                min_free_mb: 64,
-                segment_mb: 512,
-                quiet: false,
-            })
-        }
+        Command::Demo { library, duration } => demo::run(&library.path(), duration),
         Command::Model { which } => transcribe::model(which),
         Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Bench { which } => bench::run(which),
@@ -165,7 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Creates the library folders and writes `stations/demo.toml` unless it exists.
-fn init_library(root: &std::path::Path, force: bool) -> Result<PathBuf> {
+pub(crate) fn init_library(root: &std::path::Path, force: bool) -> Result<PathBuf> {
     let lib = tacit_capture::Library::create(root).with_context(|| format!("cannot create library {}", root.display()))?;
     let path = lib.stations_dir().join("demo.toml");
     if force || !path.exists() {

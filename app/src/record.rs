@@ -72,6 +72,11 @@ fn spawn_stdin(profile: &StationProfile, tx: crossbeam_channel::Sender<Input>) {
 }
 
 pub fn run(args: RecordArgs) -> Result<ExitCode> {
+    Ok(record(args)?.0)
+}
+
+/// Records; returns the exit code and the session folder once one exists.
+pub fn record(args: RecordArgs) -> Result<(ExitCode, Option<PathBuf>)> {
     let text = std::fs::read_to_string(&args.profile).with_context(|| format!("cannot read station profile {}", args.profile.display()))?;
     let profile = StationProfile::from_toml(&text).with_context(|| format!("station profile {}", args.profile.display()))?;
     if args.duration.is_some_and(|d| !(d > 0.0 && d.is_finite())) {
@@ -147,12 +152,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode> {
         Ok(manifest) => {
             eprintln!("Stopped: {reason}.");
             crate::sessions::print_manifest(&manifest, &dir);
-            Ok(ExitCode::SUCCESS)
+            Ok((ExitCode::SUCCESS, Some(dir)))
         }
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!("The session {id} keeps everything up to the last flush; make it readable with: tacit recover {}", dir.display());
-            Ok(ExitCode::FAILURE)
+            Ok((ExitCode::FAILURE, Some(dir)))
         }
     }
 }
