@@ -31,6 +31,9 @@ pub struct DecodeParams {
     /// on ten minutes of arc noise every phantom segment scored −2.0 or less,
     /// every real one −1.6 or more.
     pub min_avg_logprob: f32,
+    /// Stretches of text whose words average a lower probability than this
+    /// are dropped (phantom text decoded from noise between real speech).
+    pub min_word_probability: f32,
     /// whisper.cpp flash attention (off measured faster on this CPU).
     pub flash_attn: bool,
 }
@@ -46,6 +49,7 @@ impl Default for DecodeParams {
             no_speech_threshold: 0.6,
             logprob_floor: -1.0,
             min_avg_logprob: -1.8,
+            min_word_probability: 0.0,
             flash_attn: false,
         }
     }
@@ -230,11 +234,13 @@ pub struct RawWord {
 /// (they are refined on signal energy) but bunch up later words; DTW over the
 /// alignment heads spaces words well but lags by a few hundred ms (measured
 /// +0.26 to +0.51 s on our commentary). So each segment's DTW times are
-/// shifted by its first token's lag (DTW − whisper time), keeping DTW's
+/// shifted by its first token's lag (DTW − whisper time, at most 0.6 s), keeping DTW's
 /// spacing and whisper's onset. A word ends where the next starts, or at
 /// `segment_end`.
 pub fn words(tokens: &[RawToken], segment_end: usize) -> Vec<RawWord> {
-    let lag = tokens.first().and_then(|t| t.dtw.map(|d| d as i64 - t.start as i64)).unwrap_or(0).max(0);
+    // A lag beyond 0.6 s means whisper's own time is wrong instead (a segment
+    // that opens on noise starts at 0): then shift by the 0.6 s cap only.
+    let lag = tokens.first().and_then(|t| t.dtw.map(|d| d as i64 - t.start as i64)).unwrap_or(0).clamp(0, 9_600);
     let start_of = |t: &RawToken| match t.dtw {
         Some(d) => (d as i64 - lag).max(0) as usize,
         None => t.start,

@@ -43,7 +43,9 @@ pub struct Placed {
 pub fn speak(text: &str, voice: &str, words_per_minute: u32) -> Result<Vec<f32>, TranscribeError> {
     let dir = std::env::temp_dir().join(format!("tacit-espeak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| TranscribeError::io("create", &dir, e))?;
-    let wav = dir.join(format!("{:x}.wav", text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()));
+    // One file per call: tests speak the same phrases in parallel.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let wav = dir.join(format!("{}.wav", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let out = Command::new("espeak-ng")
         .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
         .arg(&wav)

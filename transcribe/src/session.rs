@@ -66,24 +66,146 @@ pub struct TimedSegment {
     pub words: Vec<RawWord>,
 }
 
-/// Decodes each region and returns segments in track time, and the language.
+/// Speech regions packed into one buffer for one decode, with the map back
+/// to track samples. Whisper's encoder always looks at 30 s, so decoding a
+/// 2 s region costs as much as 30 s: packing regions (with short silences
+/// between them) into chunks of up to `CHUNK_S` decodes many at once, and
+/// gives the decoder the context of neighbouring phrases.
+#[derive(Clone, Debug, Default)]
+pub struct Chunk {
+    /// The packed audio.
+    pub samples: Vec<f32>,
+    /// (offset in `samples`, track start, length) of each region.
+    pub pieces: Vec<(usize, usize, usize)>,
+}
+
+/// Longest packed chunk, s: under whisper's 30 s window.
+pub const CHUNK_S: usize = 28;
+/// Silence between packed regions, samples (0.3 s).
+const GAP: usize = 4_800;
+
+impl Chunk {
+    /// Index of the piece a chunk sample falls in; a sample in the silence
+    /// between two pieces belongs to the next one (speech resumes there, and
+    /// word times err early rather than late).
+    pub fn piece_of(&self, s: usize) -> usize {
+        let i = self.pieces.iter().rposition(|(off, _, _)| *off <= s).unwrap_or(0);
+        let (off, _, len) = self.pieces.get(i).copied().unwrap_or((0, 0, 0));
+        if s >= off + len && i + 1 < self.pieces.len() {
+            i + 1
+        } else {
+            i
+        }
+    }
+
+    /// Track sample of a chunk sample that ends something: a sample in the
+    /// silence between pieces maps to the end of the piece before.
+    pub fn to_track_end(&self, s: usize) -> usize {
+        let i = self.pieces.iter().rposition(|(off, _, _)| *off < s).unwrap_or(0);
+        match self.pieces.get(i) {
+            Some(&(off, start, len)) => start + s.saturating_sub(off).min(len),
+            None => s,
+        }
+    }
+
+    /// Track sample of a chunk sample that starts something (see `piece_of`).
+    pub fn to_track(&self, s: usize) -> usize {
+        let i = self.piece_of(s);
+        match self.pieces.get(i) {
+            Some(&(off, start, len)) => start + s.saturating_sub(off).min(len),
+            None => s,
+        }
+    }
+}
+
+/// Packs regions into chunks of at most `CHUNK_S` seconds (a longer region
+/// gets a chunk of its own; whisper walks through it window by window).
+pub fn pack(samples: &[f32], regions: &[Region]) -> Vec<Chunk> {
+    let max = CHUNK_S * WHISPER_RATE as usize;
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for r in regions {
+        let len = r.end - r.start;
+        let fits = chunks.last().is_some_and(|c| c.samples.len() + GAP + len <= max);
+        if !fits {
+            chunks.push(Chunk::default());
+        }
+        let Some(c) = chunks.last_mut() else { continue };
+        if !c.samples.is_empty() {
+            c.samples.extend(std::iter::repeat_n(0.0, GAP));
+        }
+        c.pieces.push((c.samples.len(), r.start, len));
+        c.samples.extend_from_slice(&samples[r.start..r.end]);
+    }
+    chunks
+}
+
+/// Decodes the regions (packed into chunks) and returns segments in track
+/// time, and the language.
 pub fn decode_regions(engine: &Engine, samples: &[f32], regions: &[Region], decode: &DecodeParams, progress: &dyn Progress) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
-    let speech: usize = regions.iter().map(|r| r.end - r.start).sum();
-    progress.start("transcribing", speech as u64);
+    let chunks = pack(samples, regions);
+    let total: usize = chunks.iter().map(|c| c.samples.len()).sum();
+    progress.start("transcribing", total as u64);
     let mut out = Vec::new();
     let mut language = decode.language.clone();
-    for region in regions {
-        let (raw, lang) = engine.decode(&samples[region.start..region.end], decode)?;
+    for chunk in &chunks {
+        let (raw, lang) = engine.decode(&chunk.samples, decode)?;
         language = lang;
-        let shift = |s: usize| (region.start + s).min(region.end);
         for seg in raw {
-            let words = words(&seg.tokens, seg.end).into_iter().map(|w| RawWord { start: shift(w.start), end: shift(w.end), ..w }).collect();
-            out.push(TimedSegment { start: shift(seg.start), end: shift(seg.end), text: seg.text, avg_logprob: seg.avg_logprob, no_speech_prob: seg.no_speech_prob, words });
+            let ws = words(&seg.tokens, seg.end);
+            if ws.is_empty() {
+                continue;
+            }
+            // A segment may run across pieces that lie far apart on the track:
+            // split it where its words change piece, each part timed by its words.
+            let mut start = 0;
+            while start < ws.len() {
+                let piece = chunk.piece_of(ws[start].start);
+                let mut end = start + 1;
+                while end < ws.len() && chunk.piece_of(ws[end].start) == piece {
+                    end += 1;
+                }
+                let (off, _, len) = chunk.pieces[piece];
+                let part: Vec<RawWord> = ws[start..end]
+                    .iter()
+                    .map(|w| {
+                        let (a, b) = (chunk.to_track(w.start), chunk.to_track_end(w.end.clamp(off, off + len)));
+                        RawWord { start: a, end: b.max(a), ..w.clone() }
+                    })
+                    .collect();
+                let text = if start == 0 && end == ws.len() { seg.text.clone() } else { part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ") };
+                let mean_p = part.iter().map(|w| w.probability).sum::<f32>() / part.len() as f32;
+                if mean_p >= decode.min_word_probability {
+                    out.push(TimedSegment { start: part[0].start, end: part[part.len() - 1].end, text, avg_logprob: seg.avg_logprob, no_speech_prob: seg.no_speech_prob, words: part });
+                }
+                start = end;
+            }
         }
-        progress.advance((region.end - region.start) as u64);
+        progress.advance(chunk.samples.len() as u64);
     }
     progress.finish();
     Ok((out, language))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_maps_back_to_the_track() {
+        let track = vec![0.0; 16_000 * 100];
+        let regions = [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 176_000 }, Region { start: 800_000, end: 1_300_000 }];
+        let chunks = pack(&track, &regions);
+        assert_eq!(chunks.len(), 2, "two short regions share a chunk; the long one is alone");
+        let c = &chunks[0];
+        assert_eq!(c.samples.len(), 32_000 + GAP + 16_000);
+        assert_eq!(c.to_track(0), 16_000);
+        assert_eq!(c.to_track(31_999), 47_999);
+        assert_eq!(c.to_track(32_000 + GAP / 2), 160_000, "a gap maps to the start of the piece after");
+        assert_eq!(c.to_track(32_000 + GAP + 10), 160_010);
+        assert_eq!(chunks[1].to_track(5), 800_005);
+        assert_eq!(c.to_track_end(32_000 + GAP / 2), 48_000, "an end in a gap maps to the end of the piece before");
+        assert_eq!(c.to_track_end(32_000), 48_000);
+    }
 }
 
 /// Session time of a 16 kHz sample index, through the stream's sync fit.

@@ -57,9 +57,6 @@ fn check_word_times(segs: &[TimedSegment], placed: &[Placed], label: &str) {
     let mut worst = 0i64;
     for p in placed {
         let words = fixture::normalize(&p.text);
-        if let Some(w) = segs.iter().flat_map(|s| &s.words).find(|w| w.start + tol >= p.start && w.start <= p.end) {
-            eprintln!("  first word {:?} of {:?}: off {:+.2} s", w.text, p.text.split(' ').next().unwrap_or(""), (w.start as f64 - p.start as f64) / 16e3);
-        }
         for (seg, w) in segs.iter().flat_map(|s| s.words.iter().map(move |w| (s, w))) {
             let norm = fixture::normalize(&w.text);
             let Some(n) = norm.first() else { continue };
@@ -92,14 +89,14 @@ fn commentary_clean_and_in_welding_noise() {
     let (segs, _) = decode(&speech);
     let clean = score(&segs, &placed, "clean");
     check_word_times(&segs, &placed, "clean");
-    assert!(clean <= 0.15, "clean WER {:.1} %", clean * 100.0);
+    assert!(clean <= 0.10, "clean WER {:.1} %", clean * 100.0);
 
     let noise = fixture::welding_noise(speech.len(), 11);
     let noisy_audio = fixture::mix(&speech, &placed, &noise, 15.0);
     let (segs, _) = decode(&noisy_audio);
     let noisy = score(&segs, &placed, "noisy (15 dB SNR)");
     check_word_times(&segs, &placed, "noisy");
-    assert!(noisy <= 0.45, "noisy WER {:.1} %", noisy * 100.0);
+    assert!(noisy <= 0.30, "noisy WER {:.1} %", noisy * 100.0);
 }
 
 #[test]
@@ -117,9 +114,6 @@ fn ten_minutes_of_arc_noise_with_one_minute_of_speech_has_no_phantom_text() {
     let speech_s: f64 = regions.iter().map(|r| (r.end - r.start) as f64 / 16_000.0).sum();
     eprintln!("VAD kept {speech_s:.1} s of 600 s in {} regions; decoded in {:.1} s", regions.len(), started.elapsed().as_secs_f64());
     let (lo, hi) = (at.saturating_sub(16_000), at + speech.len() + 16_000);
-    for s in &segs {
-        eprintln!("  seg {:.1}–{:.1} nsp {:.2} lp {:.2} {:?}", s.start as f64 / 16e3, s.end as f64 / 16e3, s.no_speech_prob, s.avg_logprob, s.text);
-    }
     for s in &segs {
         assert!(s.start >= lo && s.end <= hi, "phantom text {:?} at {:.1}–{:.1} s", s.text, s.start as f64 / 16_000.0, s.end as f64 / 16_000.0);
     }
