@@ -92,6 +92,8 @@ pub struct RawSegment {
 /// A loaded model.
 pub struct Engine {
     ctx: WhisperContext,
+    /// One decoding state, reused: creating one allocates ~200 MB of buffers.
+    state: std::sync::Mutex<Option<whisper_rs::WhisperState>>,
     path: PathBuf,
 }
 
@@ -127,7 +129,7 @@ impl Engine {
             cp.dtw_parameters(DtwParameters { mode: DtwMode::ModelPreset { model_preset }, ..DtwParameters::default() });
         }
         let ctx = WhisperContext::new_with_params(path, cp).map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
-        Ok(Self { ctx, path: path.to_path_buf() })
+        Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf() })
     }
 
     /// The model file.
@@ -145,7 +147,11 @@ impl Engine {
         if !self.multilingual() && p.language != "en" && p.language != "auto" {
             return Err(TranscribeError::model(format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language), &self.path));
         }
-        let mut state = self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?;
+        let mut guard = self.state.lock().map_err(|_| TranscribeError::Whisper("decoder state poisoned by an earlier panic".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?);
+        }
+        let Some(state) = guard.as_mut() else { return Err(TranscribeError::Whisper("no decoder state".into())) };
         let mut fp = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         let language = if self.multilingual() { p.language.as_str() } else { "en" };
         fp.set_language(Some(language));
