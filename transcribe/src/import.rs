@@ -107,6 +107,56 @@ pub fn import(dir: &Path, out: &Path) -> Result<ImportReport, TranscribeError> {
     }
 }
 
+/// Collects ggml tensors from CTranslate2 variables.
+struct Builder<'a> {
+    model: &'a Ct2Model,
+    d: usize,
+    tensors: Vec<Tensor>,
+    dequantized: bool,
+}
+
+impl Builder<'_> {
+    /// Adds `src` as `dst` (f16 or f32), with an explicit shape or a row range.
+    fn add(&mut self, src: &str, dst: &str, f16: bool, dims: Option<Vec<usize>>, rows: Option<(usize, usize)>) -> Result<(), TranscribeError> {
+        let var = self.model.need(src)?;
+        let (mut data, lossy) = self.model.weights_f32(src)?;
+        self.dequantized |= lossy;
+        let mut shape = dims.unwrap_or_else(|| var.dims.clone());
+        if let Some((from, to)) = rows {
+            let per_row: usize = var.dims.iter().skip(1).product::<usize>().max(1);
+            if to * per_row > data.len() {
+                return Err(TranscribeError::model(format!("{src} has {} rows, expected at least {to}", var.dims.first().copied().unwrap_or(0)), &self.model.path));
+            }
+            data = data[from * per_row..to * per_row].to_vec();
+            shape[0] = to - from;
+        }
+        self.tensors.push(Tensor { name: dst.to_string(), dims: shape, f16, data });
+        Ok(())
+    }
+
+    /// Self-attention (fused qkv split into three) and feed-forward of a layer.
+    fn block(&mut self, src: &str, dst: &str) -> Result<(), TranscribeError> {
+        let d = self.d;
+        self.add(&format!("{src}/self_attention/layer_norm/gamma"), &format!("{dst}.attn_ln.weight"), false, None, None)?;
+        self.add(&format!("{src}/self_attention/layer_norm/beta"), &format!("{dst}.attn_ln.bias"), false, None, None)?;
+        let qkv_w = format!("{src}/self_attention/linear_0/weight");
+        let qkv_b = format!("{src}/self_attention/linear_0/bias");
+        self.add(&qkv_w, &format!("{dst}.attn.query.weight"), true, None, Some((0, d)))?;
+        self.add(&qkv_w, &format!("{dst}.attn.key.weight"), true, None, Some((d, 2 * d)))?;
+        self.add(&qkv_w, &format!("{dst}.attn.value.weight"), true, None, Some((2 * d, 3 * d)))?;
+        self.add(&qkv_b, &format!("{dst}.attn.query.bias"), false, None, Some((0, d)))?;
+        self.add(&qkv_b, &format!("{dst}.attn.value.bias"), false, None, Some((2 * d, 3 * d)))?;
+        self.add(&format!("{src}/self_attention/linear_1/weight"), &format!("{dst}.attn.out.weight"), true, None, None)?;
+        self.add(&format!("{src}/self_attention/linear_1/bias"), &format!("{dst}.attn.out.bias"), false, None, None)?;
+        self.add(&format!("{src}/ffn/layer_norm/gamma"), &format!("{dst}.mlp_ln.weight"), false, None, None)?;
+        self.add(&format!("{src}/ffn/layer_norm/beta"), &format!("{dst}.mlp_ln.bias"), false, None, None)?;
+        self.add(&format!("{src}/ffn/linear_0/weight"), &format!("{dst}.mlp.0.weight"), true, None, None)?;
+        self.add(&format!("{src}/ffn/linear_0/bias"), &format!("{dst}.mlp.0.bias"), false, None, None)?;
+        self.add(&format!("{src}/ffn/linear_1/weight"), &format!("{dst}.mlp.2.weight"), true, None, None)?;
+        self.add(&format!("{src}/ffn/linear_1/bias"), &format!("{dst}.mlp.2.bias"), false, None, None)
+    }
+}
+
 fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
     let set: BTreeSet<usize> = model
         .variables
@@ -150,74 +200,37 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
         return Err(TranscribeError::model("no encoder or decoder layers found", p));
     }
 
-    let mut dequantized = false;
-    let mut tensors: Vec<Tensor> = Vec::new();
-    let mut add = |tensors: &mut Vec<Tensor>, src: &str, dst: String, f16: bool, dims: Option<Vec<usize>>, rows: Option<(usize, usize)>| -> Result<(), TranscribeError> {
-        let var = model.need(src)?;
-        let (mut data, lossy) = model.weights_f32(src)?;
-        dequantized |= lossy;
-        let mut shape = dims.unwrap_or_else(|| var.dims.clone());
-        if let Some((from, to)) = rows {
-            let per_row: usize = var.dims.iter().skip(1).product::<usize>().max(1);
-            if to * per_row > data.len() {
-                return Err(TranscribeError::model(format!("{src} has {} rows, expected at least {to}", var.dims.first().copied().unwrap_or(0)), p));
-            }
-            data = data[from * per_row..to * per_row].to_vec();
-            shape[0] = to - from;
-        }
-        tensors.push(Tensor { name: dst, dims: shape, f16, data });
-        Ok(())
-    };
+    let mut b = Builder { model, d, tensors: Vec::new(), dequantized: false };
     // Encoder and decoder globals (11 tensors).
-    add(&mut tensors, "encoder/conv1/weight", "encoder.conv1.weight".into(), true, None, None)?;
-    add(&mut tensors, "encoder/conv1/bias", "encoder.conv1.bias".into(), false, Some(vec![d, 1]), None)?;
-    add(&mut tensors, "encoder/conv2/weight", "encoder.conv2.weight".into(), true, None, None)?;
-    add(&mut tensors, "encoder/conv2/bias", "encoder.conv2.bias".into(), false, Some(vec![d, 1]), None)?;
-    add(&mut tensors, "encoder/position_encodings/encodings", "encoder.positional_embedding".into(), false, None, None)?;
-    add(&mut tensors, "encoder/layer_norm/gamma", "encoder.ln_post.weight".into(), false, None, None)?;
-    add(&mut tensors, "encoder/layer_norm/beta", "encoder.ln_post.bias".into(), false, None, None)?;
-    add(&mut tensors, "decoder/embeddings/weight", "decoder.token_embedding.weight".into(), true, None, None)?;
-    add(&mut tensors, "decoder/position_encodings/encodings", "decoder.positional_embedding".into(), false, None, None)?;
-    add(&mut tensors, "decoder/layer_norm/gamma", "decoder.ln.weight".into(), false, None, None)?;
-    add(&mut tensors, "decoder/layer_norm/beta", "decoder.ln.bias".into(), false, None, None)?;
-
-    // Shared block parts: self-attention (fused qkv) and feed-forward.
-    let block = |tensors: &mut Vec<Tensor>, add: &mut dyn FnMut(&mut Vec<Tensor>, &str, String, bool, Option<Vec<usize>>, Option<(usize, usize)>) -> Result<(), TranscribeError>, src: &str, dst: &str| -> Result<(), TranscribeError> {
-        add(tensors, &format!("{src}/self_attention/layer_norm/gamma"), format!("{dst}.attn_ln.weight"), false, None, None)?;
-        add(tensors, &format!("{src}/self_attention/layer_norm/beta"), format!("{dst}.attn_ln.bias"), false, None, None)?;
-        let qkv_w = format!("{src}/self_attention/linear_0/weight");
-        let qkv_b = format!("{src}/self_attention/linear_0/bias");
-        add(tensors, &qkv_w, format!("{dst}.attn.query.weight"), true, None, Some((0, d)))?;
-        add(tensors, &qkv_w, format!("{dst}.attn.key.weight"), true, None, Some((d, 2 * d)))?;
-        add(tensors, &qkv_w, format!("{dst}.attn.value.weight"), true, None, Some((2 * d, 3 * d)))?;
-        add(tensors, &qkv_b, format!("{dst}.attn.query.bias"), false, None, Some((0, d)))?;
-        add(tensors, &qkv_b, format!("{dst}.attn.value.bias"), false, None, Some((2 * d, 3 * d)))?;
-        add(tensors, &format!("{src}/self_attention/linear_1/weight"), format!("{dst}.attn.out.weight"), true, None, None)?;
-        add(tensors, &format!("{src}/self_attention/linear_1/bias"), format!("{dst}.attn.out.bias"), false, None, None)?;
-        add(tensors, &format!("{src}/ffn/layer_norm/gamma"), format!("{dst}.mlp_ln.weight"), false, None, None)?;
-        add(tensors, &format!("{src}/ffn/layer_norm/beta"), format!("{dst}.mlp_ln.bias"), false, None, None)?;
-        add(tensors, &format!("{src}/ffn/linear_0/weight"), format!("{dst}.mlp.0.weight"), true, None, None)?;
-        add(tensors, &format!("{src}/ffn/linear_0/bias"), format!("{dst}.mlp.0.bias"), false, None, None)?;
-        add(tensors, &format!("{src}/ffn/linear_1/weight"), format!("{dst}.mlp.2.weight"), true, None, None)?;
-        add(tensors, &format!("{src}/ffn/linear_1/bias"), format!("{dst}.mlp.2.bias"), false, None, None)
-    };
+    b.add("encoder/conv1/weight", "encoder.conv1.weight", true, None, None)?;
+    b.add("encoder/conv1/bias", "encoder.conv1.bias", false, Some(vec![d, 1]), None)?;
+    b.add("encoder/conv2/weight", "encoder.conv2.weight", true, None, None)?;
+    b.add("encoder/conv2/bias", "encoder.conv2.bias", false, Some(vec![d, 1]), None)?;
+    b.add("encoder/position_encodings/encodings", "encoder.positional_embedding", false, None, None)?;
+    b.add("encoder/layer_norm/gamma", "encoder.ln_post.weight", false, None, None)?;
+    b.add("encoder/layer_norm/beta", "encoder.ln_post.bias", false, None, None)?;
+    b.add("decoder/embeddings/weight", "decoder.token_embedding.weight", true, None, None)?;
+    b.add("decoder/position_encodings/encodings", "decoder.positional_embedding", false, None, None)?;
+    b.add("decoder/layer_norm/gamma", "decoder.ln.weight", false, None, None)?;
+    b.add("decoder/layer_norm/beta", "decoder.ln.bias", false, None, None)?;
     for i in 0..enc_layers {
-        block(&mut tensors, &mut add, &format!("encoder/layer_{i}"), &format!("encoder.blocks.{i}"))?;
+        b.block(&format!("encoder/layer_{i}"), &format!("encoder.blocks.{i}"))?;
     }
     for i in 0..dec_layers {
         let (src, dst) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-        block(&mut tensors, &mut add, &src, &dst)?;
-        add(&mut tensors, &format!("{src}/attention/layer_norm/gamma"), format!("{dst}.cross_attn_ln.weight"), false, None, None)?;
-        add(&mut tensors, &format!("{src}/attention/layer_norm/beta"), format!("{dst}.cross_attn_ln.bias"), false, None, None)?;
-        add(&mut tensors, &format!("{src}/attention/linear_0/weight"), format!("{dst}.cross_attn.query.weight"), true, None, None)?;
-        add(&mut tensors, &format!("{src}/attention/linear_0/bias"), format!("{dst}.cross_attn.query.bias"), false, None, None)?;
+        b.block(&src, &dst)?;
+        b.add(&format!("{src}/attention/layer_norm/gamma"), &format!("{dst}.cross_attn_ln.weight"), false, None, None)?;
+        b.add(&format!("{src}/attention/layer_norm/beta"), &format!("{dst}.cross_attn_ln.bias"), false, None, None)?;
+        b.add(&format!("{src}/attention/linear_0/weight"), &format!("{dst}.cross_attn.query.weight"), true, None, None)?;
+        b.add(&format!("{src}/attention/linear_0/bias"), &format!("{dst}.cross_attn.query.bias"), false, None, None)?;
         let kv_w = format!("{src}/attention/linear_1/weight");
-        add(&mut tensors, &kv_w, format!("{dst}.cross_attn.key.weight"), true, None, Some((0, d)))?;
-        add(&mut tensors, &kv_w, format!("{dst}.cross_attn.value.weight"), true, None, Some((d, 2 * d)))?;
-        add(&mut tensors, &format!("{src}/attention/linear_1/bias"), format!("{dst}.cross_attn.value.bias"), false, None, Some((d, 2 * d)))?;
-        add(&mut tensors, &format!("{src}/attention/linear_2/weight"), format!("{dst}.cross_attn.out.weight"), true, None, None)?;
-        add(&mut tensors, &format!("{src}/attention/linear_2/bias"), format!("{dst}.cross_attn.out.bias"), false, None, None)?;
+        b.add(&kv_w, &format!("{dst}.cross_attn.key.weight"), true, None, Some((0, d)))?;
+        b.add(&kv_w, &format!("{dst}.cross_attn.value.weight"), true, None, Some((d, 2 * d)))?;
+        b.add(&format!("{src}/attention/linear_1/bias"), &format!("{dst}.cross_attn.value.bias"), false, None, Some((d, 2 * d)))?;
+        b.add(&format!("{src}/attention/linear_2/weight"), &format!("{dst}.cross_attn.out.weight"), true, None, None)?;
+        b.add(&format!("{src}/attention/linear_2/bias"), &format!("{dst}.cross_attn.out.bias"), false, None, None)?;
     }
+    let Builder { tensors, dequantized, .. } = b;
     let expected = 11 + 15 * enc_layers + 24 * dec_layers;
     if tensors.len() != expected {
         return Err(TranscribeError::model(format!("built {} tensors, expected {expected}", tensors.len()), p));

@@ -186,28 +186,6 @@ pub fn decode_regions(engine: &Engine, samples: &[f32], regions: &[Region], deco
     Ok((out, language))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packing_maps_back_to_the_track() {
-        let track = vec![0.0; 16_000 * 100];
-        let regions = [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 176_000 }, Region { start: 800_000, end: 1_300_000 }];
-        let chunks = pack(&track, &regions);
-        assert_eq!(chunks.len(), 2, "two short regions share a chunk; the long one is alone");
-        let c = &chunks[0];
-        assert_eq!(c.samples.len(), 32_000 + GAP + 16_000);
-        assert_eq!(c.to_track(0), 16_000);
-        assert_eq!(c.to_track(31_999), 47_999);
-        assert_eq!(c.to_track(32_000 + GAP / 2), 160_000, "a gap maps to the start of the piece after");
-        assert_eq!(c.to_track(32_000 + GAP + 10), 160_010);
-        assert_eq!(chunks[1].to_track(5), 800_005);
-        assert_eq!(c.to_track_end(32_000 + GAP / 2), 48_000, "an end in a gap maps to the end of the piece before");
-        assert_eq!(c.to_track_end(32_000), 48_000);
-    }
-}
-
 /// Session time of a 16 kHz sample index, through the stream's sync fit.
 pub fn session_ns(stream: &StreamInfo, sample_16k: usize) -> i64 {
     let device_ns = (sample_16k as i128 * 1_000_000_000 / i128::from(WHISPER_RATE)) as i64;
@@ -320,4 +298,26 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         decode_s,
         language,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_maps_back_to_the_track() {
+        let track = vec![0.0; 16_000 * 100];
+        let regions = [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 176_000 }, Region { start: 800_000, end: 1_300_000 }];
+        let chunks = pack(&track, &regions);
+        assert_eq!(chunks.len(), 2, "two short regions share a chunk; the long one is alone");
+        let c = &chunks[0];
+        assert_eq!(c.samples.len(), 32_000 + GAP + 16_000);
+        assert_eq!(c.to_track(0), 16_000);
+        assert_eq!(c.to_track(31_999), 47_999);
+        assert_eq!(c.to_track(32_000 + GAP / 2), 160_000, "a gap maps to the start of the piece after");
+        assert_eq!(c.to_track(32_000 + GAP + 10), 160_010);
+        assert_eq!(chunks[1].to_track(5), 800_005);
+        assert_eq!(c.to_track_end(32_000 + GAP / 2), 48_000, "an end in a gap maps to the end of the piece before");
+        assert_eq!(c.to_track_end(32_000), 48_000);
+    }
 }
