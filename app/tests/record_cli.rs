@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,16 +15,9 @@ use serde_json::Value;
 /// Recording tests share two cores; one at a time keeps synthetic devices on time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn tacit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tacit"));
-    c.env_remove("TACIT_LIBRARY").env("NO_COLOR", "1");
-    c
-}
+mod common;
 
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "tacit failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, tacit};
 
 fn init(lib: &Path) -> PathBuf {
     ok(tacit().args(["init", "--library"]).arg(lib).output().unwrap());
@@ -261,19 +254,24 @@ fn the_disk_watch_stops_before_the_disk_is_full() {
     assert!(m["stop_reason"].as_str().unwrap().contains("disk almost full"), "{}", m["stop_reason"]);
 }
 
-#[test]
-fn a_bad_profile_names_line_and_key_and_records_nothing() {
+/// Records with the demo profile changed by `edit`; returns the library and
+/// stderr of a run that must fail before any session exists.
+fn refused(name: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, String) {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     let profile = init(&lib);
-    let text = std::fs::read_to_string(&profile).unwrap().replace("fps = 15", "fps = \"fifteen\"");
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, text).unwrap();
+    let bad = tmp.path().join(name);
+    std::fs::write(&bad, edit(std::fs::read_to_string(&profile).unwrap())).unwrap();
     let out = tacit().args(["record", "--duration", "1", "--operator", "o", "--task", "t", "--profile"]).arg(&bad).arg("--library").arg(&lib).output().unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(std::fs::read_dir(lib.join("sessions")).unwrap().count(), 0, "a refused start left a session behind");
+    (tmp, lib, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_bad_profile_names_line_and_key_and_records_nothing() {
+    let (_tmp, lib, stderr) = refused("bad.toml", |t| t.replace("fps = 15", "fps = \"fifteen\""));
     assert!(stderr.contains("key `fps`") && stderr.contains("line 23") && stderr.contains("bad.toml"), "{stderr}");
-    assert_eq!(std::fs::read_dir(lib.join("sessions")).unwrap().count(), 0);
 
     let missing = tacit().args(["inspect", "no-such-session", "--library"]).arg(&lib).output().unwrap();
     assert!(!missing.status.success());
@@ -282,17 +280,8 @@ fn a_bad_profile_names_line_and_key_and_records_nothing() {
 
 #[test]
 fn a_missing_device_is_refused_before_any_session_exists() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    let profile = init(&lib);
-    let text = std::fs::read_to_string(&profile).unwrap().replace("kind = \"simulated\"", "kind = \"serial\"\nport = \"/dev/ttyNOPE9\"");
-    let bad = tmp.path().join("serial.toml");
-    std::fs::write(&bad, text).unwrap();
-    let out = tacit().args(["record", "--duration", "1", "--operator", "o", "--task", "t", "--profile"]).arg(&bad).arg("--library").arg(&lib).output().unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_tmp, _lib, stderr) = refused("serial.toml", |t| t.replace("kind = \"simulated\"", "kind = \"serial\"\nport = \"/dev/ttyNOPE9\""));
     assert!(stderr.contains("/dev/ttyNOPE9") && stderr.contains("cannot open"), "{stderr}");
-    assert_eq!(std::fs::read_dir(lib.join("sessions")).unwrap().count(), 0);
 }
 
 #[test]

@@ -4,21 +4,14 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 use tacit_transcribe::fixture::{self, COMMENTARY};
 
-fn tacit() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tacit"));
-    c.env_remove("TACIT_LIBRARY").env("NO_COLOR", "1");
-    c
-}
+mod common;
 
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "tacit failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, tacit};
 
 fn ct2_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/tiny.en-ct2");
