@@ -17,7 +17,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 mod common;
 
-use common::{ok, tacit};
+use common::{ok, record, tacit};
 
 fn init(lib: &Path) -> PathBuf {
     ok(tacit().args(["init", "--library"]).arg(lib).output().unwrap());
@@ -71,11 +71,7 @@ fn records_the_demo_station_for_ten_seconds() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     let profile = init(&lib);
-    let mut child = tacit()
-        .args(["record", "--duration", "10", "--operator", "op-7", "--task", "fillet weld, 6 mm plate", "--profile"])
-        .arg(&profile)
-        .arg("--library")
-        .arg(&lib)
+    let mut child = record(&lib, &profile, &["--duration", "10", "--operator", "op-7", "--task", "fillet weld, 6 mm plate"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,11 +131,7 @@ fn a_killed_recording_is_recovered() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     let profile = init(&lib);
-    let mut child = tacit()
-        .args(["record", "--duration", "60", "--quiet", "--operator", "op-1", "--task", "crash", "--profile"])
-        .arg(&profile)
-        .arg("--library")
-        .arg(&lib)
+    let mut child = record(&lib, &profile, &["--duration", "60", "--quiet", "--operator", "op-1", "--task", "crash"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -208,11 +200,7 @@ fn a_full_disk_stops_cleanly_and_the_session_recovers() {
     let lib = mount.join("lib");
     let profile = init(&lib);
     let started = Instant::now();
-    let out = tacit()
-        .args(["record", "--duration", "60", "--quiet", "--min-free-mb", "0", "--operator", "op-2", "--task", "fill the disk", "--profile"])
-        .arg(&profile)
-        .arg("--library")
-        .arg(&lib)
+    let out = record(&lib, &profile, &["--duration", "60", "--quiet", "--min-free-mb", "0", "--operator", "op-2", "--task", "fill the disk"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -240,11 +228,7 @@ fn the_disk_watch_stops_before_the_disk_is_full() {
     let lib = tmp.path().join("lib");
     let profile = init(&lib);
     // Ask for more free space than any disk has: the watch stops at once, cleanly.
-    let out = tacit()
-        .args(["record", "--duration", "30", "--quiet", "--min-free-mb", "1000000000", "--operator", "o", "--task", "t", "--profile"])
-        .arg(&profile)
-        .arg("--library")
-        .arg(&lib)
+    let out = record(&lib, &profile, &["--duration", "30", "--quiet", "--min-free-mb", "1000000000", "--operator", "o", "--task", "t"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -262,7 +246,7 @@ fn refused(name: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, P
     let profile = init(&lib);
     let bad = tmp.path().join(name);
     std::fs::write(&bad, edit(std::fs::read_to_string(&profile).unwrap())).unwrap();
-    let out = tacit().args(["record", "--duration", "1", "--operator", "o", "--task", "t", "--profile"]).arg(&bad).arg("--library").arg(&lib).output().unwrap();
+    let out = record(&lib, &bad, &["--duration", "1", "--operator", "o", "--task", "t"]).output().unwrap();
     assert!(!out.status.success());
     assert_eq!(std::fs::read_dir(lib.join("sessions")).unwrap().count(), 0, "a refused start left a session behind");
     (tmp, lib, String::from_utf8_lossy(&out.stderr).into_owned())
@@ -312,11 +296,7 @@ fn a_sensor_that_fails_mid_session_is_marked_and_the_rest_keeps_recording() {
         .replace("kind = \"simulated\"\nrate_hz = 1000", &format!("kind = \"serial\"\nport = \"{port}\"\nformat = \"csv\"\nrate_hz = 50"));
     let serial_profile = tmp.path().join("serial.toml");
     std::fs::write(&serial_profile, text).unwrap();
-    let child = tacit()
-        .args(["record", "--duration", "5", "--quiet", "--operator", "o", "--task", "unplug", "--profile"])
-        .arg(&serial_profile)
-        .arg("--library")
-        .arg(&lib)
+    let child = record(&lib, &serial_profile, &["--duration", "5", "--quiet", "--operator", "o", "--task", "unplug"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,7 +11,7 @@ use tacit_transcribe::fixture::{self, COMMENTARY};
 
 mod common;
 
-use common::{ok, tacit};
+use common::{ok, record, tacit};
 
 fn ct2_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/tiny.en-ct2");
@@ -43,11 +43,7 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     let profile_path = tmp.path().join("speech.toml");
     std::fs::write(&profile_path, profile).unwrap();
     let seconds = speech.len() as f64 / 16_000.0 + 0.5;
-    ok(tacit()
-        .args(["record", "--quiet", "--operator", "op-3", "--task", "root pass commentary", "--duration", &format!("{seconds:.1}"), "--profile"])
-        .arg(&profile_path)
-        .arg("--library")
-        .arg(&lib)
+    ok(record(&lib, &profile_path, &["--quiet", "--operator", "op-3", "--task", "root pass commentary", "--duration", &format!("{seconds:.1}")])
         .stdin(Stdio::null())
         .output()
         .unwrap());
