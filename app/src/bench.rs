@@ -84,7 +84,19 @@ pub fn load_profile(noise: u8, jpeg_quality: u8) -> StationProfile {
         name: "daq".into(),
         kind: SensorKind::Simulated,
         rate_hz: 10_000.0,
-        channels: (0..16).map(|i| ChannelProfile { name: if i == 0 { "current".into() } else if i == 1 { "voltage".into() } else { format!("ch{i}") }, unit: String::new(), role: Default::default() }).collect(),
+        channels: (0..16)
+            .map(|i| ChannelProfile {
+                name: if i == 0 {
+                    "current".into()
+                } else if i == 1 {
+                    "voltage".into()
+                } else {
+                    format!("ch{i}")
+                },
+                unit: String::new(),
+                role: Default::default(),
+            })
+            .collect(),
         format: Default::default(),
         port: None,
         baud: None,
@@ -156,7 +168,8 @@ fn bench_transcribe(model: &str, out: &Path, threads: usize, snr_db: f32, repeat
             let started = Instant::now();
             let prepared = tacit_transcribe::audio::load(&wav)?;
             let regions = vad::detect(&prepared.samples, &VadParams::default());
-            let (segs, _) = tacit_transcribe::session::decode_regions(&engine, &prepared.samples, &regions, &decode, &tacit_schema::NoProgress)?;
+            let (segs, _) =
+                tacit_transcribe::session::decode_regions(&engine, &prepared.samples, &regions, &decode, &tacit_schema::NoProgress)?;
             walls.push(started.elapsed().as_secs_f64());
             last = Some((segs, regions));
         }
@@ -176,8 +189,12 @@ fn bench_transcribe(model: &str, out: &Path, threads: usize, snr_db: f32, repeat
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
-        BenchCommand::Transcribe { model, out, threads, snr_db, repeat, library } => return bench_transcribe(&model, &out, threads, snr_db, repeat, &library.path()),
-        BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json } => (seconds, dir, dd_mb, keep, noise, jpeg_quality, json),
+        BenchCommand::Transcribe { model, out, threads, snr_db, repeat, library } => {
+            return bench_transcribe(&model, &out, threads, snr_db, repeat, &library.path())
+        }
+        BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json } => {
+            (seconds, dir, dd_mb, keep, noise, jpeg_quality, json)
+        }
     };
     let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
     let root = base.join(format!("tacit-bench-{}", std::process::id()));
@@ -185,7 +202,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync into {}", root.display());
     let dd_bps = dd(&root, dd_mb)?;
     eprintln!("preparing load (prerendering 1280x720 frames)…");
-    let rec = Recorder::start(&lib, &load_profile(noise, jpeg_quality), RecordOptions { operator: "bench".into(), task: "bench record".into(), min_free_bytes: 256 << 20, ..RecordOptions::default() })?;
+    let rec = Recorder::start(
+        &lib,
+        &load_profile(noise, jpeg_quality),
+        RecordOptions { operator: "bench".into(), task: "bench record".into(), min_free_bytes: 256 << 20, ..RecordOptions::default() },
+    )?;
     let (cpu0, _) = cpu_seconds();
     let t0 = Instant::now();
     eprintln!("recording {seconds} s…");
@@ -200,7 +221,12 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let drops: u64 = manifest.streams.iter().map(|s| s.drops).sum();
     let rec_bps = bytes as f64 / wall;
     let frames: u64 = manifest.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Camera).map(|s| s.count).sum();
-    let cam_bytes: u64 = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("cam-")).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+    let cam_bytes: u64 = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cam-"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let result = json!({
         "seconds": wall,
         "drops": drops,
@@ -220,9 +246,24 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     if as_json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        println!("recorded {:.1} s: {} camera frames (mean {:.0} kB), drops {}", wall, frames, result["mean_jpeg_kb"].as_f64().unwrap_or(0.0), drops);
-        println!("recorder CPU: {:.1} % of one core, peak RSS {:.0} MiB", result["cpu_percent_of_one_core"].as_f64().unwrap_or(0.0), result["peak_rss_mib"].as_f64().unwrap_or(0.0));
-        println!("written {:.1} MB/s vs dd {:.1} MB/s: {:.3}× of the disk's sequential bandwidth", rec_bps / 1e6, dd_bps / 1e6, rec_bps / dd_bps);
+        println!(
+            "recorded {:.1} s: {} camera frames (mean {:.0} kB), drops {}",
+            wall,
+            frames,
+            result["mean_jpeg_kb"].as_f64().unwrap_or(0.0),
+            drops
+        );
+        println!(
+            "recorder CPU: {:.1} % of one core, peak RSS {:.0} MiB",
+            result["cpu_percent_of_one_core"].as_f64().unwrap_or(0.0),
+            result["peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "written {:.1} MB/s vs dd {:.1} MB/s: {:.3}× of the disk's sequential bandwidth",
+            rec_bps / 1e6,
+            dd_bps / 1e6,
+            rec_bps / dd_bps
+        );
     }
     Ok(if drops == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -35,7 +35,8 @@ fn commentary_profile(lib: &Path, wav: &Path) -> Result<PathBuf> {
     let text = DEMO_PROFILE.to_string();
     let mic = text.find("[microphone]").context("demo profile has no microphone")?;
     let dev = mic + text[mic..].find("device = \"synthetic\"").context("demo microphone is not synthetic")?;
-    let replaced = format!("{}device = \"file:{}\"{}", &text[..dev], wav.display(), &text[dev + "device = \"synthetic\"".len()..]).replace("language = \"ko\"", "language = \"en\"");
+    let replaced = format!("{}device = \"file:{}\"{}", &text[..dev], wav.display(), &text[dev + "device = \"synthetic\"".len()..])
+        .replace("language = \"ko\"", "language = \"en\"");
     let path = lib.join("stations/demo-commentary.toml");
     std::fs::write(&path, replaced).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -70,7 +71,10 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
     let model = match models::resolve(&lib.join("models"), None, "en") {
         Ok(m) => m,
         Err(_) => {
-            eprintln!("No Whisper model in {}: skipping transcription (import one with `tacit model import CT2_DIR`).", lib.join("models").display());
+            eprintln!(
+                "No Whisper model in {}: skipping transcription (import one with `tacit model import CT2_DIR`).",
+                lib.join("models").display()
+            );
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -79,12 +83,23 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("Transcribing with {} …", model.display());
-    let opts = TranscribeOptions { model, stream: None, language: Some("en".into()), decode: DecodeParams::default(), vad: Some(VadParams::default()) };
+    let opts = TranscribeOptions {
+        model,
+        stream: None,
+        language: Some("en".into()),
+        decode: DecodeParams::default(),
+        vad: Some(VadParams::default()),
+    };
     let summary = tacit_transcribe::transcribe_session(&dir, &opts, &CliProgress::new())?;
     println!("\nTranscript ({} segments, {} words, decoded in {:.1} s):", summary.segments, summary.words, summary.decode_s);
     for s in tacit_transcribe::transcript::read(&summary.path)? {
         println!("  [{} – {}] {}", tacit_schema::time::format_ns(s.start_ns), tacit_schema::time::format_ns(s.end_ns), s.text);
     }
-    println!("\nSession folder: {}\nNext: tacit inspect {} --library {}", dir.display(), dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), lib.display());
+    println!(
+        "\nSession folder: {}\nNext: tacit inspect {} --library {}",
+        dir.display(),
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        lib.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -129,7 +129,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init { library, force } => {
             let path = init_library(&library.path(), force)?;
             println!("Library ready. Demo station profile: {}", path.display());
-            println!("Record with: tacit record --library {} --profile {} --duration 10 --operator op-01 --task \"demo\"", library.path().display(), path.display());
+            println!(
+                "Record with: tacit record --library {} --profile {} --duration 10 --operator op-01 --task \"demo\"",
+                library.path().display(),
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices { json } => {

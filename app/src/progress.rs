@@ -27,7 +27,11 @@ impl Progress for CliProgress {
             ProgressBar::hidden()
         } else if total > 0 {
             let b = ProgressBar::new(total);
-            b.set_style(ProgressStyle::with_template("{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            b.set_style(
+                ProgressStyle::with_template("{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
             b
         } else {
             ProgressBar::new_spinner()

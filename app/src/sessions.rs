@@ -39,7 +39,15 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
     }
     println!("{:<32} {:<12} {:<12} {:>12}  {:<28} task", "id", "status", "operator", "duration", "started (UTC)");
     for (_, m) in &rows {
-        println!("{:<32} {:<12} {:<12} {:>12}  {:<28} {}", m.id, m.status.name(), m.operator, format_ns(m.duration_ns), m.started_at_utc.get(..19).unwrap_or(&m.started_at_utc), m.task);
+        println!(
+            "{:<32} {:<12} {:<12} {:>12}  {:<28} {}",
+            m.id,
+            m.status.name(),
+            m.operator,
+            format_ns(m.duration_ns),
+            m.started_at_utc.get(..19).unwrap_or(&m.started_at_utc),
+            m.task
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -91,19 +99,31 @@ pub fn recover(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
 pub fn print_manifest(m: &SessionManifest, dir: &Path) {
     println!("session   {}", m.id);
     println!("folder    {}", dir.display());
-    println!("status    {}{}{}", m.status.name(), if m.transcribed { ", transcribed" } else { "" }, if m.reviewed { ", reviewed" } else { "" });
+    println!(
+        "status    {}{}{}",
+        m.status.name(),
+        if m.transcribed { ", transcribed" } else { "" },
+        if m.reviewed { ", reviewed" } else { "" }
+    );
     println!("station   {} {}", m.station, if m.site.is_empty() { String::new() } else { format!("({})", m.site) });
     println!("operator  {}   task: {}", m.operator, m.task);
     println!("started   {}   duration {}", m.started_at_utc, format_ns(m.duration_ns));
     if !m.stop_reason.is_empty() {
         println!("stopped   {}", m.stop_reason);
     }
-    println!("{:<10} {:<7} {:>10} {:>9} {:>11} {:>11} {:>7} {:>7}  sync", "stream", "kind", "count", "rate", "first", "last", "drops", "errors");
+    println!(
+        "{:<10} {:<7} {:>10} {:>9} {:>11} {:>11} {:>7} {:>7}  sync",
+        "stream", "kind", "count", "rate", "first", "last", "drops", "errors"
+    );
     for s in &m.streams {
         let sync = s
             .sync
             .as_ref()
-            .and_then(|f| f.pieces.first().map(|p| format!("{} piece(s), drift {:+.1} ppm, jitter {:.2} ms", f.pieces.len(), p.drift_ppm, p.residual_ns / 1e6)))
+            .and_then(|f| {
+                f.pieces
+                    .first()
+                    .map(|p| format!("{} piece(s), drift {:+.1} ppm, jitter {:.2} ms", f.pieces.len(), p.drift_ppm, p.residual_ns / 1e6))
+            })
             .unwrap_or_default();
         println!(
             "{:<10} {:<7} {:>10} {:>9} {:>11} {:>11} {:>7} {:>7}  {}",

@@ -109,7 +109,14 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
             } else {
                 println!("{:<12} {:>10} {:<13} {:<8} source", "name", "size (MB)", "languages", "layers");
                 for m in list {
-                    println!("{:<12} {:>10.1} {:<13} {:<8} {}", m.name, m.bytes as f64 / 1e6, m.languages, format!("{}+{}", m.layers.0, m.layers.1), m.source.unwrap_or_default());
+                    println!(
+                        "{:<12} {:>10.1} {:<13} {:<8} {}",
+                        m.name,
+                        m.bytes as f64 / 1e6,
+                        m.languages,
+                        format!("{}+{}", m.layers.0, m.layers.1),
+                        m.source.unwrap_or_default()
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -136,9 +143,16 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         decode.threads = t.max(1);
     }
-    let opts = TranscribeOptions { model: model.clone(), stream: args.stream.clone(), language: args.language.clone(), decode, vad: (!args.no_vad).then(VadParams::default) };
+    let opts = TranscribeOptions {
+        model: model.clone(),
+        stream: args.stream.clone(),
+        language: args.language.clone(),
+        decode,
+        vad: (!args.no_vad).then(VadParams::default),
+    };
     let progress = CliProgress::new();
-    let summary = tacit_transcribe::transcribe_session(&dir, &opts, &progress).with_context(|| format!("cannot transcribe {}", dir.display()))?;
+    let summary =
+        tacit_transcribe::transcribe_session(&dir, &opts, &progress).with_context(|| format!("cannot transcribe {}", dir.display()))?;
     if args.json {
         println!(
             "{}",

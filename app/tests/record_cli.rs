@@ -38,11 +38,13 @@ fn only_session(lib: &Path) -> Value {
 /// that `t_ns` never decreases.
 fn read_arrows(dir: &Path) -> Vec<(String, u64)> {
     let mut out = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".arrows")).collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.ends_with(".arrows")).collect();
     names.sort();
     for name in names {
         let file = std::fs::File::open(dir.join(&name)).unwrap();
-        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut rows = 0u64;
         let mut last = i64::MIN;
         for batch in reader {
@@ -200,10 +202,11 @@ fn a_full_disk_stops_cleanly_and_the_session_recovers() {
     let lib = mount.join("lib");
     let profile = init(&lib);
     let started = Instant::now();
-    let out = record(&lib, &profile, &["--duration", "60", "--quiet", "--min-free-mb", "0", "--operator", "op-2", "--task", "fill the disk"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out =
+        record(&lib, &profile, &["--duration", "60", "--quiet", "--min-free-mb", "0", "--operator", "op-2", "--task", "fill the disk"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "recording into a full disk must fail: {stderr}");
     assert!(started.elapsed() < Duration::from_secs(40), "it took {:?} to notice", started.elapsed());

@@ -39,18 +39,24 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     let demo = std::fs::read_to_string(lib.join("stations/demo.toml")).unwrap();
     let mic_at = demo.find("[microphone]").unwrap();
     let dev_at = mic_at + demo[mic_at..].find("device = \"synthetic\"").unwrap();
-    let profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..]).replace("language = \"ko\"", "language = \"en\"");
+    let profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..])
+        .replace("language = \"ko\"", "language = \"en\"");
     let profile_path = tmp.path().join("speech.toml");
     std::fs::write(&profile_path, profile).unwrap();
     let seconds = speech.len() as f64 / 16_000.0 + 0.5;
-    ok(record(&lib, &profile_path, &["--quiet", "--operator", "op-3", "--task", "root pass commentary", "--duration", &format!("{seconds:.1}")])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap());
+    ok(record(
+        &lib,
+        &profile_path,
+        &["--quiet", "--operator", "op-3", "--task", "root pass commentary", "--duration", &format!("{seconds:.1}")],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap());
     let sessions: Value = serde_json::from_str(&ok(tacit().args(["sessions", "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
     let id = sessions[0]["id"].as_str().unwrap().to_string();
 
-    let out: Value = serde_json::from_str(&ok(tacit().args(["transcribe", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
+    let out: Value =
+        serde_json::from_str(&ok(tacit().args(["transcribe", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
     assert!(out["words"].as_u64().unwrap() > 20, "{out}");
     assert_eq!(out["language"], "en");
 
@@ -73,9 +79,17 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     // first sample time plus its place in the file.
     let keyhole = &placed[1];
     let spoken_ns = mic_t0 + keyhole.start as i64 * 62_500;
-    let word = segments.iter().flat_map(|s| &s.words).find(|w| w.word.to_lowercase().starts_with("keyhole") && (w.start_ns - spoken_ns).abs() < 3_000_000_000).expect("keyhole transcribed");
+    let word = segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .find(|w| w.word.to_lowercase().starts_with("keyhole") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
+        .expect("keyhole transcribed");
     let off_s = (word.start_ns - spoken_ns) as f64 / 1e9;
-    eprintln!("'Keyhole' at {:.3} s of session time, spoken at {:.3} s ({off_s:+.3} s)", word.start_ns as f64 / 1e9, spoken_ns as f64 / 1e9);
+    eprintln!(
+        "'Keyhole' at {:.3} s of session time, spoken at {:.3} s ({off_s:+.3} s)",
+        word.start_ns as f64 / 1e9,
+        spoken_ns as f64 / 1e9
+    );
     assert!(off_s.abs() <= 0.5);
     for s in &segments {
         assert!(s.start_ns >= mic_t0 && s.end_ns <= m["duration_ns"].as_i64().unwrap() + 500_000_000, "{s:?}");

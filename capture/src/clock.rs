@@ -47,20 +47,11 @@ impl SessionClock {
         let mut best: Option<(i64, ClockAnchor)> = None;
         for _ in 0..3 {
             let before = self.now_ns();
-            let utc = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(duration_ns)
-                .unwrap_or(0);
+            let utc = SystemTime::now().duration_since(UNIX_EPOCH).map(duration_ns).unwrap_or(0);
             let after = self.now_ns();
             let width = after - before;
             if best.as_ref().is_none_or(|(w, _)| width < *w) {
-                best = Some((
-                    width,
-                    ClockAnchor {
-                        t_ns: before + width / 2,
-                        utc_unix_ns: utc,
-                    },
-                ));
+                best = Some((width, ClockAnchor { t_ns: before + width / 2, utc_unix_ns: utc }));
             }
         }
         best.map(|(_, a)| a).unwrap_or(ClockAnchor { t_ns: 0, utc_unix_ns: 0 })

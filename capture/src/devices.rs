@@ -67,10 +67,12 @@ fn list_cameras(out: &mut DeviceList) {
                     nokhwa::utils::CameraIndex::String(s) => s.clone(),
                 };
                 let mut entry = CameraDevice { device, name: info.human_name(), formats: Vec::new(), error: None };
-                let requested = nokhwa::utils::RequestedFormat::new::<nokhwa::pixel_format::RgbFormat>(nokhwa::utils::RequestedFormatType::None);
+                let requested =
+                    nokhwa::utils::RequestedFormat::new::<nokhwa::pixel_format::RgbFormat>(nokhwa::utils::RequestedFormatType::None);
                 match nokhwa::Camera::new(info.index().clone(), requested).and_then(|mut c| c.compatible_camera_formats()) {
                     Ok(formats) => {
-                        entry.formats = formats.iter().map(|f| format!("{}x{}@{} {:?}", f.width(), f.height(), f.frame_rate(), f.format())).collect();
+                        entry.formats =
+                            formats.iter().map(|f| format!("{}x{}@{} {:?}", f.width(), f.height(), f.frame_rate(), f.format())).collect();
                     }
                     Err(e) => entry.error = Some(e.to_string()),
                 }
@@ -91,7 +93,10 @@ fn list_audio(out: &mut DeviceList) {
                 let device = id.split_once(':').map(|(_, rest)| rest.to_string()).unwrap_or_else(|| id.clone());
                 let configs = d
                     .supported_input_configs()
-                    .map(|c| c.map(|r| format!("{}ch {:?} {}-{} Hz", r.channels(), r.sample_format(), r.min_sample_rate(), r.max_sample_rate())).collect())
+                    .map(|c| {
+                        c.map(|r| format!("{}ch {:?} {}-{} Hz", r.channels(), r.sample_format(), r.min_sample_rate(), r.max_sample_rate()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 out.audio_inputs.push(AudioDevice { device, name: d.to_string(), configs });
             }

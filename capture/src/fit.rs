@@ -67,10 +67,7 @@ pub fn fit_pieces(points: &[(i64, i64)], breaks: &[usize], gap_ns: i64) -> SyncF
     let mut pieces = Vec::new();
     let mut start = 0;
     for i in 1..=points.len() {
-        let split = i == points.len()
-            || breaks.contains(&i)
-            || points[i].0 - points[i - 1].0 > gap_ns
-            || points[i].0 < points[i - 1].0;
+        let split = i == points.len() || breaks.contains(&i) || points[i].0 - points[i - 1].0 > gap_ns || points[i].0 < points[i - 1].0;
         if split {
             if let Some(p) = fit_piece(&points[start..i]) {
                 pieces.push(p);
@@ -94,10 +91,7 @@ fn median(values: &mut [f64]) -> f64 {
 pub fn fit_piece(points: &[(i64, i64)]) -> Option<FitPiece> {
     let (&(x0, _), &(x_end, _)) = (points.first()?, points.last()?);
     // Work relative to the first point so f64 keeps sub-ns precision.
-    let xy: Vec<(f64, f64)> = points
-        .iter()
-        .map(|&(x, y)| ((x - x0) as f64, y as f64))
-        .collect();
+    let xy: Vec<(f64, f64)> = points.iter().map(|&(x, y)| ((x - x0) as f64, y as f64)).collect();
     let n = xy.len();
     let mut slope = 1.0;
     if n >= 2 && x_end > x0 {
@@ -120,12 +114,7 @@ pub fn fit_piece(points: &[(i64, i64)]) -> Option<FitPiece> {
     // 1.4826·MAD estimates σ for Gaussian jitter; 3σ keeps ~99.7 % of honest
     // points. A floor of 1 µs keeps a perfect clock from rejecting everything.
     let limit = (3.0 * 1.4826 * mad).max(1_000.0);
-    let inliers: Vec<(f64, f64)> = xy
-        .iter()
-        .zip(&residuals)
-        .filter(|(_, r)| r.abs() <= limit)
-        .map(|(p, _)| *p)
-        .collect();
+    let inliers: Vec<(f64, f64)> = xy.iter().zip(&residuals).filter(|(_, r)| r.abs() <= limit).map(|(p, _)| *p).collect();
     if inliers.len() >= 2 {
         let m = inliers.len() as f64;
         let mx = inliers.iter().map(|p| p.0).sum::<f64>() / m;
@@ -139,10 +128,7 @@ pub fn fit_piece(points: &[(i64, i64)]) -> Option<FitPiece> {
             intercept = my - slope * mx;
         }
     }
-    let mut final_abs: Vec<f64> = inliers
-        .iter()
-        .map(|&(x, y)| (y - (intercept + slope * x)).abs())
-        .collect();
+    let mut final_abs: Vec<f64> = inliers.iter().map(|&(x, y)| (y - (intercept + slope * x)).abs()).collect();
     let max_residual_ns = final_abs.iter().copied().fold(0.0, f64::max);
     Some(FitPiece {
         device_start_ns: x0,

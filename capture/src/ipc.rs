@@ -65,21 +65,8 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates the first segment now (so an empty stream still has a readable file).
-    pub fn create(
-        dir: &Path,
-        naming: SegmentNaming,
-        schema: SchemaRef,
-        max_bytes: u64,
-    ) -> Result<Self, CaptureError> {
-        let mut w = Self {
-            dir: dir.to_path_buf(),
-            naming,
-            schema,
-            max_bytes,
-            index: 0,
-            current: None,
-            files: Vec::new(),
-        };
+    pub fn create(dir: &Path, naming: SegmentNaming, schema: SchemaRef, max_bytes: u64) -> Result<Self, CaptureError> {
+        let mut w = Self { dir: dir.to_path_buf(), naming, schema, max_bytes, index: 0, current: None, files: Vec::new() };
         w.open_segment()?;
         Ok(w)
     }
@@ -90,14 +77,9 @@ impl SegmentWriter {
 
     fn open_segment(&mut self) -> Result<(), CaptureError> {
         let path = self.path();
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| CaptureError::io("create", &path, e))?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| CaptureError::io("create", &path, e))?;
         let counting = Counting { inner: BufWriter::with_capacity(1 << 20, file), bytes: 0 };
-        let mut writer = StreamWriter::try_new(counting, &self.schema)
-            .map_err(|e| CaptureError::arrow("start", &path, e))?;
+        let mut writer = StreamWriter::try_new(counting, &self.schema).map_err(|e| CaptureError::arrow("start", &path, e))?;
         writer.flush().map_err(|e| CaptureError::arrow("write", &path, e))?;
         self.files.push(self.naming.file_name(self.index));
         self.current = Some(writer);
@@ -106,10 +88,7 @@ impl SegmentWriter {
 
     /// Appends a batch, rolling to a new segment first if this one is full.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), CaptureError> {
-        let full = self
-            .current
-            .as_mut()
-            .is_some_and(|w| w.get_mut().bytes >= self.max_bytes);
+        let full = self.current.as_mut().is_some_and(|w| w.get_mut().bytes >= self.max_bytes);
         if full {
             self.finish_segment()?;
             self.index += 1;
@@ -126,11 +105,7 @@ impl SegmentWriter {
         if let Some(w) = self.current.as_mut() {
             w.flush().map_err(|e| CaptureError::arrow("write", &path, e))?;
             if sync {
-                w.get_mut()
-                    .inner
-                    .get_ref()
-                    .sync_data()
-                    .map_err(|e| CaptureError::io("sync", &path, e))?;
+                w.get_mut().inner.get_ref().sync_data().map_err(|e| CaptureError::io("sync", &path, e))?;
             }
         }
         Ok(())
@@ -141,11 +116,7 @@ impl SegmentWriter {
         if let Some(mut w) = self.current.take() {
             w.finish().map_err(|e| CaptureError::arrow("finish", &path, e))?;
             w.get_mut().flush().map_err(|e| CaptureError::io("write", &path, e))?;
-            w.get_mut()
-                .inner
-                .get_ref()
-                .sync_data()
-                .map_err(|e| CaptureError::io("sync", &path, e))?;
+            w.get_mut().inner.get_ref().sync_data().map_err(|e| CaptureError::io("sync", &path, e))?;
         }
         Ok(())
     }
@@ -196,10 +167,7 @@ pub struct ScanReport {
 /// Reads every whole batch of `path`, calling `on_batch` for each, and reports
 /// where the readable part ends. A torn tail is not an error here: it is
 /// reported in `error` with `good_len` < `file_len`.
-pub fn scan(
-    path: &Path,
-    mut on_batch: impl FnMut(&RecordBatch),
-) -> Result<ScanReport, CaptureError> {
+pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanReport, CaptureError> {
     let file = File::open(path).map_err(|e| CaptureError::io("open", path, e))?;
     let file_len = file.metadata().map_err(|e| CaptureError::io("stat", path, e))?.len();
     let mut report = ScanReport { file_len, ..ScanReport::default() };
@@ -248,15 +216,9 @@ pub fn repair(path: &Path) -> Result<u64, CaptureError> {
     if report.finished || report.good_len == 0 {
         return Ok(0);
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| CaptureError::io("open", path, e))?;
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| CaptureError::io("open", path, e))?;
     file.set_len(report.good_len).map_err(|e| CaptureError::io("truncate", path, e))?;
-    let mut file = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| CaptureError::io("open", path, e))?;
+    let mut file = OpenOptions::new().append(true).open(path).map_err(|e| CaptureError::io("open", path, e))?;
     file.write_all(&END_OF_STREAM).map_err(|e| CaptureError::io("write", path, e))?;
     file.sync_all().map_err(|e| CaptureError::io("sync", path, e))?;
     Ok(report.file_len - report.good_len)
@@ -274,8 +236,7 @@ mod tests {
         let schema = tacit_schema::tables::events_schema();
         let t = Int64Array::from_iter_values(start..start + n);
         let s = arrow_array::StringArray::from_iter_values((0..n).map(|i| format!("e{i}")));
-        RecordBatch::try_new(schema, vec![Arc::new(t), Arc::new(s.clone()), Arc::new(s.clone()), Arc::new(s)])
-            .unwrap()
+        RecordBatch::try_new(schema, vec![Arc::new(t), Arc::new(s.clone()), Arc::new(s.clone()), Arc::new(s)]).unwrap()
     }
 
     #[test]
@@ -317,7 +278,7 @@ mod tests {
         let path = dir.path().join("y.arrows");
         let whole = std::fs::metadata(&path).unwrap().len();
         drop(w); // no end marker: like a crash
-        // Tear the last batch in half.
+                 // Tear the last batch in half.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(whole - 40).unwrap();
         let before = scan(&path, |_| {}).unwrap();

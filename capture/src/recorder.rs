@@ -44,7 +44,13 @@ pub struct RecordOptions {
 
 impl Default for RecordOptions {
     fn default() -> Self {
-        Self { operator: "anonymous".into(), task: String::new(), consent_confirmed: false, segment_bytes: 512 << 20, min_free_bytes: 64 << 20 }
+        Self {
+            operator: "anonymous".into(),
+            task: String::new(),
+            consent_confirmed: false,
+            segment_bytes: 512 << 20,
+            min_free_bytes: 64 << 20,
+        }
     }
 }
 
@@ -155,7 +161,13 @@ impl Recorder {
         let (events_tx, events_rx) = bounded::<EventMsg>(4096);
         let events_stats = LiveStats::new();
         let fatal = Arc::new(Mutex::new(None));
-        let ctx_for = |name: &str, stats: &Arc<LiveStats>| SourceCtx { name: name.to_string(), clock, stop: stop.clone(), stats: stats.clone(), events: events_tx.clone() };
+        let ctx_for = |name: &str, stats: &Arc<LiveStats>| SourceCtx {
+            name: name.to_string(),
+            clock,
+            stop: stop.clone(),
+            stats: stats.clone(),
+            events: events_tx.clone(),
+        };
 
         // The microphone starts first (it needs the clock); on failure nothing is kept.
         let mut plans = Vec::new();
@@ -203,8 +215,13 @@ impl Recorder {
             out
         };
         if let Some((index, rx, format)) = mic_writer {
-            let (d, n, f, s) = (dir.clone(), profile.microphone.as_ref().map(|m| m.name.clone()).unwrap_or_default(), fatal.clone(), stop.clone());
-            writers.push((index, format!("write-mic-{n}"), Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx), &f, &s))));
+            let (d, n, f, s) =
+                (dir.clone(), profile.microphone.as_ref().map(|m| m.name.clone()).unwrap_or_default(), fatal.clone(), stop.clone());
+            writers.push((
+                index,
+                format!("write-mic-{n}"),
+                Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx), &f, &s)),
+            ));
         }
 
         let mut starting_cameras = Vec::new();
@@ -230,9 +247,21 @@ impl Recorder {
             details.insert("width".into(), json!(c.width));
             details.insert("height".into(), json!(c.height));
             details.insert("format".into(), json!(c.format));
-            plans.push(StreamPlan { name: c.name.clone(), kind: StreamKind::Camera, rate_hz: fps, offset_ns, details, files: vec![format!("cam-{}.0.arrows", c.name)], stats });
+            plans.push(StreamPlan {
+                name: c.name.clone(),
+                kind: StreamKind::Camera,
+                rate_hz: fps,
+                offset_ns,
+                details,
+                files: vec![format!("cam-{}.0.arrows", c.name)],
+                stats,
+            });
             let (d, n, f, s, seg) = (dir.clone(), c.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            writers.push((plans.len() - 1, format!("write-cam-{n}"), Box::new(move || watch(writer::write_camera(&d, &n, seg, rx), &f, &s))));
+            writers.push((
+                plans.len() - 1,
+                format!("write-cam-{n}"),
+                Box::new(move || watch(writer::write_camera(&d, &n, seg, rx), &f, &s)),
+            ));
         }
 
         // Cameras open in parallel; wait for all before the sensors start.
@@ -258,14 +287,37 @@ impl Recorder {
             sources.push(spawn(format!("sensor-{}", sp.name), move || sensor::run(source, ctx, offset_ns, tx))?);
             let mut details = Map::new();
             details.insert("kind".into(), json!(tacit_schema::profile::kind_name(sp.kind)));
-            details.insert("channels".into(), json!(sp.channels.iter().map(|c| json!({"name": c.name, "unit": c.unit, "role": c.role})).collect::<Vec<_>>()));
-            plans.push(StreamPlan { name: sp.name.clone(), kind: StreamKind::Sensor, rate_hz: sp.rate_hz, offset_ns, details, files: vec![format!("sensor-{}.arrows", sp.name)], stats });
+            details.insert(
+                "channels".into(),
+                json!(sp.channels.iter().map(|c| json!({"name": c.name, "unit": c.unit, "role": c.role})).collect::<Vec<_>>()),
+            );
+            plans.push(StreamPlan {
+                name: sp.name.clone(),
+                kind: StreamKind::Sensor,
+                rate_hz: sp.rate_hz,
+                offset_ns,
+                details,
+                files: vec![format!("sensor-{}.arrows", sp.name)],
+                stats,
+            });
             let channels: Vec<String> = sp.channels.iter().map(|c| c.name.clone()).collect();
             let (d, n, f, s, seg) = (dir.clone(), sp.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            writers.push((plans.len() - 1, format!("write-sensor-{n}"), Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx), &f, &s))));
+            writers.push((
+                plans.len() - 1,
+                format!("write-sensor-{n}"),
+                Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx), &f, &s)),
+            ));
         }
 
-        plans.push(StreamPlan { name: "events".into(), kind: StreamKind::Events, rate_hz: 0.0, offset_ns: 0, details: Map::new(), files: vec!["events.arrows".into()], stats: events_stats.clone() });
+        plans.push(StreamPlan {
+            name: "events".into(),
+            kind: StreamKind::Events,
+            rate_hz: 0.0,
+            offset_ns: 0,
+            details: Map::new(),
+            files: vec!["events.arrows".into()],
+            stats: events_stats.clone(),
+        });
         {
             let (d, f, s) = (dir.clone(), fatal.clone(), stop.clone());
             writers.push((plans.len() - 1, "write-events".into(), Box::new(move || watch(writer::write_events(&d, events_rx), &f, &s))));
@@ -307,7 +359,8 @@ impl Recorder {
         if let Ok(text) = toml::to_string(profile) {
             let _ = store::write_atomic(&dir.join("station.toml"), text.as_bytes());
         }
-        let rec = Self { id, dir, clock, manifest, plans, stop, events: Some(events_tx), events_stats, sources, writers, fatal, _lock: lock };
+        let rec =
+            Self { id, dir, clock, manifest, plans, stop, events: Some(events_tx), events_stats, sources, writers, fatal, _lock: lock };
         store::write_manifest(&rec.dir, &rec.manifest)?;
         rec.event(event_kind::START, &format!("operator={} task={}", opts.operator, opts.task), "recorder");
         rec.spawn_disk_watch(opts.min_free_bytes)?;
@@ -321,7 +374,14 @@ impl Recorder {
                 if let Some(free) = store::free_bytes(&dir) {
                     if free < min_free {
                         if let Ok(mut f) = fatal.lock() {
-                            f.get_or_insert_with(|| format!("disk almost full: {} MiB free, below the {} MiB minimum; recording stopped: {}", free >> 20, min_free >> 20, dir.display()));
+                            f.get_or_insert_with(|| {
+                                format!(
+                                    "disk almost full: {} MiB free, below the {} MiB minimum; recording stopped: {}",
+                                    free >> 20,
+                                    min_free >> 20,
+                                    dir.display()
+                                )
+                            });
                         }
                         stop.store(true, Ordering::Relaxed);
                         break;
@@ -423,7 +483,9 @@ impl Recorder {
             match handle.join() {
                 Ok(out) => outputs.push((index, out)),
                 Err(_) => {
-                    first_error.get_or_insert_with(|| CaptureError::session(format!("writer of stream {} panicked", self.plans[index].name), &self.dir));
+                    first_error.get_or_insert_with(|| {
+                        CaptureError::session(format!("writer of stream {} panicked", self.plans[index].name), &self.dir)
+                    });
                 }
             }
         }

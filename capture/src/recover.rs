@@ -38,7 +38,13 @@ pub fn recover(dir: &Path) -> Result<RecoverReport, CaptureError> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(|e| CaptureError::io("read", &path, e))?;
     let mut manifest = SessionManifest::from_json(&text).map_err(|e| CaptureError::session(e.to_string(), &path))?;
-    let mut report = RecoverReport { manifest: manifest.clone(), cut: Vec::new(), wav_repaired: Vec::new(), warnings: Vec::new(), already_complete: false };
+    let mut report = RecoverReport {
+        manifest: manifest.clone(),
+        cut: Vec::new(),
+        wav_repaired: Vec::new(),
+        warnings: Vec::new(),
+        already_complete: false,
+    };
     if manifest.status != SessionStatus::Recording {
         report.already_complete = true;
         return Ok(report);
@@ -170,7 +176,11 @@ fn recover_audio(dir: &Path, stream: &StreamInfo, names: &[String], report: &mut
         let path = dir.join(&timing_name);
         note_cut(report, &timing_name, ipc::repair(&path)?);
         ipc::scan(&path, |batch| {
-            let (Some(t), Some(idx)) = (column_i64(batch, "t_ns"), batch.column_by_name("sample_index").and_then(|c| c.as_any().downcast_ref::<UInt64Array>())) else { return };
+            let (Some(t), Some(idx)) =
+                (column_i64(batch, "t_ns"), batch.column_by_name("sample_index").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()))
+            else {
+                return;
+            };
             let xrun = batch.column_by_name("xrun").and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
             for i in 0..t.len() {
                 // Anchors beyond the audio on disk describe nothing readable.

@@ -111,10 +111,7 @@ impl Library {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(CaptureError::io("list", &sessions, e)),
         };
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join(MANIFEST).is_file())
-            .collect();
+        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(MANIFEST).is_file()).collect();
         dirs.sort();
         Ok(dirs)
     }
@@ -125,8 +122,7 @@ impl Library {
 pub fn read_manifest(dir: &Path) -> Result<SessionManifest, CaptureError> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(|e| CaptureError::io("read", &path, e))?;
-    let mut manifest =
-        SessionManifest::from_json(&text).map_err(|e| CaptureError::session(e.to_string(), &path))?;
+    let mut manifest = SessionManifest::from_json(&text).map_err(|e| CaptureError::session(e.to_string(), &path))?;
     if manifest.status == SessionStatus::Recording && !is_locked(dir) {
         manifest.status = SessionStatus::Interrupted;
     }
@@ -154,12 +150,8 @@ impl SessionLock {
     /// Takes the lock; fails if another process holds it.
     pub fn acquire(dir: &Path) -> Result<Self, CaptureError> {
         let path = dir.join(LOCK);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| CaptureError::io("create", &path, e))?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| CaptureError::io("create", &path, e))?;
         // SAFETY: flock on a file descriptor we own; no memory is touched.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {

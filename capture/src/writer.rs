@@ -137,7 +137,15 @@ impl CameraSink {
             }
             self.tally.add(1, t_ns, t_ns);
         }
-        let columns: Vec<ArrayRef> = vec![Arc::new(t.finish()), Arc::new(dev.finish()), Arc::new(seq.finish()), Arc::new(w.finish()), Arc::new(h.finish()), Arc::new(codec.finish()), Arc::new(data.finish())];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(t.finish()),
+            Arc::new(dev.finish()),
+            Arc::new(seq.finish()),
+            Arc::new(w.finish()),
+            Arc::new(h.finish()),
+            Arc::new(codec.finish()),
+            Arc::new(data.finish()),
+        ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
         self.rows.clear();
         self.bytes = 0;
@@ -170,7 +178,10 @@ pub fn write_camera(dir: &Path, name: &str, segment_bytes: u64, rx: Receiver<Fra
     let naming = SegmentNaming { stem: format!("cam-{name}"), number_first: true };
     let schema = tables::camera_schema();
     match SegmentWriter::create(dir, naming, schema.clone(), segment_bytes) {
-        Ok(seg) => run(rx, CameraSink { dir: dir.to_path_buf(), seg, schema, tally: Tally::new(), mono: Monotonic::default(), rows: Vec::new(), bytes: 0 }),
+        Ok(seg) => run(
+            rx,
+            CameraSink { dir: dir.to_path_buf(), seg, schema, tally: Tally::new(), mono: Monotonic::default(), rows: Vec::new(), bytes: 0 },
+        ),
         Err(e) => failed(e),
     }
 }
@@ -231,8 +242,11 @@ impl SensorSink {
             raw.append_value(r);
             reason.append_value(why);
         }
-        let batch = RecordBatch::try_new(tables::sensor_rejects_schema(), vec![Arc::new(t.finish()), Arc::new(raw.finish()), Arc::new(reason.finish())])
-            .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
+        let batch = RecordBatch::try_new(
+            tables::sensor_rejects_schema(),
+            vec![Arc::new(t.finish()), Arc::new(raw.finish()), Arc::new(reason.finish())],
+        )
+        .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
         match self.rejects_seg.as_mut() {
             Some(seg) => seg.write(&batch),
             None => Ok(()),
@@ -274,7 +288,18 @@ pub fn write_sensor(dir: &Path, name: &str, channels: &[String], segment_bytes: 
     match SegmentWriter::create(dir, naming, schema.clone(), segment_bytes) {
         Ok(seg) => run(
             rx,
-            SensorSink { dir: dir.to_path_buf(), name: name.to_string(), seg, schema, channels: channels.len(), rejects_seg: None, tally: Tally::new(), mono: Monotonic::default(), pending: Vec::new(), pending_rows: 0 },
+            SensorSink {
+                dir: dir.to_path_buf(),
+                name: name.to_string(),
+                seg,
+                schema,
+                channels: channels.len(),
+                rejects_seg: None,
+                tally: Tally::new(),
+                mono: Monotonic::default(),
+                pending: Vec::new(),
+                pending_rows: 0,
+            },
         ),
         Err(e) => failed(e),
     }
@@ -306,8 +331,11 @@ impl Sink<EventMsg> for EventSink {
                 source.append_value(&e.source);
                 self.tally.add(1, t_ns, t_ns);
             }
-            let batch = RecordBatch::try_new(tables::events_schema(), vec![Arc::new(t.finish()), Arc::new(kind.finish()), Arc::new(label.finish()), Arc::new(source.finish())])
-                .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
+            let batch = RecordBatch::try_new(
+                tables::events_schema(),
+                vec![Arc::new(t.finish()), Arc::new(kind.finish()), Arc::new(label.finish()), Arc::new(source.finish())],
+            )
+            .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
             self.seg.write(&batch)?;
         }
         self.seg.flush(sync)
@@ -400,7 +428,8 @@ impl Sink<AudioBlock> for AudioSink {
         let path = self.wav_path.clone();
         self.wav()?.flush().map_err(|e| wav_error(&path, e))?;
         if !self.rows.is_empty() {
-            let (mut idx, mut fr, mut t, mut dev, mut x) = (UInt64Builder::new(), UInt32Builder::new(), Int64Builder::new(), Int64Builder::new(), BooleanBuilder::new());
+            let (mut idx, mut fr, mut t, mut dev, mut x) =
+                (UInt64Builder::new(), UInt32Builder::new(), Int64Builder::new(), Int64Builder::new(), BooleanBuilder::new());
             for r in self.rows.drain(..) {
                 idx.append_value(r.0);
                 fr.append_value(r.1);
@@ -408,8 +437,11 @@ impl Sink<AudioBlock> for AudioSink {
                 dev.append_option(r.3);
                 x.append_value(r.4);
             }
-            let batch = RecordBatch::try_new(tables::audio_timing_schema(), vec![Arc::new(idx.finish()), Arc::new(fr.finish()), Arc::new(t.finish()), Arc::new(dev.finish()), Arc::new(x.finish())])
-                .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
+            let batch = RecordBatch::try_new(
+                tables::audio_timing_schema(),
+                vec![Arc::new(idx.finish()), Arc::new(fr.finish()), Arc::new(t.finish()), Arc::new(dev.finish()), Arc::new(x.finish())],
+            )
+            .map_err(|e| CaptureError::arrow("build", &self.dir, e))?;
             self.timing.write(&batch)?;
         }
         self.timing.flush(sync)?;

@@ -48,18 +48,22 @@ fn cpal_captures_alsa_file_pcm_into_wav_sample_exactly() {
     let stats = LiveStats::new();
     let stop = Arc::new(AtomicBool::new(false));
     let (events_tx, _events_rx) = crossbeam_channel::bounded(1024);
-    let ctx = SourceCtx { name: "alsa".into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: events_tx };
+    let ctx =
+        SourceCtx { name: "alsa".into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: events_tx };
     let profile = MicrophoneProfile { name: "alsa".into(), device: "tacit_test".into(), rate_hz: RATE, channels: 1, offset_ms: 0.0 };
     let (tx, rx) = crossbeam_channel::bounded(512);
     let (format, mic) = audio::start(&profile, ctx, 0, tx).expect("cpal opens the ALSA test PCM");
     assert_eq!(format.rate_hz, RATE);
     assert_eq!(format.channels, 1);
     let dir = session.path().to_path_buf();
-    let writer = std::thread::Builder::new().name("write-mic-alsa".into()).spawn(move || writer::write_audio(&dir, "alsa", RATE, 1, rx)).unwrap();
+    let writer =
+        std::thread::Builder::new().name("write-mic-alsa".into()).spawn(move || writer::write_audio(&dir, "alsa", RATE, 1, rx)).unwrap();
 
     // Unpaced: stop once the whole file went through (or after 5 s).
     let started = Instant::now();
-    while stats.captured.load(Ordering::Relaxed) + stats.drops.load(Ordering::Relaxed) < FILE_FRAMES as u64 && started.elapsed() < Duration::from_secs(5) {
+    while stats.captured.load(Ordering::Relaxed) + stats.drops.load(Ordering::Relaxed) < FILE_FRAMES as u64
+        && started.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(1));
     }
     stop.store(true, Ordering::Relaxed);
@@ -81,7 +85,12 @@ fn cpal_captures_alsa_file_pcm_into_wav_sample_exactly() {
     }
     // Under overload some blocks are dropped (and filled with silence); most of the file must be there.
     assert!(matched >= FILE_FRAMES / 2, "only {matched} of {FILE_FRAMES} samples captured");
-    eprintln!("captured {} frames, dropped {}, matched {matched}/{FILE_FRAMES} in {:?}", stats.captured.load(Ordering::Relaxed), stats.drops.load(Ordering::Relaxed), started.elapsed());
+    eprintln!(
+        "captured {} frames, dropped {}, matched {matched}/{FILE_FRAMES} in {:?}",
+        stats.captured.load(Ordering::Relaxed),
+        stats.drops.load(Ordering::Relaxed),
+        started.elapsed()
+    );
 
     // The timing anchors read back and cover the WAV.
     let mut rows = 0u64;

@@ -17,7 +17,12 @@ fn ctx(name: &str) -> (SourceCtx, Arc<AtomicBool>, Arc<LiveStats>, crossbeam_cha
     let stats = LiveStats::new();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam_channel::bounded(1024);
-    (SourceCtx { name: name.into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: tx }, stop, stats, rx)
+    (
+        SourceCtx { name: name.into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: tx },
+        stop,
+        stats,
+        rx,
+    )
 }
 
 #[test]
@@ -33,7 +38,13 @@ fn a_wav_file_replays_as_the_microphone_sample_exactly() {
     w.finalize().unwrap();
 
     let (ctx, stop, _stats, events) = ctx("lapel");
-    let profile = MicrophoneProfile { name: "lapel".into(), device: format!("file:{}", input.display()), rate_hz: 48_000, channels: 1, offset_ms: 0.0 };
+    let profile = MicrophoneProfile {
+        name: "lapel".into(),
+        device: format!("file:{}", input.display()),
+        rate_hz: 48_000,
+        channels: 1,
+        offset_ms: 0.0,
+    };
     let (tx, rx) = crossbeam_channel::bounded(512);
     let (format, mic) = audio::start(&profile, ctx, 0, tx).unwrap();
     assert_eq!(format.rate_hz, 8_000, "a file microphone keeps the file's rate");
@@ -45,7 +56,8 @@ fn a_wav_file_replays_as_the_microphone_sample_exactly() {
     let out = writer.join().unwrap();
     assert!(out.error.is_none());
 
-    let recorded: Vec<i16> = hound::WavReader::open(dir.path().join("mic-lapel.wav")).unwrap().samples::<i16>().map(Result::unwrap).collect();
+    let recorded: Vec<i16> =
+        hound::WavReader::open(dir.path().join("mic-lapel.wav")).unwrap().samples::<i16>().map(Result::unwrap).collect();
     assert!(recorded.len() > source.len(), "recording goes on after the file ends ({} frames)", recorded.len());
     assert_eq!(&recorded[..source.len()], &source[..], "replayed samples are exact");
     assert!(recorded[source.len()..].iter().all(|s| *s == 0), "silence after the file");
@@ -57,7 +69,8 @@ fn a_wav_file_replays_as_the_microphone_sample_exactly() {
 #[test]
 fn a_missing_wav_is_a_clear_error() {
     let (ctx, _, _, _) = ctx("lapel");
-    let profile = MicrophoneProfile { name: "lapel".into(), device: "file:/nonexistent/x.wav".into(), rate_hz: 16_000, channels: 1, offset_ms: 0.0 };
+    let profile =
+        MicrophoneProfile { name: "lapel".into(), device: "file:/nonexistent/x.wav".into(), rate_hz: 16_000, channels: 1, offset_ms: 0.0 };
     let (tx, _rx) = crossbeam_channel::bounded(4);
     let err = audio::start(&profile, ctx, 0, tx).err().unwrap().to_string();
     assert!(err.contains("/nonexistent/x.wav") && err.contains("cannot read WAV"), "{err}");
@@ -77,7 +90,10 @@ fn a_csv_replays_as_a_sensor_with_its_own_time() {
         name: "arc".into(),
         kind: SensorKind::Replay,
         rate_hz: 100.0,
-        channels: vec![ChannelProfile { name: "current".into(), unit: "A".into(), role: Default::default() }, ChannelProfile { name: "voltage".into(), unit: "V".into(), role: Default::default() }],
+        channels: vec![
+            ChannelProfile { name: "current".into(), unit: "A".into(), role: Default::default() },
+            ChannelProfile { name: "voltage".into(), unit: "V".into(), role: Default::default() },
+        ],
         format: LineFormat::Csv,
         port: None,
         baud: None,
@@ -92,7 +108,8 @@ fn a_csv_replays_as_a_sensor_with_its_own_time() {
     let th = std::thread::Builder::new().name("s".into()).spawn(move || sensor::run(source, ctx, 0, tx)).unwrap();
     let out_dir = dir.path().to_path_buf();
     let channels = vec!["current".to_string(), "voltage".to_string()];
-    let writer = std::thread::Builder::new().name("w".into()).spawn(move || writer::write_sensor(&out_dir, "arc", &channels, u64::MAX, rx)).unwrap();
+    let writer =
+        std::thread::Builder::new().name("w".into()).spawn(move || writer::write_sensor(&out_dir, "arc", &channels, u64::MAX, rx)).unwrap();
     let t0 = std::time::Instant::now();
     while stats.captured.load(Ordering::Relaxed) < 50 && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));

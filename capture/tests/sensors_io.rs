@@ -50,12 +50,16 @@ fn start(dir: &Path, source: Box<dyn SensorSource>) -> Running {
     let stats = LiveStats::new();
     let stop = Arc::new(AtomicBool::new(false));
     let (events_tx, events) = crossbeam_channel::bounded(1024);
-    let ctx = SourceCtx { name: "arc".into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: events_tx };
+    let ctx =
+        SourceCtx { name: "arc".into(), clock: SessionClock::start_now(), stop: stop.clone(), stats: stats.clone(), events: events_tx };
     let (tx, rx) = crossbeam_channel::bounded::<SensorBatch>(64);
     let source = std::thread::Builder::new().name("sensor-arc".into()).spawn(move || sensor::run(source, ctx, 0, tx)).unwrap();
     let d = dir.to_path_buf();
     let channels = vec!["current".to_string(), "voltage".to_string()];
-    let writer = std::thread::Builder::new().name("write-sensor-arc".into()).spawn(move || writer::write_sensor(&d, "arc", &channels, u64::MAX, rx)).unwrap();
+    let writer = std::thread::Builder::new()
+        .name("write-sensor-arc".into())
+        .spawn(move || writer::write_sensor(&d, "arc", &channels, u64::MAX, rx))
+        .unwrap();
     Running { stop, stats, events, source, writer }
 }
 
@@ -193,7 +197,13 @@ fn udp_datagrams_on_loopback() {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..50 {
         // Two rows per datagram.
-        let msg = format!("{{\"t\": {}, \"current\": {}, \"voltage\": 22}}\n{{\"t\": {}, \"current\": {}}}\n", i * 2, i * 2, i * 2 + 1, i * 2 + 1);
+        let msg = format!(
+            "{{\"t\": {}, \"current\": {}, \"voltage\": 22}}\n{{\"t\": {}, \"current\": {}}}\n",
+            i * 2,
+            i * 2,
+            i * 2 + 1,
+            i * 2 + 1
+        );
         socket.send_to(msg.as_bytes(), addr).unwrap();
     }
     socket.send_to(b"{not json}\n[1,2]", addr).unwrap();

@@ -20,11 +20,10 @@ pub mod tables;
 pub mod time;
 
 pub use manifest::{
-    ClockAnchor, Consent, FitPiece, SessionManifest, SessionStatus, StreamInfo, StreamKind,
-    SyncFit, TranscriptInfo, FORMAT_VERSION,
+    ClockAnchor, Consent, FitPiece, SessionManifest, SessionStatus, StreamInfo, StreamKind, SyncFit, TranscriptInfo, FORMAT_VERSION,
+};
+pub use profile::{
+    CameraProfile, ChannelProfile, ChannelRole, LabelVocabulary, LineFormat, MicrophoneProfile, ProfileError, SensorKind, SensorProfile,
+    StationInfo, StationProfile, TranscriptionProfile,
 };
 pub use progress::{NoProgress, Progress};
-pub use profile::{
-    CameraProfile, ChannelProfile, ChannelRole, LabelVocabulary, LineFormat, MicrophoneProfile,
-    ProfileError, SensorKind, SensorProfile, StationInfo, StationProfile, TranscriptionProfile,
-};

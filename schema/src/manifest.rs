@@ -109,18 +109,15 @@ impl SyncFit {
     /// Maps a device time to session time through the piece that covers it
     /// (or the nearest one). `None` when the fit is empty.
     pub fn map(&self, device_ns: i64) -> Option<f64> {
-        let piece = self
-            .pieces
-            .iter()
-            .min_by_key(|p| {
-                if device_ns < p.device_start_ns {
-                    p.device_start_ns - device_ns
-                } else if device_ns > p.device_end_ns {
-                    device_ns - p.device_end_ns
-                } else {
-                    0
-                }
-            })?;
+        let piece = self.pieces.iter().min_by_key(|p| {
+            if device_ns < p.device_start_ns {
+                p.device_start_ns - device_ns
+            } else if device_ns > p.device_end_ns {
+                device_ns - p.device_end_ns
+            } else {
+                0
+            }
+        })?;
         let dt = (device_ns - piece.device_start_ns) as f64;
         Some(piece.offset_ns + dt * (1.0 + piece.drift_ppm * 1e-6))
     }
@@ -236,12 +233,9 @@ pub struct SessionManifest {
 impl SessionManifest {
     /// Parses a manifest, refusing unknown format versions.
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
-        let version = value
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| ManifestError::Json("missing format_version".into()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let version =
+            value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| ManifestError::Json("missing format_version".into()))?;
         if version != u64::from(FORMAT_VERSION) {
             return Err(ManifestError::Version(version));
         }

@@ -285,10 +285,7 @@ impl StationProfile {
         }
         let mut names = HashSet::new();
         let mut check_name = |key: String, name: &str| -> Result<(), ProfileError> {
-            let ok = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !ok {
                 return invalid(
                     key,
@@ -335,7 +332,10 @@ impl StationProfile {
             let mut ch = HashSet::new();
             for (j, c) in s.channels.iter().enumerate() {
                 if c.name.is_empty() || matches!(c.name.as_str(), "t_ns" | "device_ts_ns") || !ch.insert(c.name.as_str()) {
-                    return invalid(format!("sensor[{i}].channels[{j}].name"), format!("channel name {:?} is empty, reserved or used twice", c.name));
+                    return invalid(
+                        format!("sensor[{i}].channels[{j}].name"),
+                        format!("channel name {:?} is empty, reserved or used twice", c.name),
+                    );
                 }
             }
             let need = |field: &str, v: &Option<String>| -> Result<(), ProfileError> {

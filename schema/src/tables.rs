@@ -32,10 +32,7 @@ pub fn audio_timing_schema() -> SchemaRef {
 
 /// Sensor rows: `sensor-<name>.arrows`; one Float64 column per channel.
 pub fn sensor_schema(channels: &[String]) -> SchemaRef {
-    let mut fields = vec![
-        Field::new("t_ns", DataType::Int64, false),
-        Field::new("device_ts_ns", DataType::Int64, true),
-    ];
+    let mut fields = vec![Field::new("t_ns", DataType::Int64, false), Field::new("device_ts_ns", DataType::Int64, true)];
     fields.extend(channels.iter().map(|c| Field::new(c, DataType::Float64, true)));
     Arc::new(Schema::new(fields))
 }

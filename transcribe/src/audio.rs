@@ -46,7 +46,8 @@ pub fn resample(mono: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, Stri
     if from_hz == to_hz || mono.is_empty() {
         return Ok(mono.to_vec());
     }
-    let mut resampler = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Input).map_err(|e| format!("cannot resample {from_hz} Hz to {to_hz} Hz: {e}"))?;
+    let mut resampler = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Input)
+        .map_err(|e| format!("cannot resample {from_hz} Hz to {to_hz} Hz: {e}"))?;
     let input = InterleavedSlice::new(mono, 1, mono.len()).map_err(|e| e.to_string())?;
     let out = resampler.process_all(&input, mono.len(), None).map_err(|e| e.to_string())?;
     Ok(out.take_data())

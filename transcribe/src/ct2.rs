@@ -167,7 +167,10 @@ impl Ct2Model {
         let mut r = Reader { inner: input, path, offset: 0 };
         let version = r.u32("the header")?;
         if !(4..=6).contains(&version) {
-            return Err(TranscribeError::model(format!("unsupported CTranslate2 binary version {version} (this importer reads 4 to 6)"), path));
+            return Err(TranscribeError::model(
+                format!("unsupported CTranslate2 binary version {version} (this importer reads 4 to 6)"),
+                path,
+            ));
         }
         let spec = r.string("the spec name")?;
         if spec != "WhisperSpec" {
@@ -184,11 +187,15 @@ impl Ct2Model {
                 dims.push(r.u32(&format!("variable {name}"))? as usize);
             }
             let code = r.u8(&format!("variable {name}"))?;
-            let dtype = DType::from_code(code).ok_or_else(|| TranscribeError::model(format!("variable {name}: unknown data type code {code}"), path))?;
+            let dtype = DType::from_code(code)
+                .ok_or_else(|| TranscribeError::model(format!("variable {name}: unknown data type code {code}"), path))?;
             let num_bytes = r.u32(&format!("variable {name}"))? as usize;
             let expected = dims.iter().product::<usize>() * dtype.size();
             if num_bytes != expected {
-                return Err(TranscribeError::model(format!("variable {name}: {num_bytes} bytes stored, but shape {dims:?} of {dtype:?} needs {expected}"), path));
+                return Err(TranscribeError::model(
+                    format!("variable {name}: {num_bytes} bytes stored, but shape {dims:?} of {dtype:?} needs {expected}"),
+                    path,
+                ));
             }
             let data = r.bytes(num_bytes, &format!("the data of variable {name}"))?;
             variables.insert(name, Variable { dims, dtype, data });

@@ -128,7 +128,8 @@ impl Engine {
         if let (Some(model_preset), false) = (preset, flash_attn) {
             cp.dtw_parameters(DtwParameters { mode: DtwMode::ModelPreset { model_preset }, ..DtwParameters::default() });
         }
-        let ctx = WhisperContext::new_with_params(path, cp).map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
+        let ctx = WhisperContext::new_with_params(path, cp)
+            .map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
         Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf() })
     }
 
@@ -145,7 +146,10 @@ impl Engine {
     /// Decodes one region; returns its segments and the language used.
     pub fn decode(&self, samples: &[f32], p: &DecodeParams) -> Result<(Vec<RawSegment>, String), TranscribeError> {
         if !self.multilingual() && p.language != "en" && p.language != "auto" {
-            return Err(TranscribeError::model(format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language), &self.path));
+            return Err(TranscribeError::model(
+                format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language),
+                &self.path,
+            ));
         }
         let mut guard = self.state.lock().map_err(|_| TranscribeError::Whisper("decoder state poisoned by an earlier panic".into()))?;
         if guard.is_none() {
@@ -187,7 +191,14 @@ impl Engine {
                 }
                 let bytes = tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
                 let dtw = (data.t_dtw >= 0).then(|| cs_to_samples(data.t_dtw));
-                tokens.push(RawToken { bytes, start: cs_to_samples(data.t0), end: cs_to_samples(data.t1), dtw, p: data.p, plog: data.plog });
+                tokens.push(RawToken {
+                    bytes,
+                    start: cs_to_samples(data.t0),
+                    end: cs_to_samples(data.t1),
+                    dtw,
+                    p: data.p,
+                    plog: data.plog,
+                });
             }
             let avg_logprob = if tokens.is_empty() { 0.0 } else { tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32 };
             let text = seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default();
@@ -198,7 +209,14 @@ impl Engine {
             if is_annotation(&text) {
                 continue;
             }
-            out.push(RawSegment { start: cs_to_samples(seg.start_timestamp()), end: cs_to_samples(seg.end_timestamp()), text, no_speech_prob, avg_logprob, tokens });
+            out.push(RawSegment {
+                start: cs_to_samples(seg.start_timestamp()),
+                end: cs_to_samples(seg.end_timestamp()),
+                text,
+                no_speech_prob,
+                avg_logprob,
+                tokens,
+            });
         }
         Ok((out, lang))
     }

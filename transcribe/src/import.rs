@@ -117,7 +117,14 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     /// Adds `src` as `dst` (f16 or f32), with an explicit shape or a row range.
-    fn add(&mut self, src: &str, dst: &str, f16: bool, dims: Option<Vec<usize>>, rows: Option<(usize, usize)>) -> Result<(), TranscribeError> {
+    fn add(
+        &mut self,
+        src: &str,
+        dst: &str,
+        f16: bool,
+        dims: Option<Vec<usize>>,
+        rows: Option<(usize, usize)>,
+    ) -> Result<(), TranscribeError> {
         let var = self.model.need(src)?;
         let (mut data, lossy) = self.model.weights_f32(src)?;
         self.dequantized |= lossy;
@@ -125,7 +132,10 @@ impl Builder<'_> {
         if let Some((from, to)) = rows {
             let per_row: usize = var.dims.iter().skip(1).product::<usize>().max(1);
             if to * per_row > data.len() {
-                return Err(TranscribeError::model(format!("{src} has {} rows, expected at least {to}", var.dims.first().copied().unwrap_or(0)), &self.model.path));
+                return Err(TranscribeError::model(
+                    format!("{src} has {} rows, expected at least {to}", var.dims.first().copied().unwrap_or(0)),
+                    &self.model.path,
+                ));
             }
             data = data[from * per_row..to * per_row].to_vec();
             shape[0] = to - from;
@@ -183,7 +193,10 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
         return Err(TranscribeError::model(format!("encoder width {d} differs from decoder width {text_state}; ggml needs them equal"), p));
     }
     if model.get("decoder/projection/bias").is_some() {
-        return Err(TranscribeError::model("decoder/projection/bias exists: ggml has no output projection bias, so this model cannot be represented", p));
+        return Err(TranscribeError::model(
+            "decoder/projection/bias exists: ggml has no output projection bias, so this model cannot be represented",
+            p,
+        ));
     }
     if model.get("decoder/projection/weight").is_some() && !model.tied("decoder/projection/weight", "decoder/embeddings/weight") {
         return Err(TranscribeError::model("decoder/projection/weight is not tied to decoder/embeddings/weight: ggml computes logits from the token embedding, so this model cannot be represented", p));
@@ -276,5 +289,14 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
     if dequantized {
         tracing::warn!("quantized weights were dequantized to f16: the imported model is lossy");
     }
-    Ok(ImportReport { out: path.to_path_buf(), bytes, tensors: tensors.len(), n_vocab, layers: (enc_layers, dec_layers), width: d, dequantized, ct2_version: model.version })
+    Ok(ImportReport {
+        out: path.to_path_buf(),
+        bytes,
+        tensors: tensors.len(),
+        n_vocab,
+        layers: (enc_layers, dec_layers),
+        width: d,
+        dequantized,
+        ct2_version: model.version,
+    })
 }

@@ -109,7 +109,11 @@ pub fn sidecar_path(model: &Path) -> PathBuf {
 
 /// Writes the sidecar.
 pub fn write_sidecar(model: &Path, source: &str) -> Result<Sidecar, TranscribeError> {
-    let car = Sidecar { source: source.to_string(), sha256: sha256_file(model)?, created_at_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) };
+    let car = Sidecar {
+        source: source.to_string(),
+        sha256: sha256_file(model)?,
+        created_at_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
     let path = sidecar_path(model);
     let text = serde_json::to_string_pretty(&car).unwrap_or_default();
     tacit_schema::manifest::write_atomic(&path, text.as_bytes()).map_err(|e| TranscribeError::io("write", &path, e))?;
@@ -124,12 +128,14 @@ pub fn list(dir: &Path) -> Result<Vec<ModelInfo>, TranscribeError> {
         Err(e) => return Err(TranscribeError::io("list", dir, e)),
     };
     let mut out = Vec::new();
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "bin")).collect();
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "bin")).collect();
     paths.sort();
     for path in paths {
         let Ok(h) = read_header(&path) else { continue };
         let multilingual = h.n_vocab >= 51_865;
-        let source = std::fs::read_to_string(sidecar_path(&path)).ok().and_then(|t| serde_json::from_str::<Sidecar>(&t).ok()).map(|s| s.source);
+        let source =
+            std::fs::read_to_string(sidecar_path(&path)).ok().and_then(|t| serde_json::from_str::<Sidecar>(&t).ok()).map(|s| s.source);
         out.push(ModelInfo {
             name: name_of(&path),
             bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),

@@ -141,7 +141,13 @@ pub fn pack(samples: &[f32], regions: &[Region]) -> Vec<Chunk> {
 
 /// Decodes the regions (packed into chunks) and returns segments in track
 /// time, and the language.
-pub fn decode_regions(engine: &Engine, samples: &[f32], regions: &[Region], decode: &DecodeParams, progress: &dyn Progress) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
+pub fn decode_regions(
+    engine: &Engine,
+    samples: &[f32],
+    regions: &[Region],
+    decode: &DecodeParams,
+    progress: &dyn Progress,
+) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let chunks = pack(samples, regions);
     let total: usize = chunks.iter().map(|c| c.samples.len()).sum();
     progress.start("transcribing", total as u64);
@@ -172,10 +178,21 @@ pub fn decode_regions(engine: &Engine, samples: &[f32], regions: &[Region], deco
                         RawWord { start: a, end: b.max(a), ..w.clone() }
                     })
                     .collect();
-                let text = if start == 0 && end == ws.len() { seg.text.clone() } else { part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ") };
+                let text = if start == 0 && end == ws.len() {
+                    seg.text.clone()
+                } else {
+                    part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+                };
                 let mean_p = part.iter().map(|w| w.probability).sum::<f32>() / part.len() as f32;
                 if mean_p >= decode.min_word_probability {
-                    out.push(TimedSegment { start: part[0].start, end: part[part.len() - 1].end, text, avg_logprob: seg.avg_logprob, no_speech_prob: seg.no_speech_prob, words: part });
+                    out.push(TimedSegment {
+                        start: part[0].start,
+                        end: part[part.len() - 1].end,
+                        text,
+                        avg_logprob: seg.avg_logprob,
+                        no_speech_prob: seg.no_speech_prob,
+                        words: part,
+                    });
                 }
                 start = end;
             }
@@ -204,27 +221,39 @@ fn profile_of(dir: &Path) -> Option<StationProfile> {
 pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn Progress) -> Result<TranscribeSummary, TranscribeError> {
     let manifest_path = dir.join("session.json");
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| TranscribeError::io("read", &manifest_path, e))?;
-    let mut manifest = SessionManifest::from_json(&text).map_err(|e| TranscribeError::Session { message: e.to_string(), path: manifest_path.clone() })?;
+    let mut manifest =
+        SessionManifest::from_json(&text).map_err(|e| TranscribeError::Session { message: e.to_string(), path: manifest_path.clone() })?;
     if manifest.status == SessionStatus::Recording {
-        return Err(TranscribeError::Session { message: "session is still recording, or was interrupted: stop it, or run `tacit recover` first".into(), path: dir.to_path_buf() });
+        return Err(TranscribeError::Session {
+            message: "session is still recording, or was interrupted: stop it, or run `tacit recover` first".into(),
+            path: dir.to_path_buf(),
+        });
     }
     let stream = manifest
         .streams
         .iter()
         .find(|s| s.kind == StreamKind::Audio && opts.stream.as_ref().is_none_or(|n| &s.name == n))
         .cloned()
-        .ok_or_else(|| TranscribeError::Session { message: match &opts.stream { Some(n) => format!("no audio stream named {n:?}"), None => "session has no microphone stream to transcribe".into() }, path: dir.to_path_buf() })?;
+        .ok_or_else(|| TranscribeError::Session {
+            message: match &opts.stream {
+                Some(n) => format!("no audio stream named {n:?}"),
+                None => "session has no microphone stream to transcribe".into(),
+            },
+            path: dir.to_path_buf(),
+        })?;
     let wav_name = stream.files.iter().find(|f| f.ends_with(".wav")).cloned().unwrap_or_else(|| format!("mic-{}.wav", stream.name));
     let wav = dir.join(&wav_name);
 
     let profile = profile_of(dir);
     let mut decode = opts.decode.clone();
-    decode.language = opts.language.clone().or_else(|| profile.as_ref().and_then(|p| p.transcription.language.clone())).unwrap_or_else(|| "auto".into());
+    decode.language =
+        opts.language.clone().or_else(|| profile.as_ref().and_then(|p| p.transcription.language.clone())).unwrap_or_else(|| "auto".into());
     if decode.initial_prompt.is_empty() {
         if let Some(p) = &profile {
             // English decoding gets the Latin-script terms only; Hangul in an
             // English prompt only confuses the decoder.
-            let terms: Vec<&str> = p.transcription.glossary.iter().map(String::as_str).filter(|t| decode.language != "en" || t.is_ascii()).collect();
+            let terms: Vec<&str> =
+                p.transcription.glossary.iter().map(String::as_str).filter(|t| decode.language != "en" || t.is_ascii()).collect();
             if !terms.is_empty() {
                 decode.initial_prompt = format!("{}.", terms.join(", "));
             }
@@ -257,7 +286,11 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
             language: language.clone(),
             avg_logprob: t.avg_logprob,
             no_speech_prob: t.no_speech_prob,
-            words: t.words.into_iter().map(|w| Word { word: w.text, start_ns: at(w.start), end_ns: at(w.end), probability: w.probability }).collect(),
+            words: t
+                .words
+                .into_iter()
+                .map(|w| Word { word: w.text, start_ns: at(w.start), end_ns: at(w.end), probability: w.probability })
+                .collect(),
         })
         .collect();
     let decode_s = started.elapsed().as_secs_f64();
@@ -307,7 +340,8 @@ mod tests {
     #[test]
     fn packing_maps_back_to_the_track() {
         let track = vec![0.0; 16_000 * 100];
-        let regions = [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 176_000 }, Region { start: 800_000, end: 1_300_000 }];
+        let regions =
+            [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 176_000 }, Region { start: 800_000, end: 1_300_000 }];
         let chunks = pack(&track, &regions);
         assert_eq!(chunks.len(), 2, "two short regions share a chunk; the long one is alone");
         let c = &chunks[0];

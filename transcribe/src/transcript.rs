@@ -79,7 +79,8 @@ pub fn to_batch(segments: &[Segment]) -> Result<RecordBatch, arrow_schema::Arrow
     let (mut id, mut start, mut end) = (UInt32Builder::with_capacity(n), Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
     let (mut text, mut lang) = (StringBuilder::new(), StringBuilder::new());
     let (mut lp, mut nsp) = (Float32Builder::with_capacity(n), Float32Builder::with_capacity(n));
-    let (mut w_word, mut w_start, mut w_end, mut w_p, mut w_seg) = (StringBuilder::new(), Int64Builder::new(), Int64Builder::new(), Float32Builder::new(), UInt32Builder::new());
+    let (mut w_word, mut w_start, mut w_end, mut w_p, mut w_seg) =
+        (StringBuilder::new(), Int64Builder::new(), Int64Builder::new(), Float32Builder::new(), UInt32Builder::new());
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0i32);
     for s in segments {
@@ -101,12 +102,27 @@ pub fn to_batch(segments: &[Segment]) -> Result<RecordBatch, arrow_schema::Arrow
     }
     let words = StructArray::try_new(
         word_fields(),
-        vec![Arc::new(w_word.finish()), Arc::new(w_start.finish()), Arc::new(w_end.finish()), Arc::new(w_p.finish()), Arc::new(w_seg.finish())],
+        vec![
+            Arc::new(w_word.finish()),
+            Arc::new(w_start.finish()),
+            Arc::new(w_end.finish()),
+            Arc::new(w_p.finish()),
+            Arc::new(w_seg.finish()),
+        ],
         None,
     )?;
     let item = Arc::new(Field::new("item", DataType::Struct(word_fields()), false));
     let list = ListArray::try_new(item, arrow_buffer_offsets(offsets), Arc::new(words) as ArrayRef, None)?;
-    let columns: Vec<ArrayRef> = vec![Arc::new(id.finish()), Arc::new(start.finish()), Arc::new(end.finish()), Arc::new(text.finish()), Arc::new(lang.finish()), Arc::new(lp.finish()), Arc::new(nsp.finish()), Arc::new(list)];
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(text.finish()),
+        Arc::new(lang.finish()),
+        Arc::new(lp.finish()),
+        Arc::new(nsp.finish()),
+        Arc::new(list),
+    ];
     RecordBatch::try_new(schema(), columns)
 }
 
@@ -116,15 +132,15 @@ fn arrow_buffer_offsets(offsets: Vec<i32>) -> arrow_buffer::OffsetBuffer<i32> {
 
 /// Writes `transcript.parquet` atomically (temp file, fsync, rename).
 pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), TranscribeError> {
-    let batch = to_batch(segments).map_err(|e| TranscribeError::Session { message: format!("cannot build transcript table ({e})"), path: path.to_path_buf() })?;
+    let batch = to_batch(segments)
+        .map_err(|e| TranscribeError::Session { message: format!("cannot build transcript table ({e})"), path: path.to_path_buf() })?;
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| TranscribeError::io("create", &tmp, e))?;
     let kv = metadata.iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())).collect();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_key_value_metadata(Some(kv))
-        .build();
-    let fail = |e: parquet::errors::ParquetError| TranscribeError::Session { message: format!("cannot write Parquet ({e})"), path: tmp.clone() };
+    let props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).set_key_value_metadata(Some(kv)).build();
+    let fail =
+        |e: parquet::errors::ParquetError| TranscribeError::Session { message: format!("cannot write Parquet ({e})"), path: tmp.clone() };
     let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(fail)?;
     writer.write(&batch).map_err(fail)?;
     let file = writer.into_inner().map_err(fail)?;
@@ -139,23 +155,43 @@ pub fn read(path: &Path) -> Result<Vec<Segment>, TranscribeError> {
     use arrow_array::types::{Float32Type, Int64Type, UInt32Type};
     let file = File::open(path).map_err(|e| TranscribeError::io("open", path, e))?;
     let bad = |m: String| TranscribeError::Session { message: m, path: path.to_path_buf() };
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(format!("not a transcript Parquet file ({e})")))?.build().map_err(|e| bad(e.to_string()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| bad(format!("not a transcript Parquet file ({e})")))?
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     for batch in reader {
         let b = batch.map_err(|e| bad(e.to_string()))?;
         if b.schema() != schema() {
             return Err(bad("transcript has an unexpected schema".into()));
         }
-        let (id, st, en) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+        let (id, st, en) =
+            (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
         let (tx, lg) = (b.column(3).as_string::<i32>(), b.column(4).as_string::<i32>());
         let (lp, ns) = (b.column(5).as_primitive::<Float32Type>(), b.column(6).as_primitive::<Float32Type>());
         let words = b.column(7).as_list::<i32>();
         for i in 0..b.num_rows() {
             let ws = words.value(i);
             let ws = ws.as_struct();
-            let (ww, wst, wen, wp) = (ws.column(0).as_string::<i32>(), ws.column(1).as_primitive::<Int64Type>(), ws.column(2).as_primitive::<Int64Type>(), ws.column(3).as_primitive::<Float32Type>());
-            let words = (0..ws.len()).map(|j| Word { word: ww.value(j).to_string(), start_ns: wst.value(j), end_ns: wen.value(j), probability: wp.value(j) }).collect();
-            out.push(Segment { segment_id: id.value(i), start_ns: st.value(i), end_ns: en.value(i), text: tx.value(i).to_string(), language: lg.value(i).to_string(), avg_logprob: lp.value(i), no_speech_prob: ns.value(i), words });
+            let (ww, wst, wen, wp) = (
+                ws.column(0).as_string::<i32>(),
+                ws.column(1).as_primitive::<Int64Type>(),
+                ws.column(2).as_primitive::<Int64Type>(),
+                ws.column(3).as_primitive::<Float32Type>(),
+            );
+            let words = (0..ws.len())
+                .map(|j| Word { word: ww.value(j).to_string(), start_ns: wst.value(j), end_ns: wen.value(j), probability: wp.value(j) })
+                .collect();
+            out.push(Segment {
+                segment_id: id.value(i),
+                start_ns: st.value(i),
+                end_ns: en.value(i),
+                text: tx.value(i).to_string(),
+                language: lg.value(i).to_string(),
+                avg_logprob: lp.value(i),
+                no_speech_prob: ns.value(i),
+                words,
+            });
         }
     }
     Ok(out)
@@ -170,8 +206,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("transcript.parquet");
         let segs = vec![
-            Segment { segment_id: 0, start_ns: 1_000, end_ns: 2_000_000_000, text: "키홀이 보입니다".into(), language: "ko".into(), avg_logprob: -0.3, no_speech_prob: 0.01, words: vec![Word { word: "키홀이".into(), start_ns: 1_000, end_ns: 900_000_000, probability: 0.8 }, Word { word: "보입니다".into(), start_ns: 900_000_000, end_ns: 2_000_000_000, probability: 0.9 }] },
-            Segment { segment_id: 1, start_ns: 3_000_000_000, end_ns: 4_000_000_000, text: "no words".into(), language: "en".into(), avg_logprob: -1.0, no_speech_prob: 0.2, words: vec![] },
+            Segment {
+                segment_id: 0,
+                start_ns: 1_000,
+                end_ns: 2_000_000_000,
+                text: "키홀이 보입니다".into(),
+                language: "ko".into(),
+                avg_logprob: -0.3,
+                no_speech_prob: 0.01,
+                words: vec![
+                    Word { word: "키홀이".into(), start_ns: 1_000, end_ns: 900_000_000, probability: 0.8 },
+                    Word { word: "보입니다".into(), start_ns: 900_000_000, end_ns: 2_000_000_000, probability: 0.9 },
+                ],
+            },
+            Segment {
+                segment_id: 1,
+                start_ns: 3_000_000_000,
+                end_ns: 4_000_000_000,
+                text: "no words".into(),
+                language: "en".into(),
+                avg_logprob: -1.0,
+                no_speech_prob: 0.2,
+                words: vec![],
+            },
         ];
         write(&path, &segs, &[("tacit.model".into(), "tiny".into())]).unwrap();
         assert!(!dir.path().join("transcript.parquet.tmp").exists());

@@ -33,7 +33,16 @@ pub struct VadParams {
 
 impl Default for VadParams {
     fn default() -> Self {
-        Self { frame_ms: 20, threshold_db: 8.0, max_flatness: 0.45, floor_window_s: 6.0, floor_percentile: 0.15, merge_gap_ms: 500, min_speech_ms: 250, pad_ms: 300 }
+        Self {
+            frame_ms: 20,
+            threshold_db: 8.0,
+            max_flatness: 0.45,
+            floor_window_s: 6.0,
+            floor_percentile: 0.15,
+            merge_gap_ms: 500,
+            min_speech_ms: 250,
+            pad_ms: 300,
+        }
     }
 }
 
@@ -108,9 +117,11 @@ pub fn detect(samples: &[f32], p: &VadParams) -> Vec<Region> {
     let band: Vec<f32> = feats.iter().map(|f| f.band_db).collect();
     let half = (p.floor_window_s * 1000.0 / p.frame_ms as f32 / 2.0) as usize;
     let floor = local_floor(&band, half.max(1), p.floor_percentile);
-    let speech: Vec<bool> = feats.iter().zip(&floor).map(|(f, fl)| f.band_db - fl > p.threshold_db && f.flatness < p.max_flatness).collect();
+    let speech: Vec<bool> =
+        feats.iter().zip(&floor).map(|(f, fl)| f.band_db - fl > p.threshold_db && f.flatness < p.max_flatness).collect();
     // Smooth: a frame is speech if most of its 5-frame neighbourhood is.
-    let smooth: Vec<bool> = (0..speech.len()).map(|i| speech[i.saturating_sub(2)..(i + 3).min(speech.len())].iter().filter(|s| **s).count() >= 3).collect();
+    let smooth: Vec<bool> =
+        (0..speech.len()).map(|i| speech[i.saturating_sub(2)..(i + 3).min(speech.len())].iter().filter(|s| **s).count() >= 3).collect();
     let ms_to_frames = |ms: u32| (ms / p.frame_ms) as usize;
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -162,11 +173,14 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = i as f32 / 16_000.0;
-                (1..25).map(|h| {
-                    let f = 140.0 * h as f32;
-                    let gain = (-((f - 700.0) / 600.0).powi(2)).exp();
-                    gain * (std::f32::consts::TAU * f * t).sin()
-                }).sum::<f32>() * amp
+                (1..25)
+                    .map(|h| {
+                        let f = 140.0 * h as f32;
+                        let gain = (-((f - 700.0) / 600.0).powi(2)).exp();
+                        gain * (std::f32::consts::TAU * f * t).sin()
+                    })
+                    .sum::<f32>()
+                    * amp
             })
             .collect()
     }

@@ -41,7 +41,8 @@ pub fn load(dir: &Path) -> Result<Vec<Vec<u8>>, TranscribeError> {
     let mut out = Vec::with_capacity(N_WORDS);
     for id in 0..N_WORDS {
         let token = by_id.get(&id).ok_or_else(|| TranscribeError::model(format!("vocabulary has no token id {id}"), dir))?;
-        let bytes = decode_token(token, &table).ok_or_else(|| TranscribeError::model(format!("token {id} ({token:?}) is not GPT-2 byte-level text"), dir))?;
+        let bytes = decode_token(token, &table)
+            .ok_or_else(|| TranscribeError::model(format!("token {id} ({token:?}) is not GPT-2 byte-level text"), dir))?;
         out.push(bytes);
     }
     Ok(out)
@@ -51,14 +52,19 @@ fn read_ids(dir: &Path) -> Result<HashMap<usize, String>, TranscribeError> {
     let tokenizer = dir.join("tokenizer.json");
     if tokenizer.is_file() {
         let text = std::fs::read_to_string(&tokenizer).map_err(|e| TranscribeError::io("read", &tokenizer, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| TranscribeError::model(format!("tokenizer.json is not JSON: {e}"), &tokenizer))?;
-        let vocab = json.pointer("/model/vocab").and_then(|v| v.as_object()).ok_or_else(|| TranscribeError::model("tokenizer.json has no model.vocab", &tokenizer))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| TranscribeError::model(format!("tokenizer.json is not JSON: {e}"), &tokenizer))?;
+        let vocab = json
+            .pointer("/model/vocab")
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| TranscribeError::model("tokenizer.json has no model.vocab", &tokenizer))?;
         return Ok(vocab.iter().filter_map(|(k, v)| Some((v.as_u64()? as usize, k.clone()))).collect());
     }
     let json_path = dir.join("vocabulary.json");
     if json_path.is_file() {
         let text = std::fs::read_to_string(&json_path).map_err(|e| TranscribeError::io("read", &json_path, e))?;
-        let list: Vec<String> = serde_json::from_str(&text).map_err(|e| TranscribeError::model(format!("vocabulary.json is not a list of strings: {e}"), &json_path))?;
+        let list: Vec<String> = serde_json::from_str(&text)
+            .map_err(|e| TranscribeError::model(format!("vocabulary.json is not a list of strings: {e}"), &json_path))?;
         return Ok(list.into_iter().enumerate().collect());
     }
     let txt = dir.join("vocabulary.txt");

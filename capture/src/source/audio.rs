@@ -43,7 +43,12 @@ pub struct AudioFormat {
 
 /// Opens the microphone the profile names and starts delivering blocks on a
 /// thread named `mic-<name>`. Returns once the device is open (or failed).
-pub fn start(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sender<AudioBlock>) -> Result<(AudioFormat, JoinHandle<()>), CaptureError> {
+pub fn start(
+    profile: &MicrophoneProfile,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    tx: Sender<AudioBlock>,
+) -> Result<(AudioFormat, JoinHandle<()>), CaptureError> {
     let (init_tx, init_rx) = bounded::<Result<AudioFormat, CaptureError>>(1);
     let profile = profile.clone();
     let handle = std::thread::Builder::new()
@@ -65,7 +70,10 @@ pub fn start(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Se
             let _ = handle.join();
             Err(e)
         }
-        Err(_) => Err(CaptureError::Device { device: format!("microphone {}", profile_name(&handle)), message: "did not start within 10 s".into() }),
+        Err(_) => Err(CaptureError::Device {
+            device: format!("microphone {}", profile_name(&handle)),
+            message: "did not start within 10 s".into(),
+        }),
     }
 }
 
@@ -101,7 +109,14 @@ impl Sending {
 }
 
 /// Paced block producer shared by the file and synthetic sources.
-fn run_paced(ctx: &SourceCtx, offset_ns: i64, rate_hz: u32, channels: u16, tx: &Sender<AudioBlock>, mut fill: impl FnMut(&mut Vec<i16>, usize)) {
+fn run_paced(
+    ctx: &SourceCtx,
+    offset_ns: i64,
+    rate_hz: u32,
+    channels: u16,
+    tx: &Sender<AudioBlock>,
+    mut fill: impl FnMut(&mut Vec<i16>, usize),
+) {
     let block_frames = (rate_hz / 100).max(1) as u64; // 10 ms
     let start = Instant::now();
     let mut next_frame = 0u64;
@@ -124,8 +139,15 @@ fn run_paced(ctx: &SourceCtx, offset_ns: i64, rate_hz: u32, channels: u16, tx: &
     }
 }
 
-fn run_synthetic(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sender<AudioBlock>, init: Sender<Result<AudioFormat, CaptureError>>) {
-    let format = AudioFormat { rate_hz: profile.rate_hz, channels: profile.channels, device: "synthetic".into(), device_format: "i16".into() };
+fn run_synthetic(
+    profile: &MicrophoneProfile,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    tx: Sender<AudioBlock>,
+    init: Sender<Result<AudioFormat, CaptureError>>,
+) {
+    let format =
+        AudioFormat { rate_hz: profile.rate_hz, channels: profile.channels, device: "synthetic".into(), device_format: "i16".into() };
     let _ = init.send(Ok(format));
     let mut rng = XorShift::new(0x5EED);
     let mut n = 0u64;
@@ -144,7 +166,14 @@ fn run_synthetic(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx
     });
 }
 
-fn run_file(path: PathBuf, profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sender<AudioBlock>, init: Sender<Result<AudioFormat, CaptureError>>) {
+fn run_file(
+    path: PathBuf,
+    profile: &MicrophoneProfile,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    tx: Sender<AudioBlock>,
+    init: Sender<Result<AudioFormat, CaptureError>>,
+) {
     let device = format!("microphone {} (file {})", profile.name, path.display());
     let reader = match hound::WavReader::open(&path) {
         Ok(r) => r,
@@ -163,11 +192,17 @@ fn run_file(path: PathBuf, profile: &MicrophoneProfile, ctx: SourceCtx, offset_n
     let _ = init.send(Ok(format));
     // Decode lazily; at the end of the file the microphone goes on hearing silence.
     let mut samples: Box<dyn Iterator<Item = i16>> = match spec.sample_format {
-        hound::SampleFormat::Float => Box::new(reader.into_samples::<f32>().map_while(Result::ok).map(|s| (s * 32767.0).clamp(-32768.0, 32767.0) as i16)),
+        hound::SampleFormat::Float => {
+            Box::new(reader.into_samples::<f32>().map_while(Result::ok).map(|s| (s * 32767.0).clamp(-32768.0, 32767.0) as i16))
+        }
         hound::SampleFormat::Int => {
             let shift = i32::from(spec.bits_per_sample) - 16;
             Box::new(reader.into_samples::<i32>().map_while(Result::ok).map(move |s| {
-                if shift >= 0 { (s >> shift) as i16 } else { (s << -shift) as i16 }
+                if shift >= 0 {
+                    (s >> shift) as i16
+                } else {
+                    (s << -shift) as i16
+                }
             }))
         }
     };
@@ -211,7 +246,13 @@ pub fn find_cpal_device(name: &str) -> Result<cpal::Device, String> {
     Err(format!("no input device {name:?}; inputs found: {}", if seen.is_empty() { "none".into() } else { seen.join(", ") }))
 }
 
-fn run_cpal(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sender<AudioBlock>, init: Sender<Result<AudioFormat, CaptureError>>) {
+fn run_cpal(
+    profile: &MicrophoneProfile,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    tx: Sender<AudioBlock>,
+    init: Sender<Result<AudioFormat, CaptureError>>,
+) {
     use cpal::traits::{DeviceTrait, StreamTrait};
     let device_label = format!("microphone {} ({})", profile.name, profile.device);
     let fail = |message: String| CaptureError::Device { device: device_label.clone(), message };
@@ -231,11 +272,20 @@ fn run_cpal(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sen
     };
     let rate = profile.rate_hz;
     let pick = |fmt: cpal::SampleFormat| {
-        configs.iter().find(|c| c.channels() == profile.channels && c.sample_format() == fmt && c.min_sample_rate() <= rate && rate <= c.max_sample_rate())
+        configs.iter().find(|c| {
+            c.channels() == profile.channels && c.sample_format() == fmt && c.min_sample_rate() <= rate && rate <= c.max_sample_rate()
+        })
     };
     let Some(range) = pick(cpal::SampleFormat::I16).or_else(|| pick(cpal::SampleFormat::F32)) else {
-        let offered: Vec<String> = configs.iter().map(|c| format!("{}ch {:?} {}-{} Hz", c.channels(), c.sample_format(), c.min_sample_rate(), c.max_sample_rate())).collect();
-        let _ = init.send(Err(fail(format!("does not offer {} ch at {rate} Hz as i16 or f32; it offers: {}", profile.channels, offered.join("; ")))));
+        let offered: Vec<String> = configs
+            .iter()
+            .map(|c| format!("{}ch {:?} {}-{} Hz", c.channels(), c.sample_format(), c.min_sample_rate(), c.max_sample_rate()))
+            .collect();
+        let _ = init.send(Err(fail(format!(
+            "does not offer {} ch at {rate} Hz as i16 or f32; it offers: {}",
+            profile.channels,
+            offered.join("; ")
+        ))));
         return;
     };
     let sample_format = range.sample_format();
@@ -295,12 +345,8 @@ fn run_cpal(profile: &MicrophoneProfile, ctx: SourceCtx, offset_ns: i64, tx: Sen
         let _ = init.send(Err(fail(format!("cannot start stream: {e}"))));
         return;
     }
-    let _ = init.send(Ok(AudioFormat {
-        rate_hz: rate,
-        channels,
-        device: profile.device.clone(),
-        device_format: format!("{sample_format:?}"),
-    }));
+    let _ =
+        init.send(Ok(AudioFormat { rate_hz: rate, channels, device: profile.device.clone(), device_format: format!("{sample_format:?}") }));
     // The stream lives on this thread until stop.
     while !ctx.stopping() {
         std::thread::sleep(Duration::from_millis(50));

@@ -101,7 +101,13 @@ impl Starting {
 /// Starts the camera on a thread named `cam-<name>`: it opens the device
 /// there (V4L2 handles are not `Send`) and runs until stop. Several cameras
 /// open in parallel; `Starting::wait` returns once this one is open.
-pub fn start(profile: &CameraProfile, ctx: SourceCtx, offset_ns: i64, to_writer: Sender<FrameMsg>, to_encoder: Sender<CapturedFrame>) -> Result<Starting, CaptureError> {
+pub fn start(
+    profile: &CameraProfile,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    to_writer: Sender<FrameMsg>,
+    to_encoder: Sender<CapturedFrame>,
+) -> Result<Starting, CaptureError> {
     let (init_tx, init) = crossbeam_channel::bounded::<Result<(), CaptureError>>(1);
     let p = profile.clone();
     let handle = std::thread::Builder::new()
@@ -120,7 +126,13 @@ pub fn start(profile: &CameraProfile, ctx: SourceCtx, offset_ns: i64, to_writer:
 }
 
 /// Runs a camera until stop: frames go to `to_writer` (JPEG) or `to_encoder`.
-pub fn run(mut source: Box<dyn CameraSource>, ctx: SourceCtx, offset_ns: i64, to_writer: Sender<FrameMsg>, to_encoder: Sender<CapturedFrame>) {
+pub fn run(
+    mut source: Box<dyn CameraSource>,
+    ctx: SourceCtx,
+    offset_ns: i64,
+    to_writer: Sender<FrameMsg>,
+    to_encoder: Sender<CapturedFrame>,
+) {
     while !ctx.stopping() {
         match source.next_frame(&ctx) {
             Ok(Some(frame)) => {
@@ -246,7 +258,14 @@ impl SyntheticCamera {
         };
         for k in 0..p.prerender {
             let rgb = cam.render(u64::from(k), i64::from(k) * duration_ns(cam.period));
-            let frame = CapturedFrame { arrived: Instant::now(), device_ts_ns: None, seq: 0, width: cam.width, height: cam.height, pixels: Pixels::Rgb(rgb) };
+            let frame = CapturedFrame {
+                arrived: Instant::now(),
+                device_ts_ns: None,
+                seq: 0,
+                width: cam.width,
+                height: cam.height,
+                pixels: Pixels::Rgb(rgb),
+            };
             let jpeg = encode_jpeg(&frame, cam.quality).map_err(|message| CaptureError::Device { device: cam.describe(), message })?;
             cam.prerendered.push(jpeg);
         }
@@ -265,11 +284,8 @@ impl SyntheticCamera {
             for x in 0..w {
                 let i = (y * w + x) * 3;
                 let bar = ((x + shift) * 8 / w.max(1)) as u8;
-                let mut px: [u8; 3] = [
-                    if bar & 1 != 0 { 200 } else { 40 },
-                    if bar & 2 != 0 { 200 } else { 40 },
-                    if bar & 4 != 0 { 200 } else { 40 },
-                ];
+                let mut px: [u8; 3] =
+                    [if bar & 1 != 0 { 200 } else { 40 }, if bar & 2 != 0 { 200 } else { 40 }, if bar & 4 != 0 { 200 } else { 40 }];
                 px[0] = px[0].saturating_add((y * 55 / h.max(1)) as u8);
                 if x >= box_x && x < box_x + box_s && y >= box_y && y < box_y + box_s {
                     px = [255, 140, 0];
@@ -319,7 +335,14 @@ impl CameraSource for SyntheticCamera {
         } else {
             Pixels::Jpeg(self.prerendered[(seq % self.prerendered.len() as u64) as usize].clone())
         };
-        Ok(Some(CapturedFrame { arrived: Instant::now(), device_ts_ns: Some(device_ts_ns), seq, width: self.width, height: self.height, pixels }))
+        Ok(Some(CapturedFrame {
+            arrived: Instant::now(),
+            device_ts_ns: Some(device_ts_ns),
+            seq,
+            width: self.width,
+            height: self.height,
+            pixels,
+        }))
     }
 
     fn reopen(&mut self) -> Result<(), CaptureError> {
@@ -361,9 +384,8 @@ impl CameraSource for NokhwaCamera {
     fn next_frame(&mut self, _ctx: &SourceCtx) -> Result<Option<CapturedFrame>, CaptureError> {
         let device = self.describe();
         let camera = self.camera.as_mut().ok_or_else(|| CaptureError::Device { device: device.clone(), message: "not open".into() })?;
-        let buffer = camera.frame().map_err(|e| {
-            CaptureError::Device { device: device.clone(), message: format!("frame capture failed: {e}") }
-        });
+        let buffer =
+            camera.frame().map_err(|e| CaptureError::Device { device: device.clone(), message: format!("frame capture failed: {e}") });
         let buffer = match buffer {
             Ok(b) => b,
             Err(e) => {
@@ -379,7 +401,10 @@ impl CameraSource for NokhwaCamera {
             nokhwa::utils::FrameFormat::YUYV => Pixels::Yuyv(bytes),
             nokhwa::utils::FrameFormat::RAWRGB => Pixels::Rgb(bytes),
             other => {
-                return Err(CaptureError::Device { device, message: format!("camera delivered {other:?}; set format to mjpeg, yuyv or rgb") });
+                return Err(CaptureError::Device {
+                    device,
+                    message: format!("camera delivered {other:?}; set format to mjpeg, yuyv or rgb"),
+                });
             }
         };
         let seq = self.seq;
@@ -422,7 +447,18 @@ mod tests {
     use super::*;
 
     fn profile(w: u32, h: u32) -> CameraProfile {
-        CameraProfile { name: "t".into(), device: "synthetic".into(), width: w, height: h, fps: 30, format: "mjpeg".into(), jpeg_quality: 80, offset_ms: 0.0, noise: 0, prerender: 0 }
+        CameraProfile {
+            name: "t".into(),
+            device: "synthetic".into(),
+            width: w,
+            height: h,
+            fps: 30,
+            format: "mjpeg".into(),
+            jpeg_quality: 80,
+            offset_ms: 0.0,
+            noise: 0,
+            prerender: 0,
+        }
     }
 
     #[test]
@@ -439,7 +475,8 @@ mod tests {
 
     #[test]
     fn yuyv_and_short_buffers() {
-        let frame = CapturedFrame { arrived: Instant::now(), device_ts_ns: None, seq: 0, width: 4, height: 2, pixels: Pixels::Yuyv(vec![128; 16]) };
+        let frame =
+            CapturedFrame { arrived: Instant::now(), device_ts_ns: None, seq: 0, width: 4, height: 2, pixels: Pixels::Yuyv(vec![128; 16]) };
         assert!(encode_jpeg(&frame, 80).unwrap().starts_with(&[0xFF, 0xD8]));
         let short = CapturedFrame { pixels: Pixels::Rgb(vec![0; 5]), ..frame };
         assert!(encode_jpeg(&short, 80).unwrap_err().contains("expected 24"));

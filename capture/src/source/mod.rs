@@ -78,12 +78,7 @@ impl SourceCtx {
     /// Records an event (dropping it if even the events channel is full,
     /// which is counted on this stream).
     pub fn event(&self, kind: &str, label: impl Into<String>) {
-        let msg = EventMsg {
-            t_ns: self.clock.now_ns(),
-            kind: kind.to_string(),
-            label: label.into(),
-            source: self.name.clone(),
-        };
+        let msg = EventMsg { t_ns: self.clock.now_ns(), kind: kind.to_string(), label: label.into(), source: self.name.clone() };
         if self.events.try_send(msg).is_err() {
             self.stats.drops.fetch_add(1, Ordering::Relaxed);
         }

@@ -199,10 +199,8 @@ impl SensorSource for SerialSensor {
 
     fn reopen(&mut self) -> Result<(), CaptureError> {
         self.port = None;
-        let port = serialport::new(&self.port_path, self.baud)
-            .timeout(Duration::from_millis(200))
-            .open()
-            .map_err(|e| CaptureError::Device {
+        let port =
+            serialport::new(&self.port_path, self.baud).timeout(Duration::from_millis(200)).open().map_err(|e| CaptureError::Device {
                 device: self.describe(),
                 message: format!("cannot open: {e}; check the port with `tacit devices` and that you may read it (group dialout)"),
             })?;
@@ -287,7 +285,8 @@ impl ReplaySensor {
     pub fn open(profile: &SensorProfile, mut parser: LineParser) -> Result<Self, CaptureError> {
         let path = PathBuf::from(profile.file.clone().unwrap_or_default());
         let device = format!("sensor {} (replay {})", profile.name, path.display());
-        let file = std::fs::File::open(&path).map_err(|e| CaptureError::Device { device: device.clone(), message: format!("cannot open: {e}") })?;
+        let file = std::fs::File::open(&path)
+            .map_err(|e| CaptureError::Device { device: device.clone(), message: format!("cannot open: {e}") })?;
         let mut lines = BufReader::new(file).lines();
         let header = match lines.next() {
             Some(Ok(h)) => h,
@@ -297,7 +296,17 @@ impl ReplaySensor {
             parser = LineParser::new(profile.format, profile.channels.iter().map(|c| c.name.clone()).collect(), Some("t".into()));
         }
         parser.set_header(&header).map_err(|message| CaptureError::Device { device, message })?;
-        Ok(Self { name: profile.name.clone(), path, lines, parser, first_time_s: None, started: None, pending: None, finished: false, line_no: 1 })
+        Ok(Self {
+            name: profile.name.clone(),
+            path,
+            lines,
+            parser,
+            first_time_s: None,
+            started: None,
+            pending: None,
+            finished: false,
+            line_no: 1,
+        })
     }
 }
 
@@ -324,7 +333,10 @@ impl SensorSource for ReplaySensor {
                     }
                     Some(Err(e)) => {
                         self.finished = true;
-                        return Err(CaptureError::Device { device: self.describe(), message: format!("read failed at line {}: {e}", self.line_no + 1) });
+                        return Err(CaptureError::Device {
+                            device: self.describe(),
+                            message: format!("read failed at line {}: {e}", self.line_no + 1),
+                        });
                     }
                     Some(Ok(line)) => {
                         self.line_no += 1;
