@@ -20,9 +20,12 @@ pub enum ModelCommand {
     Import {
         /// Folder with model.bin (or model.bin.part1, part2, …), tokenizer.json.
         ct2_dir: PathBuf,
-        /// Output file (default: <library>/models/ggml-<size>.bin).
+        /// Output file (default: <library>/models/ggml-<size>[-q8_0].bin).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Weight type: f16 (lossless) or q8_0 (about half the size, faster, lossy).
+        #[arg(long, default_value = "f16", value_parser = ["f16", "q8_0"])]
+        weights: String,
         #[command(flatten)]
         library: LibraryArg,
     },
@@ -69,7 +72,9 @@ fn models_dir(lib: &Path) -> PathBuf {
 
 pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
     match cmd {
-        ModelCommand::Import { ct2_dir, out, library } => {
+        ModelCommand::Import { ct2_dir, out, weights, library } => {
+            let weights =
+                if weights == "q8_0" { tacit_transcribe::import::WeightType::Q8_0 } else { tacit_transcribe::import::WeightType::F16 };
             let lib = library.path();
             let out = match out {
                 Some(o) => o,
@@ -80,11 +85,11 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
                     let width = model.get("encoder/conv1/weight").map(|v| v.dims[0]).unwrap_or(0);
                     let dir = models_dir(&lib);
                     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-                    dir.join(format!("ggml-{}.bin", models::size_name(width as u32, n_vocab >= 51_865)))
+                    dir.join(format!("ggml-{}{}.bin", models::size_name(width as u32, n_vocab >= 51_865), weights.suffix()))
                 }
             };
             eprintln!("converting {} → {}", ct2_dir.display(), out.display());
-            let report = tacit_transcribe::import(&ct2_dir, &out)?;
+            let report = tacit_transcribe::import::import_as(&ct2_dir, &out, weights)?;
             if report.dequantized {
                 eprintln!("warning: quantized weights were dequantized to f16; the result is lossy");
             }

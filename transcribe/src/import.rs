@@ -80,20 +80,64 @@ pub fn read_model(dir: &Path) -> Result<Ct2Model, TranscribeError> {
     Ct2Model::read(reader, &parts[0])
 }
 
+/// How weights are stored in the ggml file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightType {
+    /// IEEE half: lossless for f16 CTranslate2 models.
+    #[default]
+    F16,
+    /// ggml q8_0: blocks of 32 int8 with one f16 scale (half the size, lossy).
+    Q8_0,
+}
+
+impl WeightType {
+    /// ggml's file type code (with the quantization version for q8_0).
+    fn ftype(self) -> usize {
+        match self {
+            Self::F16 => 1,
+            Self::Q8_0 => 7 + 1000 * 2,
+        }
+    }
+
+    /// Suffix of the model name (`tiny.en-q8_0`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::F16 => "",
+            Self::Q8_0 => "-q8_0",
+        }
+    }
+}
+
+/// What a tensor is, which decides its stored type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Biases, norms, positional embeddings: always f32.
+    F32,
+    /// Conv kernels: always f16.
+    Conv,
+    /// Matmul weights and the token embedding: f16 or quantized.
+    Weight,
+}
+
 struct Tensor {
     name: String,
     dims: Vec<usize>,
-    f16: bool,
+    kind: Kind,
     data: Vec<f32>,
 }
 
 /// Converts the CTranslate2 model in `dir` to ggml at `out`. Writes
 /// `<out>.part` and renames it, so a failure leaves nothing behind.
 pub fn import(dir: &Path, out: &Path) -> Result<ImportReport, TranscribeError> {
+    import_as(dir, out, WeightType::F16)
+}
+
+/// `import` with a choice of weight type.
+pub fn import_as(dir: &Path, out: &Path, weights: WeightType) -> Result<ImportReport, TranscribeError> {
     let model = read_model(dir)?;
     let words = vocab::load(dir)?;
     let part = out.with_extension(format!("{}part", out.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()));
-    let result = write_ggml(&model, &words, &part);
+    let result = write_ggml(&model, &words, &part, weights);
     match result {
         Ok(mut report) => {
             std::fs::rename(&part, out).map_err(|e| TranscribeError::io("rename", out, e))?;
@@ -125,6 +169,11 @@ impl Builder<'_> {
         dims: Option<Vec<usize>>,
         rows: Option<(usize, usize)>,
     ) -> Result<(), TranscribeError> {
+        let kind = match (f16, dst.contains(".conv")) {
+            (false, _) => Kind::F32,
+            (true, true) => Kind::Conv,
+            (true, false) => Kind::Weight,
+        };
         let var = self.model.need(src)?;
         let (mut data, lossy) = self.model.weights_f32(src)?;
         self.dequantized |= lossy;
@@ -140,7 +189,7 @@ impl Builder<'_> {
             data = data[from * per_row..to * per_row].to_vec();
             shape[0] = to - from;
         }
-        self.tensors.push(Tensor { name: dst.to_string(), dims: shape, f16, data });
+        self.tensors.push(Tensor { name: dst.to_string(), dims: shape, kind, data });
         Ok(())
     }
 
@@ -167,6 +216,22 @@ impl Builder<'_> {
     }
 }
 
+/// ggml q8_0: per block of 32 values, an f16 scale `d = max|x| / 127`
+/// followed by `round(x / d)` as 32 int8.
+fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() / 32 * 34);
+    for block in values.chunks(32) {
+        let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        for v in block {
+            out.push((v * id).round() as i8 as u8);
+        }
+    }
+    out
+}
+
 fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
     let set: BTreeSet<usize> = model
         .variables
@@ -177,7 +242,7 @@ fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
     set.len()
 }
 
-fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<ImportReport, TranscribeError> {
+fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightType) -> Result<ImportReport, TranscribeError> {
     let p = &model.path;
     let conv1 = model.need("encoder/conv1/weight")?;
     if conv1.dims.len() != 3 {
@@ -260,7 +325,7 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
         Ok(())
     };
     w.write_all(&MAGIC.to_le_bytes()).map_err(io)?;
-    i32s(&mut w, &[n_vocab, n_audio_ctx, d, enc_heads, enc_layers, n_text_ctx, d, dec_heads, dec_layers, n_mels, 1])?;
+    i32s(&mut w, &[n_vocab, n_audio_ctx, d, enc_heads, enc_layers, n_text_ctx, d, dec_heads, dec_layers, n_mels, weights.ftype()])?;
     i32s(&mut w, &[n_mels, mel::N_FFT_BINS])?;
     for f in mel::filters(n_mels) {
         w.write_all(&f.to_le_bytes()).map_err(io)?;
@@ -272,16 +337,22 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path) -> Result<Import
     }
     for t in &tensors {
         let ne: Vec<usize> = t.dims.iter().rev().copied().collect();
-        i32s(&mut w, &[t.dims.len(), t.name.len(), usize::from(t.f16)])?;
+        // ggml type codes: 0 f32, 1 f16, 8 q8_0.
+        let quantize = t.kind == Kind::Weight && weights == WeightType::Q8_0 && ne[0] % 32 == 0;
+        let ttype = match t.kind {
+            Kind::F32 => 0,
+            _ if quantize => 8,
+            _ => 1,
+        };
+        i32s(&mut w, &[t.dims.len(), t.name.len(), ttype])?;
         i32s(&mut w, &ne)?;
         w.write_all(t.name.as_bytes()).map_err(io)?;
-        if t.f16 {
-            let bytes: Vec<u8> = t.data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
-            w.write_all(&bytes).map_err(io)?;
-        } else {
-            let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-            w.write_all(&bytes).map_err(io)?;
-        }
+        let bytes: Vec<u8> = match ttype {
+            0 => t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            8 => quantize_q8_0(&t.data),
+            _ => t.data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+        };
+        w.write_all(&bytes).map_err(io)?;
     }
     let file = w.into_inner().map_err(|e| TranscribeError::io("write", path, e.into_error()))?;
     file.sync_all().map_err(|e| TranscribeError::io("sync", path, e))?;

@@ -138,3 +138,32 @@ fn ten_minutes_of_arc_noise_with_one_minute_of_speech_has_no_phantom_text() {
     score(&segs, &shifted, "speech inside 10 min of noise");
     assert!(speech_s < 120.0, "VAD passed {speech_s:.0} s of 600 s");
 }
+
+#[test]
+fn q8_0_weights_transcribe_as_well_and_are_smaller() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models");
+    let q8 = root.join("ggml-tiny.en-q8_0.bin");
+    {
+        let _g = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
+        if !q8.is_file() {
+            tacit_transcribe::import::import_as(&root.join("tiny.en-ct2"), &q8, tacit_transcribe::import::WeightType::Q8_0).unwrap();
+        }
+    }
+    let f16_bytes = std::fs::metadata(tiny_en()).unwrap().len();
+    let q8_bytes = std::fs::metadata(&q8).unwrap().len();
+    eprintln!("q8_0: {q8_bytes} bytes (f16 {f16_bytes})");
+    assert!(q8_bytes < f16_bytes * 2 / 3);
+    let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0).unwrap();
+    let _one = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Engine::load(&q8, false).unwrap();
+    let regions = vad::detect(&speech, &VadParams::default());
+    let params = DecodeParams {
+        language: "en".into(),
+        threads: 2,
+        initial_prompt: "keyhole, undercut, porosity, root pass, spatter.".into(),
+        ..DecodeParams::default()
+    };
+    let (segs, _) = decode_regions(&engine, &speech, &regions, &params, &NoProgress).unwrap();
+    let wer = score(&segs, &placed, "q8_0 clean");
+    assert!(wer <= 0.10, "q8_0 WER {:.1} %", wer * 100.0);
+}
