@@ -91,13 +91,22 @@ fn list_audio(out: &mut DeviceList) {
             for d in devices {
                 let id = d.id().map(|i| i.to_string()).unwrap_or_default();
                 let device = id.split_once(':').map(|(_, rest)| rest.to_string()).unwrap_or_else(|| id.clone());
-                let configs = d
-                    .supported_input_configs()
-                    .map(|c| {
-                        c.map(|r| format!("{}ch {:?} {}-{} Hz", r.channels(), r.sample_format(), r.min_sample_rate(), r.max_sample_rate()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                // Summarise: ALSA plugins offer hundreds of channel/format pairs.
+                let mut formats: Vec<String> = Vec::new();
+                let (mut ch, mut rate) = ((u16::MAX, 0u16), (u32::MAX, 0u32));
+                for r in d.supported_input_configs().into_iter().flatten() {
+                    let f = format!("{:?}", r.sample_format());
+                    if !formats.contains(&f) {
+                        formats.push(f);
+                    }
+                    ch = (ch.0.min(r.channels()), ch.1.max(r.channels()));
+                    rate = (rate.0.min(r.min_sample_rate()), rate.1.max(r.max_sample_rate()));
+                }
+                let configs = if formats.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![format!("{}–{} ch, {}–{} Hz, {}", ch.0, ch.1, rate.0, rate.1, formats.join("/"))]
+                };
                 out.audio_inputs.push(AudioDevice { device, name: d.to_string(), configs });
             }
         }
