@@ -27,11 +27,13 @@ impl Progress for CliProgress {
             ProgressBar::hidden()
         } else if total > 0 {
             let b = ProgressBar::new(total);
-            b.set_style(
-                ProgressStyle::with_template("{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
+            // Downloads count bytes: show sizes and speed rather than units.
+            let template = if phase == "downloading" {
+                "{msg:>14} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})"
+            } else {
+                "{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})"
+            };
+            b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
             b
         } else {
             ProgressBar::new_spinner()

@@ -29,6 +29,23 @@ pub enum ModelCommand {
         #[command(flatten)]
         library: LibraryArg,
     },
+    /// Download a published ggml model (tiny, base, small, … and .en) and check its SHA-1.
+    /// Without NAME, lists the models that can be fetched.
+    Fetch {
+        /// Model name, e.g. tiny.en or base (multilingual, for Korean).
+        name: Option<String>,
+        /// Where to download from: `<mirror>/ggml-<name>.bin`.
+        #[arg(long, env = "TACIT_MODEL_MIRROR", default_value = tacit_transcribe::fetch::DEFAULT_MIRROR)]
+        mirror: String,
+        /// Expected SHA-1 instead of the published one (for other files on a mirror).
+        #[arg(long)]
+        sha1: Option<String>,
+        /// Replace an installed model of the same name.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        library: LibraryArg,
+    },
     /// List the models in the library.
     List {
         #[command(flatten)]
@@ -103,6 +120,25 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
                 if report.multilingual() { "multilingual" } else { "English only" },
                 car.sha256
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelCommand::Fetch { name, mirror, sha1, force, library } => {
+            let Some(name) = name else {
+                println!("{:<14} {:>9}  sha1 (published by whisper.cpp)", "name", "size");
+                for p in tacit_transcribe::fetch::PUBLISHED {
+                    println!("{:<14} {:>5} MiB  {}", p.name, p.mib, p.sha1);
+                }
+                println!("Models ending in .en are English only; the others are multilingual (Korean needs one of those).");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let req = tacit_transcribe::fetch::FetchRequest { name, mirror, sha1, dir: models_dir(&library.path()), force };
+            let progress = CliProgress::new();
+            let report = tacit_transcribe::fetch::fetch(&req, &progress)?;
+            if report.already_installed {
+                println!("{} is already installed (SHA-1 {} checks out)", report.path.display(), report.sha1);
+            } else {
+                println!("{} ({} bytes, SHA-1 {} checks out)", report.path.display(), report.downloaded, report.sha1);
+            }
             Ok(ExitCode::SUCCESS)
         }
         ModelCommand::List { library, json } => {

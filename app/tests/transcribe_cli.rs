@@ -101,3 +101,25 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no model"), "{}", String::from_utf8_lossy(&bad.stderr));
     assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
 }
+
+#[test]
+fn model_fetch_lists_what_it_knows_and_explains_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let listing = ok(tacit().args(["model", "fetch"]).output().unwrap());
+    assert!(listing.contains("tiny.en") && listing.contains("c78c86eb1a8faa21b369bcd33207cc90d64ae9df"), "{listing}");
+    assert!(listing.contains("large-v3"), "{listing}");
+
+    // No server on this loopback port: the message says what to do instead.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = tacit()
+        .args(["model", "fetch", "base", "--library"])
+        .arg(&lib)
+        .env("TACIT_MODEL_MIRROR", format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("looks offline") && err.contains("tacit model import"), "{err}");
+    assert!(!lib.join("models/ggml-base.bin").exists() && !lib.join("models/ggml-base.bin.part").exists());
+}

@@ -31,6 +31,9 @@ pub enum TranscribeError {
         /// The session folder or file.
         path: PathBuf,
     },
+    /// A download failed (offline, refused, truncated, wrong checksum).
+    #[error("{0}")]
+    Network(String),
     /// whisper.cpp failed.
     #[error("whisper: {0}")]
     Whisper(String),

@@ -11,6 +11,7 @@ pub mod audio;
 pub mod ct2;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 pub mod fixture;
 pub mod import;
 pub mod mel;
