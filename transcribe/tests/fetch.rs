@@ -3,6 +3,8 @@
 //! not a model, and no server at all. Nothing is installed unless all checks
 //! pass.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
