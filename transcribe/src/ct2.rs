@@ -210,6 +210,39 @@ impl Ct2Model {
         Ok(Self { version, revision, variables, aliases, path: path.to_path_buf() })
     }
 
+    /// Serializes back to the CTranslate2 `model.bin` layout (version and
+    /// revision as read). Tests use it to build edited and quantized models.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        fn put_str(out: &mut Vec<u8>, s: &str) {
+            out.extend(((s.len() + 1) as u16).to_le_bytes());
+            out.extend(s.as_bytes());
+            out.push(0);
+        }
+        let mut out = Vec::new();
+        out.extend(self.version.to_le_bytes());
+        put_str(&mut out, "WhisperSpec");
+        out.extend(self.revision.to_le_bytes());
+        out.extend((self.variables.len() as u32).to_le_bytes());
+        for (name, v) in &self.variables {
+            put_str(&mut out, name);
+            out.push(v.dims.len() as u8);
+            for d in &v.dims {
+                out.extend((*d as u32).to_le_bytes());
+            }
+            out.push(v.dtype.code());
+            out.extend((v.data.len() as u32).to_le_bytes());
+            out.extend(&v.data);
+        }
+        let mut aliases: Vec<_> = self.aliases.iter().collect();
+        aliases.sort();
+        out.extend((aliases.len() as u32).to_le_bytes());
+        for (a, t) in aliases {
+            put_str(&mut out, a);
+            put_str(&mut out, t);
+        }
+        out
+    }
+
     /// A variable by name, through the alias table.
     pub fn get(&self, name: &str) -> Option<&Variable> {
         let mut name = name;

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tacit_schema::NoProgress;
+use tacit_transcribe::ct2::{Ct2Model, DType, Variable};
 use tacit_transcribe::engine::{DecodeParams, Engine};
 use tacit_transcribe::fixture::{self, Placed, COMMENTARY};
+use tacit_transcribe::import::read_model;
 use tacit_transcribe::session::{decode_regions, TimedSegment};
 use tacit_transcribe::vad::{self, VadParams};
 
@@ -153,9 +155,15 @@ fn q8_0_weights_transcribe_as_well_and_are_smaller() {
     let q8_bytes = std::fs::metadata(&q8).unwrap().len();
     eprintln!("q8_0: {q8_bytes} bytes (f16 {f16_bytes})");
     assert!(q8_bytes < f16_bytes * 2 / 3);
+    let wer = clean_wer(&q8, "q8_0 clean");
+    assert!(wer <= 0.10, "q8_0 WER {:.1} %", wer * 100.0);
+}
+
+/// WER of a ggml model on the clean commentary.
+fn clean_wer(model: &Path, label: &str) -> f64 {
     let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0).unwrap();
     let _one = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::load(&q8, false).unwrap();
+    let engine = Engine::load(model, false).unwrap();
     let regions = vad::detect(&speech, &VadParams::default());
     let params = DecodeParams {
         language: "en".into(),
@@ -164,6 +172,63 @@ fn q8_0_weights_transcribe_as_well_and_are_smaller() {
         ..DecodeParams::default()
     };
     let (segs, _) = decode_regions(&engine, &speech, &regions, &params, &NoProgress).unwrap();
-    let wer = score(&segs, &placed, "q8_0 clean");
-    assert!(wer <= 0.10, "q8_0 WER {:.1} %", wer * 100.0);
+    score(&segs, &placed, label)
+}
+
+/// CTranslate2's own quantization of a float model: int8 with one scale per
+/// output row (`scale = 127 / max|row|`), or int16 with one scale per tensor
+/// (`scale = 2^10 / max|w|`), on every 2-D `…/weight`; `q = round(w · scale)`.
+fn quantize_like_ctranslate2(model: &mut Ct2Model, int16: bool) {
+    let names: Vec<String> =
+        model.variables.iter().filter(|(n, v)| n.ends_with("/weight") && v.dims.len() == 2).map(|(n, _)| n.clone()).collect();
+    for name in names {
+        let (w, _) = model.weights_f32(&name).unwrap();
+        let v = model.variables.get_mut(&name).unwrap();
+        let rows = v.dims[0];
+        let cols = w.len() / rows;
+        let (data, scale, dtype, scale_dims) = if int16 {
+            let amax = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+            let scale = 1024.0 / amax;
+            let data: Vec<u8> = w.iter().flat_map(|x| ((x * scale).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect();
+            (data, vec![scale], DType::I16, vec![])
+        } else {
+            let mut data = Vec::with_capacity(w.len());
+            let mut scales = Vec::with_capacity(rows);
+            for row in w.chunks_exact(cols) {
+                let amax = row.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+                let scale = 127.0 / amax;
+                data.extend(row.iter().map(|x| ((x * scale).round().clamp(-127.0, 127.0) as i8) as u8));
+                scales.push(scale);
+            }
+            (data, scales, DType::I8, vec![rows])
+        };
+        v.data = data;
+        v.dtype = dtype;
+        let scale_bytes: Vec<u8> = scale.iter().flat_map(|s| s.to_le_bytes()).collect();
+        model.variables.insert(format!("{name}_scale"), Variable { dims: scale_dims, dtype: DType::F32, data: scale_bytes });
+    }
+    // The tied output projection shares the embedding's scale too.
+    if model.aliases.get("decoder/projection/weight").is_some() {
+        model.aliases.insert("decoder/projection/weight_scale".into(), "decoder/embeddings/weight_scale".into());
+    }
+}
+
+#[test]
+fn int8_and_int16_models_are_dequantized_with_a_warning_and_still_transcribe() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/tiny.en-ct2");
+    for (int16, label, bound) in [(false, "int8", 0.10), (true, "int16", 0.10)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut model = read_model(&src).unwrap();
+        quantize_like_ctranslate2(&mut model, int16);
+        for f in ["config.json", "tokenizer.json", "vocabulary.txt"] {
+            std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+        }
+        std::fs::write(tmp.path().join("model.bin"), model.to_bytes()).unwrap();
+        let out = tmp.path().join("ggml-dequantized.bin");
+        let report = tacit_transcribe::import(tmp.path(), &out).unwrap();
+        assert!(report.dequantized, "{label}: the import must say it was lossy");
+        assert_eq!(report.bytes, 77_704_715, "{label}: dequantized to f16, the official layout");
+        let wer = clean_wer(&out, &format!("{label} → f16"));
+        assert!(wer <= bound, "{label} WER {:.1} %", wer * 100.0);
+    }
 }
