@@ -208,7 +208,7 @@ fn quantize_like_ctranslate2(model: &mut Ct2Model, int16: bool) {
         model.variables.insert(format!("{name}_scale"), Variable { dims: scale_dims, dtype: DType::F32, data: scale_bytes });
     }
     // The tied output projection shares the embedding's scale too.
-    if model.aliases.get("decoder/projection/weight").is_some() {
+    if model.aliases.contains_key("decoder/projection/weight") {
         model.aliases.insert("decoder/projection/weight_scale".into(), "decoder/embeddings/weight_scale".into());
     }
 }
