@@ -110,6 +110,12 @@ fn local_floor(values: &[f32], half: usize, percentile: f32) -> Vec<f32> {
 /// Speech regions of 16 kHz mono audio.
 pub fn detect(samples: &[f32], p: &VadParams) -> Vec<Region> {
     let frame = (WHISPER_RATE * p.frame_ms / 1000) as usize;
+    regions_from_frames(&frame_decisions(samples, p), frame, samples.len(), p)
+}
+
+/// The per-frame speech decision (`frame_ms` frames), before smoothing.
+pub fn frame_decisions(samples: &[f32], p: &VadParams) -> Vec<bool> {
+    let frame = (WHISPER_RATE * p.frame_ms / 1000) as usize;
     if samples.len() < frame {
         return Vec::new();
     }
@@ -117,8 +123,13 @@ pub fn detect(samples: &[f32], p: &VadParams) -> Vec<Region> {
     let band: Vec<f32> = feats.iter().map(|f| f.band_db).collect();
     let half = (p.floor_window_s * 1000.0 / p.frame_ms as f32 / 2.0) as usize;
     let floor = local_floor(&band, half.max(1), p.floor_percentile);
-    let speech: Vec<bool> =
-        feats.iter().zip(&floor).map(|(f, fl)| f.band_db - fl > p.threshold_db && f.flatness < p.max_flatness).collect();
+    feats.iter().zip(&floor).map(|(f, fl)| f.band_db - fl > p.threshold_db && f.flatness < p.max_flatness).collect()
+}
+
+/// Regions from per-frame decisions (of any detector): smoothed over five
+/// frames, runs joined across pauses shorter than `merge_gap_ms`, runs
+/// shorter than `min_speech_ms` dropped, `pad_ms` added on both sides.
+pub fn regions_from_frames(speech: &[bool], frame: usize, n_samples: usize, p: &VadParams) -> Vec<Region> {
     // Smooth: a frame is speech if most of its 5-frame neighbourhood is.
     let smooth: Vec<bool> =
         (0..speech.len()).map(|i| speech[i.saturating_sub(2)..(i + 3).min(speech.len())].iter().filter(|s| **s).count() >= 3).collect();
@@ -143,7 +154,7 @@ pub fn detect(samples: &[f32], p: &VadParams) -> Vec<Region> {
     let mut regions: Vec<Region> = Vec::new();
     for (s, e) in runs.into_iter().filter(|(s, e)| e - s >= ms_to_frames(p.min_speech_ms)) {
         let start = s.saturating_sub(pad) * frame;
-        let end = ((e + pad) * frame).min(samples.len());
+        let end = ((e + pad) * frame).min(n_samples);
         match regions.last_mut() {
             Some(last) if start <= last.end => last.end = end,
             _ => regions.push(Region { start, end }),
