@@ -29,6 +29,19 @@ def wer(ref, hyp):
 
 reference = normalize((out / "reference.txt").read_text())
 model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=tacit["threads"])
+# Where the time goes: one 30 s window through the encoder alone.
+from faster_whisper.audio import decode_audio
+
+window = decode_audio(str(out / "commentary.wav"))[: 30 * 16000]
+features = model.feature_extractor(window)[:, :3000]
+encoder = []
+for _ in range(3):
+    start = time.perf_counter()
+    model.encode(features)
+    encoder.append(time.perf_counter() - start)
+encoder_s = sorted(encoder)[1]
+print(f"encoder, one 30 s window: tacit {tacit.get('encoder_window_s', float('nan')):.3f} s, faster-whisper {encoder_s:.3f} s")
+
 rows = []
 for t in tacit["results"]:
     wav = str(out / f"{t['clip']}.wav")

@@ -159,6 +159,14 @@ fn bench_transcribe(model: &str, out: &Path, threads: usize, snr_db: f32, repeat
     let engine = Engine::load(&model, false)?;
     let decode = DecodeParams { language: "en".into(), threads, initial_prompt: BENCH_PROMPT.into(), ..DecodeParams::default() };
     let mut results = Vec::new();
+    // Where the time goes: one 30 s window through the encoder alone.
+    let window = &clips[0].1[..(30 * 16_000).min(clips[0].1.len())];
+    let mut encoder = Vec::new();
+    for _ in 0..3 {
+        encoder.push(engine.encode_only(window, threads)?.1.as_secs_f64());
+    }
+    encoder.sort_by(f64::total_cmp);
+    eprintln!("tacit encoder, one 30 s window: {:.3} s (median of 3)", encoder[1]);
     for (name, audio, _) in &clips {
         let wav = out.join(format!("{name}.wav"));
         fixture::write_wav(&wav, audio)?;
@@ -181,7 +189,7 @@ fn bench_transcribe(model: &str, out: &Path, threads: usize, snr_db: f32, repeat
         eprintln!("tacit {name}: {:.1} s audio, {:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wall, wer * 100.0);
         results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": regions.iter().map(|r| (r.end - r.start) as f64 / 16e3).sum::<f64>(), "text": hyp.join(" ")}));
     }
-    let report = json!({"engine": "tacit", "model": model, "threads": threads, "repeat": repeat.max(1), "snr_db": snr_db, "prompt": BENCH_PROMPT, "results": results});
+    let report = json!({"engine": "tacit", "encoder_window_s": encoder[1], "model": model, "threads": threads, "repeat": repeat.max(1), "snr_db": snr_db, "prompt": BENCH_PROMPT, "results": results});
     std::fs::write(out.join("tacit.json"), serde_json::to_string_pretty(&report)?)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)

@@ -133,6 +133,22 @@ impl Engine {
         Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf() })
     }
 
+    /// Runs only the mel spectrogram and the encoder over `samples` (one
+    /// 30 s window); returns (mel, encoder) wall times. For profiling.
+    pub fn encode_only(&self, samples: &[f32], threads: usize) -> Result<(std::time::Duration, std::time::Duration), TranscribeError> {
+        let mut guard = self.state.lock().map_err(|_| TranscribeError::Whisper("decoder state poisoned by an earlier panic".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?);
+        }
+        let Some(state) = guard.as_mut() else { return Err(TranscribeError::Whisper("no decoder state".into())) };
+        let t = std::time::Instant::now();
+        state.pcm_to_mel(samples, threads).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
+        let mel = t.elapsed();
+        let t = std::time::Instant::now();
+        state.encode(0, threads).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
+        Ok((mel, t.elapsed()))
+    }
+
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
