@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod label;
 mod progress;
 mod record;
 mod sessions;
@@ -102,6 +103,11 @@ enum Command {
         #[command(subcommand)]
         which: transcribe::ModelCommand,
     },
+    /// Labels (steps, defects, quality, notes) on a session's timeline.
+    Label {
+        #[command(subcommand)]
+        which: label::LabelCommand,
+    },
     /// Transcribe a session's commentary with Whisper, locally.
     Transcribe(transcribe::TranscribeArgs),
     /// Benchmarks.
@@ -152,6 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { library, duration } => demo::run(&library.path(), duration),
         Command::Model { which } => transcribe::model(which),
         Command::Transcribe(args) => transcribe::transcribe(args),
+        Command::Label { which } => label::run(which),
         Command::Bench { which } => bench::run(which),
     }
 }

@@ -13,12 +13,14 @@
 //!                                        (schemas in `tables`)
 //! ```
 
+pub mod labels;
 pub mod manifest;
 pub mod profile;
 pub mod progress;
 pub mod tables;
 pub mod time;
 
+pub use labels::{Annotations, Change, LabelError, LabelSegment, ReviewStatus};
 pub use manifest::{
     ClockAnchor, Consent, FitPiece, SessionManifest, SessionStatus, StreamInfo, StreamKind, SyncFit, TranscriptInfo, FORMAT_VERSION,
 };
