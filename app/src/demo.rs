@@ -68,38 +68,33 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         quiet: false,
     })?;
     let Some(dir) = dir.filter(|_| code == ExitCode::SUCCESS) else { return Ok(code) };
-    let model = match models::resolve(&lib.join("models"), None, "en") {
-        Ok(m) => m,
-        Err(_) => {
-            eprintln!(
-                "No Whisper model in {}: skipping transcription (import one with `tacit model import CT2_DIR`).",
-                lib.join("models").display()
-            );
-            return Ok(ExitCode::SUCCESS);
+    match models::resolve(&lib.join("models"), None, "en") {
+        Err(_) => eprintln!(
+            "No Whisper model in {}: skipping transcription (import one with `tacit model import CT2_DIR`).",
+            lib.join("models").display()
+        ),
+        Ok(_) if !spoken => eprintln!("(no spoken commentary to transcribe)"),
+        Ok(model) => {
+            eprintln!("Transcribing with {} …", model.display());
+            let opts = TranscribeOptions {
+                model,
+                stream: None,
+                language: Some("en".into()),
+                decode: DecodeParams::default(),
+                vad: Some(VadParams::default()),
+            };
+            let summary = tacit_transcribe::transcribe_session(&dir, &opts, &CliProgress::new())?;
+            println!("\nTranscript ({} segments, {} words, decoded in {:.1} s):", summary.segments, summary.words, summary.decode_s);
+            for s in tacit_transcribe::transcript::read(&summary.path)? {
+                println!("  [{} – {}] {}", tacit_schema::time::format_ns(s.start_ns), tacit_schema::time::format_ns(s.end_ns), s.text);
+            }
         }
-    };
-    if !spoken {
-        eprintln!("(no spoken commentary to transcribe)");
-        return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("Transcribing with {} …", model.display());
-    let opts = TranscribeOptions {
-        model,
-        stream: None,
-        language: Some("en".into()),
-        decode: DecodeParams::default(),
-        vad: Some(VadParams::default()),
-    };
-    let summary = tacit_transcribe::transcribe_session(&dir, &opts, &CliProgress::new())?;
-    println!("\nTranscript ({} segments, {} words, decoded in {:.1} s):", summary.segments, summary.words, summary.decode_s);
-    for s in tacit_transcribe::transcript::read(&summary.path)? {
-        println!("  [{} – {}] {}", tacit_schema::time::format_ns(s.start_ns), tacit_schema::time::format_ns(s.end_ns), s.text);
-    }
-    println!(
-        "\nSession folder: {}\nNext: tacit inspect {} --library {}",
-        dir.display(),
-        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        lib.display()
-    );
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let out = lib.join("datasets").join(format!("{id}-lerobot"));
+    let export = tacit_datasets::LeRobotOptions { out: out.clone(), fps: None, robot_type: None, strict: true, replace: true };
+    let report = tacit_datasets::export_lerobot(std::slice::from_ref(&dir), &export, &CliProgress::new())?;
+    println!("\nLeRobot v3.0 dataset: {} ({} frames, {:.1} MB)", out.display(), report.frames, report.bytes as f64 / 1e6);
+    println!("\nSession folder: {}\nNext: tacit inspect {id} --library {}", dir.display(), lib.display());
     Ok(ExitCode::SUCCESS)
 }

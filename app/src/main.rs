@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod export;
 mod label;
 mod progress;
 mod record;
@@ -103,6 +104,8 @@ enum Command {
         #[command(subcommand)]
         which: transcribe::ModelCommand,
     },
+    /// Export sessions as a dataset (LeRobot v3.0).
+    Export(export::ExportArgs),
     /// Labels (steps, defects, quality, notes) on a session's timeline.
     Label {
         #[command(subcommand)]
@@ -159,6 +162,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Model { which } => transcribe::model(which),
         Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Label { which } => label::run(which),
+        Command::Export(args) => export::run(args),
         Command::Bench { which } => bench::run(which),
     }
 }

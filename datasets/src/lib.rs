@@ -1,9 +1,17 @@
-//! Datasets: reading sessions, aligning and resampling streams, joining
-//! labels, and writing LeRobot v3.0, Hugging Face and tacit Parquet datasets.
+//! Datasets: reading sessions, putting streams on a frame grid, joining
+//! commentary and labels, and writing LeRobot v3.0 datasets.
 //!
 //! ```text
-//! sessions/<id>/ ─► read ─► align to a frame grid ─► join labels ─► exporters ─► Parquet + card
+//! sessions/<id>/ ─► session (cursors) ─► resample onto k/fps ─► join commentary + labels ─► lerobot ─► Parquet + meta
 //! ```
 //!
-//! Not built yet: this crate is planned by the Export issue and holds no code
-//! today. It may depend on `tacit-schema` only.
+//! Depends on `tacit-schema` only.
+
+pub mod error;
+pub mod lerobot;
+pub mod resample;
+pub mod session;
+pub mod stats;
+
+pub use error::DatasetError;
+pub use lerobot::{export as export_lerobot, ExportReport, LeRobotOptions};

@@ -1,0 +1,621 @@
+//! The LeRobot v3.0 exporter (`shared/specs/lerobot-v3.md`): one episode per
+//! session, frames on a constant fps grid, cameras as `image` features (the
+//! JPEG bytes as recorded), sensors resampled into `observation.state` and
+//! `action` (see [`crate::resample`]), the commentary segment and the label
+//! of each tier active at each frame as strings, tasks, episodes and stats.
+//!
+//! The dataset is written into a temporary folder beside `out` and renamed
+//! into place only when complete; an existing dataset at `out` is replaced
+//! only with `replace` and only after the new one is complete.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, FixedSizeListBuilder, Float32Builder, StringBuilder};
+use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, LargeStringArray, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use serde_json::{json, Value};
+use tacit_schema::labels::ReviewStatus;
+use tacit_schema::{ChannelRole, Progress, StreamKind};
+
+use crate::error::DatasetError;
+use crate::resample::{covering, WindowMean};
+use crate::session::{FrameCursor, SensorCursor, Session};
+use crate::stats::Stats;
+
+/// Rows per record batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 64;
+/// A row group closes at an episode's end or when its image bytes pass this.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+/// A new data file starts (at an episode boundary) past this size.
+const DATA_FILE_BYTES: u64 = 100 << 20;
+/// Frames per episode decoded for image statistics.
+const IMAGE_STAT_FRAMES: usize = 8;
+
+/// What to export and how.
+#[derive(Clone, Debug)]
+pub struct LeRobotOptions {
+    /// The dataset folder to create.
+    pub out: PathBuf,
+    /// Frame rate of the grid (default: the first camera's).
+    pub fps: Option<u32>,
+    /// `robot_type` in info.json (default: the station name).
+    pub robot_type: Option<String>,
+    /// Fail on the first unreadable session instead of skipping it.
+    pub strict: bool,
+    /// Replace an existing dataset at `out` (after the new one is complete).
+    pub replace: bool,
+}
+
+/// What an export did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ExportReport {
+    /// The dataset folder.
+    pub out: PathBuf,
+    /// Episodes written.
+    pub episodes: usize,
+    /// Frames written.
+    pub frames: u64,
+    /// Bytes of all files.
+    pub bytes: u64,
+    /// Sessions skipped, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Frames at which a camera had no new frame and the previous one was repeated.
+    pub repeated_frames: u64,
+}
+
+/// The features every episode must share (from the first session).
+#[derive(Clone, Debug, PartialEq)]
+struct Layout {
+    fps: u32,
+    cameras: Vec<(String, u32, u32)>,
+    /// (sensor stream, channel) per component.
+    state: Vec<(String, String)>,
+    action: Vec<(String, String)>,
+    tiers: Vec<String>,
+}
+
+impl Layout {
+    fn of(s: &Session, fps: Option<u32>) -> Self {
+        let p = &s.profile;
+        let cameras = p.cameras.iter().map(|c| (c.name.clone(), c.width, c.height)).collect();
+        let mut state = Vec::new();
+        let mut action = Vec::new();
+        for sensor in &p.sensors {
+            for ch in &sensor.channels {
+                let slot = (sensor.name.clone(), ch.name.clone());
+                match ch.role {
+                    ChannelRole::Action => action.push(slot),
+                    _ => state.push(slot),
+                }
+            }
+        }
+        let fps = fps.or_else(|| p.cameras.first().map(|c| c.fps)).unwrap_or(30).max(1);
+        Self { fps, cameras, state, action, tiers: p.labels.tier_names() }
+    }
+
+    fn names(v: &[(String, String)]) -> Vec<String> {
+        v.iter().map(|(s, c)| format!("{s}.{c}")).collect()
+    }
+}
+
+fn vector_type(n: usize) -> DataType {
+    DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), n as i32)
+}
+
+fn image_fields() -> Fields {
+    Fields::from(vec![Field::new("bytes", DataType::Binary, true), Field::new("path", DataType::Utf8, true)])
+}
+
+/// (info.json features, Hugging Face features, Arrow schema of data files).
+fn features(l: &Layout) -> (serde_json::Map<String, Value>, serde_json::Map<String, Value>, SchemaRef) {
+    let mut info = serde_json::Map::new();
+    let mut hf = serde_json::Map::new();
+    let mut fields = Vec::new();
+    for (name, w, h) in &l.cameras {
+        let key = format!("observation.images.{name}");
+        info.insert(key.clone(), json!({"dtype": "image", "shape": [h, w, 3], "names": ["height", "width", "channels"]}));
+        hf.insert(key.clone(), json!({"_type": "Image"}));
+        fields.push(Field::new(key, DataType::Struct(image_fields()), true));
+    }
+    for (key, comps) in [("observation.state", &l.state), ("action", &l.action)] {
+        if comps.is_empty() {
+            continue;
+        }
+        info.insert(key.into(), json!({"dtype": "float32", "shape": [comps.len()], "names": Layout::names(comps)}));
+        hf.insert(key.into(), json!({"feature": {"dtype": "float32", "_type": "Value"}, "length": comps.len(), "_type": "List"}));
+        fields.push(Field::new(key, vector_type(comps.len()), false));
+    }
+    let strings = std::iter::once("commentary".to_string()).chain(l.tiers.iter().map(|t| format!("label.{}", t.replace('/', "_"))));
+    for key in strings {
+        info.insert(key.clone(), json!({"dtype": "string", "shape": [1], "names": null}));
+        hf.insert(key.clone(), json!({"dtype": "string", "_type": "Value"}));
+        fields.push(Field::new(key, DataType::Utf8, false));
+    }
+    for (key, dtype, arrow) in [
+        ("timestamp", "float32", DataType::Float32),
+        ("frame_index", "int64", DataType::Int64),
+        ("episode_index", "int64", DataType::Int64),
+        ("index", "int64", DataType::Int64),
+        ("task_index", "int64", DataType::Int64),
+    ] {
+        info.insert(key.into(), json!({"dtype": dtype, "shape": [1], "names": null}));
+        hf.insert(key.into(), json!({"dtype": dtype, "_type": "Value"}));
+        fields.push(Field::new(key, arrow, false));
+    }
+    let meta = json!({"info": {"features": hf.clone()}}).to_string();
+    let schema = Schema::new(fields).with_metadata([("huggingface".to_string(), meta)].into_iter().collect());
+    (info, hf, Arc::new(schema))
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(v, &mut ser).map_err(|e| DatasetError::write(e, path))?;
+    buf.push(b'\n');
+    std::fs::write(path, buf).map_err(|e| DatasetError::io("write", path, e))
+}
+
+fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DatasetError::io("create", dir, e))?;
+    }
+    let f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
+    ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| DatasetError::write(e, path))
+}
+
+fn data_props(l: &Layout) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(true)
+        .set_max_row_group_row_count(Some(usize::MAX))
+        .set_created_by(format!("tacit {}", env!("CARGO_PKG_VERSION")));
+    // JPEG bytes are incompressible and unique: no dictionary, no compression.
+    for (name, _, _) in &l.cameras {
+        let col = ColumnPath::new(vec![format!("observation.images.{name}"), "bytes".into()]);
+        b = b.set_column_dictionary_enabled(col.clone(), false).set_column_compression(col, Compression::UNCOMPRESSED);
+    }
+    b.build()
+}
+
+/// Per-episode row of meta/episodes.
+struct EpisodeRow {
+    index: usize,
+    task: String,
+    length: u64,
+    file_index: usize,
+    from: u64,
+    stats: BTreeMap<String, Stats>,
+}
+
+/// Exports sessions (folders) as one LeRobot v3.0 dataset.
+pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progress) -> Result<ExportReport, DatasetError> {
+    if opts.out.exists() && !opts.replace {
+        return Err(DatasetError::Options(format!(
+            "{} exists already; choose another --out, or pass --replace to rebuild it (the old one stays until the new one is complete)",
+            opts.out.display()
+        )));
+    }
+    let mut report = ExportReport { out: opts.out.clone(), ..ExportReport::default() };
+    let mut opened = Vec::new();
+    for dir in sessions {
+        match Session::open(dir) {
+            Ok(s) => opened.push(s),
+            Err(e) if !opts.strict => {
+                progress.message(&format!("warning: skipping {}: {e}", dir.display()));
+                report.skipped.push((dir.display().to_string(), e.to_string()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(first) = opened.first() else {
+        return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
+    };
+    let layout = Layout::of(first, opts.fps);
+    let robot_type = opts.robot_type.clone().unwrap_or_else(|| first.manifest.station.clone());
+    let name = opts.out.file_name().and_then(|n| n.to_str()).unwrap_or("dataset").to_string();
+    let parent = opts.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| DatasetError::io("create", parent, e))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = write_dataset(&tmp, &opened, &layout, &robot_type, opts, progress, &mut report);
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    // Commit: the old dataset (if any) moves aside only now.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if opts.out.exists() {
+        std::fs::rename(&opts.out, &old).map_err(|e| DatasetError::io("move aside", &opts.out, e))?;
+    }
+    std::fs::rename(&tmp, &opts.out).map_err(|e| DatasetError::io("rename into place", &opts.out, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    report.bytes = dir_size(&opts.out);
+    Ok(report)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_dataset(
+    root: &Path,
+    sessions: &[Session],
+    layout: &Layout,
+    robot_type: &str,
+    opts: &LeRobotOptions,
+    progress: &dyn Progress,
+    report: &mut ExportReport,
+) -> Result<(), DatasetError> {
+    let (info_features, _hf, schema) = features(layout);
+    let fps = f64::from(layout.fps);
+    let mut tasks: Vec<String> = Vec::new();
+    let mut episodes: Vec<EpisodeRow> = Vec::new();
+    let total_frames: u64 = sessions.iter().map(|s| frames_of(s, fps) as u64).sum();
+    progress.start("exporting", total_frames);
+    let mut file_index = 0usize;
+    let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
+    let mut writer = parquet_file(&data_path(0), schema.clone(), data_props(layout))?;
+    let mut index: u64 = 0;
+    for s in sessions {
+        let this = Layout::of(s, opts.fps);
+        if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action {
+            let msg = "its cameras or sensor channels differ from the first session's; export the two stations separately";
+            if opts.strict {
+                return Err(DatasetError::session(msg, &s.dir));
+            }
+            progress.message(&format!("warning: skipping {}: {msg}", s.dir.display()));
+            report.skipped.push((s.dir.display().to_string(), msg.into()));
+            continue;
+        }
+        let n = frames_of(s, fps);
+        if n == 0 {
+            report.skipped.push((s.dir.display().to_string(), "shorter than one frame".into()));
+            continue;
+        }
+        if writer.bytes_written() as u64 > DATA_FILE_BYTES {
+            writer.close().map_err(|e| DatasetError::write(e, &data_path(file_index)))?;
+            file_index += 1;
+            writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
+        }
+        let task = s.task();
+        let task_index = match tasks.iter().position(|t| *t == task) {
+            Some(i) => i,
+            None => {
+                tasks.push(task.clone());
+                tasks.len() - 1
+            }
+        };
+        let ep = episodes.len();
+        match write_episode(s, layout, &schema, &mut writer, ep, task_index, index, n, progress, report) {
+            Ok(stats) => {
+                episodes.push(EpisodeRow { index: ep, task, length: n as u64, file_index, from: index, stats });
+                index += n as u64;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    writer.close().map_err(|e| DatasetError::write(e, &data_path(file_index)))?;
+    progress.finish();
+    if episodes.is_empty() {
+        return Err(DatasetError::Options("no session could be exported (see the warnings)".into()));
+    }
+    write_tasks(&root.join("meta/tasks.parquet"), &tasks)?;
+    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes, layout)?;
+    // Aggregate stats.
+    let mut stats = serde_json::Map::new();
+    let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
+    for k in keys {
+        let parts: Vec<Stats> = episodes.iter().filter_map(|e| e.stats.get(&k).cloned()).collect();
+        if let Some(agg) = Stats::aggregate(&parts) {
+            stats.insert(k, agg.to_json());
+        }
+    }
+    std::fs::create_dir_all(root.join("meta")).map_err(|e| DatasetError::io("create", root, e))?;
+    write_json(&root.join("meta/stats.json"), &Value::Object(stats))?;
+    let info = json!({
+        "codebase_version": "v3.0",
+        "robot_type": robot_type,
+        "total_episodes": episodes.len(),
+        "total_frames": index,
+        "total_tasks": tasks.len(),
+        "chunks_size": 1000,
+        "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200,
+        "fps": layout.fps,
+        "splits": {"train": format!("0:{}", episodes.len())},
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "video_path": null,
+        "features": info_features,
+    });
+    write_json(&root.join("meta/info.json"), &info)?;
+    report.episodes = episodes.len();
+    report.frames = index;
+    Ok(())
+}
+
+/// Frames of a session's episode: the grid `k / fps` inside its duration.
+fn frames_of(s: &Session, fps: f64) -> usize {
+    ((s.manifest.duration_ns.max(0) as f64 / 1e9) * fps).floor() as usize
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_episode(
+    s: &Session,
+    layout: &Layout,
+    schema: &SchemaRef,
+    writer: &mut ArrowWriter<std::fs::File>,
+    episode: usize,
+    task_index: usize,
+    first_index: u64,
+    n: usize,
+    progress: &dyn Progress,
+    report: &mut ExportReport,
+) -> Result<BTreeMap<String, Stats>, DatasetError> {
+    let fps = f64::from(layout.fps);
+    let period_ns = 1e9 / fps;
+    let grid = |k: usize| (k as f64 * period_ns).round() as i64;
+    // Sensors first: small (frames × channels), resampled in one pass each.
+    let mut vectors = Vec::new();
+    for comps in [&layout.state, &layout.action] {
+        let mut acc = WindowMean::new(fps, n, comps.len());
+        let mut by_stream: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+        for (i, (stream, ch)) in comps.iter().enumerate() {
+            by_stream.entry(stream.as_str()).or_default().push((i, ch.clone()));
+        }
+        for (stream, chans) in by_stream {
+            let Some(info) = s.streams(StreamKind::Sensor).find(|x| x.name == stream) else {
+                return Err(DatasetError::session(format!("sensor {stream} is in the profile but not in the session"), &s.dir));
+            };
+            let mut cur = SensorCursor::new(&s.dir, info, chans.iter().map(|(_, c)| c.clone()).collect());
+            while let Some((t, cols)) = cur.next_batch()? {
+                for (j, (comp, _)) in chans.iter().enumerate() {
+                    let col = &cols[j];
+                    for (r, t) in t.iter().enumerate() {
+                        if col.is_valid(r) {
+                            acc.add(*t, *comp, col.value(r));
+                        }
+                    }
+                }
+            }
+        }
+        vectors.push(acc.finish());
+    }
+    let mut cams = Vec::new();
+    for (name, _, _) in &layout.cameras {
+        let Some(info) = s.streams(StreamKind::Camera).find(|x| &x.name == name) else {
+            return Err(DatasetError::session(format!("camera {name} is in the profile but not in the session"), &s.dir));
+        };
+        let mut cur = FrameCursor::new(&s.dir, info);
+        let Some(first) = cur.next_frame()? else {
+            return Err(DatasetError::session(format!("camera {name} recorded no frames"), &s.dir));
+        };
+        let next = cur.next_frame()?;
+        cams.push((cur, first, next, usize::MAX));
+    }
+    let mut stat_values: BTreeMap<String, (Vec<f64>, usize, bool)> = BTreeMap::new();
+    let mut image_samples: Vec<Vec<f64>> = vec![Vec::new(); cams.len()];
+    let sample_every = (n / IMAGE_STAT_FRAMES).max(1);
+    let mut k = 0;
+    let mut group_bytes = 0usize;
+    // Labels that count: not rejected.
+    let live: Vec<_> = s.labels.labels.iter().filter(|l| l.status != ReviewStatus::Rejected).collect();
+    while k < n {
+        let rows = BATCH_ROWS.min(n - k);
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (ci, (cur, now, next, last_pick)) in cams.iter_mut().enumerate() {
+            let mut b = BinaryBuilder::new();
+            let mut paths = StringBuilder::new();
+            for r in 0..rows {
+                let t = grid(k + r);
+                // Nearest frame: advance while the next one is at least as close.
+                while let Some(nx) = next.as_ref() {
+                    if (nx.t_ns - t).abs() <= (now.t_ns - t).abs() {
+                        *now = next.take().unwrap_or_else(|| now.clone());
+                        *next = cur.next_frame()?;
+                    } else {
+                        break;
+                    }
+                }
+                let pick = now.t_ns as usize;
+                if pick == *last_pick {
+                    report.repeated_frames += 1;
+                }
+                *last_pick = pick;
+                b.append_value(&now.data);
+                group_bytes += now.data.len();
+                paths.append_value(format!("frame-{:06}.jpg", first_index + (k + r) as u64));
+                if (k + r) % sample_every == 0 && image_samples[ci].len() < IMAGE_STAT_FRAMES * 3 {
+                    if let Some(m) = jpeg_channel_means(&now.data) {
+                        image_samples[ci].extend(m);
+                    }
+                }
+            }
+            let arr = StructArray::try_new(image_fields(), vec![Arc::new(b.finish()), Arc::new(paths.finish())], None)
+                .map_err(|e| DatasetError::write(e, &s.dir))?;
+            columns.push(Arc::new(arr));
+        }
+        for (vi, comps) in [&layout.state, &layout.action].into_iter().enumerate() {
+            if comps.is_empty() {
+                continue;
+            }
+            let c = comps.len();
+            let mut fl = FixedSizeListBuilder::new(Float32Builder::new(), c as i32).with_field(Field::new("item", DataType::Float32, true));
+            for r in 0..rows {
+                let row = &vectors[vi][(k + r) * c..(k + r + 1) * c];
+                fl.values().append_slice(row);
+                fl.append(true);
+            }
+            columns.push(Arc::new(fl.finish()));
+        }
+        let mut text = StringBuilder::new();
+        for r in 0..rows {
+            let t = grid(k + r);
+            text.append_value(covering(&s.commentary, t, |c| (c.start_ns, c.end_ns)).map(|i| s.commentary[i].text.as_str()).unwrap_or(""));
+        }
+        columns.push(Arc::new(text.finish()));
+        for tier in &layout.tiers {
+            let on: Vec<_> = live.iter().filter(|l| &l.tier == tier).collect();
+            let mut b = StringBuilder::new();
+            for r in 0..rows {
+                let t = grid(k + r);
+                b.append_value(covering(&on, t, |l| (l.start_ns, l.end_ns)).map(|i| on[i].value.as_str()).unwrap_or(""));
+            }
+            columns.push(Arc::new(b.finish()));
+        }
+        let ts: Float32Array = (0..rows).map(|r| ((k + r) as f64 / fps) as f32).collect();
+        let fi: Int64Array = (0..rows).map(|r| (k + r) as i64).collect();
+        let ei: Int64Array = std::iter::repeat_n(episode as i64, rows).collect();
+        let gi: Int64Array = (0..rows).map(|r| (first_index + (k + r) as u64) as i64).collect();
+        let ti: Int64Array = std::iter::repeat_n(task_index as i64, rows).collect();
+        columns.extend([Arc::new(ts) as ArrayRef, Arc::new(fi), Arc::new(ei), Arc::new(gi), Arc::new(ti)]);
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| DatasetError::write(e, &s.dir))?;
+        writer.write(&batch).map_err(|e| DatasetError::write(e, &s.dir))?;
+        if group_bytes > ROW_GROUP_BYTES {
+            writer.flush().map_err(|e| DatasetError::write(e, &s.dir))?;
+            group_bytes = 0;
+        }
+        k += rows;
+        progress.advance(rows as u64);
+    }
+    writer.flush().map_err(|e| DatasetError::write(e, &s.dir))?;
+    // Episode statistics.
+    for (vi, (key, comps)) in [("observation.state", &layout.state), ("action", &layout.action)].into_iter().enumerate() {
+        if !comps.is_empty() {
+            stat_values.insert(key.into(), (vectors[vi].iter().map(|v| f64::from(*v)).collect(), comps.len(), false));
+        }
+    }
+    for (ci, (name, _, _)) in layout.cameras.iter().enumerate() {
+        stat_values.insert(format!("observation.images.{name}"), (std::mem::take(&mut image_samples[ci]), 3, true));
+    }
+    stat_values.insert("timestamp".into(), ((0..n).map(|k| k as f64 / fps).collect(), 1, false));
+    stat_values.insert("frame_index".into(), ((0..n).map(|k| k as f64).collect(), 1, false));
+    stat_values.insert("episode_index".into(), (vec![episode as f64; n], 1, false));
+    stat_values.insert("index".into(), ((0..n).map(|k| (first_index + k as u64) as f64).collect(), 1, false));
+    stat_values.insert("task_index".into(), (vec![task_index as f64; n], 1, false));
+    let mut out = BTreeMap::new();
+    for (k, (v, c, image)) in stat_values {
+        let mut st = Stats::of(&v, c, image);
+        if image {
+            st.count = (v.len() / 3) as u64;
+        }
+        out.insert(k, st);
+    }
+    Ok(out)
+}
+
+/// Mean of each colour channel (0..1) of a JPEG, over every 4th pixel.
+fn jpeg_channel_means(data: &[u8]) -> Option<[f64; 3]> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(data), opts);
+    let px = d.decode().ok()?;
+    let mut sum = [0f64; 3];
+    let mut n = 0f64;
+    for p in px.chunks_exact(3).step_by(4) {
+        for c in 0..3 {
+            sum[c] += f64::from(p[c]);
+        }
+        n += 1.0;
+    }
+    (n > 0.0).then(|| sum.map(|s| s / n / 255.0))
+}
+
+fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
+    let pandas = json!({
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [{"name": null, "field_name": null, "pandas_type": "unicode", "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "columns": [
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": null},
+            {"name": null, "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object", "metadata": null}
+        ],
+        "creator": {"library": "tacit", "version": env!("CARGO_PKG_VERSION")},
+        "pandas_version": "2.2.3"
+    });
+    let schema = Arc::new(
+        Schema::new(vec![Field::new("task_index", DataType::Int64, false), Field::new("__index_level_0__", DataType::LargeUtf8, false)])
+            .with_metadata([("pandas".to_string(), pandas.to_string())].into_iter().collect()),
+    );
+    let idx: Int64Array = (0..tasks.len() as i64).collect();
+    let text = LargeStringArray::from_iter_values(tasks.iter());
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(idx), Arc::new(text)]).map_err(|e| DatasetError::write(e, path))?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut w = parquet_file(path, schema, props)?;
+    w.write(&batch).map_err(|e| DatasetError::write(e, path))?;
+    w.close().map_err(|e| DatasetError::write(e, path))?;
+    Ok(())
+}
+
+fn list_of(inner: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new("item", inner, true)))
+}
+
+fn write_episodes(path: &Path, episodes: &[EpisodeRow], layout: &Layout) -> Result<(), DatasetError> {
+    let mut fields = vec![
+        Field::new("episode_index", DataType::Int64, false),
+        Field::new("tasks", list_of(DataType::Utf8), false),
+        Field::new("length", DataType::Int64, false),
+        Field::new("data/chunk_index", DataType::Int64, false),
+        Field::new("data/file_index", DataType::Int64, false),
+        Field::new("dataset_from_index", DataType::Int64, false),
+        Field::new("dataset_to_index", DataType::Int64, false),
+    ];
+    let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
+    for k in &keys {
+        let image = k.starts_with("observation.images.");
+        let value = if image { list_of(list_of(list_of(DataType::Float64))) } else { list_of(DataType::Float64) };
+        for s in ["min", "max", "mean", "std"] {
+            fields.push(Field::new(format!("stats/{k}/{s}"), value.clone(), true));
+        }
+        fields.push(Field::new(format!("stats/{k}/count"), list_of(DataType::Int64), true));
+    }
+    fields.push(Field::new("meta/episodes/chunk_index", DataType::Int64, false));
+    fields.push(Field::new("meta/episodes/file_index", DataType::Int64, false));
+    let _ = layout;
+    let schema = Arc::new(Schema::new(fields));
+    let mut rows = Vec::new();
+    for e in episodes {
+        let mut m = serde_json::Map::new();
+        m.insert("episode_index".into(), json!(e.index));
+        m.insert("tasks".into(), json!([e.task]));
+        m.insert("length".into(), json!(e.length));
+        m.insert("data/chunk_index".into(), json!(0));
+        m.insert("data/file_index".into(), json!(e.file_index));
+        m.insert("dataset_from_index".into(), json!(e.from));
+        m.insert("dataset_to_index".into(), json!(e.from + e.length));
+        for k in &keys {
+            if let Some(st) = e.stats.get(k) {
+                let j = st.to_json();
+                for s in ["min", "max", "mean", "std", "count"] {
+                    m.insert(format!("stats/{k}/{s}"), j[s].clone());
+                }
+            }
+        }
+        m.insert("meta/episodes/chunk_index".into(), json!(0));
+        m.insert("meta/episodes/file_index".into(), json!(0));
+        rows.push(Value::Object(m));
+    }
+    let mut dec = arrow_json::ReaderBuilder::new(schema.clone()).build_decoder().map_err(|e| DatasetError::write(e, path))?;
+    dec.serialize(&rows).map_err(|e| DatasetError::write(e, path))?;
+    let batch = dec.flush().map_err(|e| DatasetError::write(e, path))?.ok_or_else(|| DatasetError::write("no episode rows", path))?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut w = parquet_file(path, schema, props)?;
+    w.write(&batch).map_err(|e| DatasetError::write(e, path))?;
+    w.close().map_err(|e| DatasetError::write(e, path))?;
+    Ok(())
+}
