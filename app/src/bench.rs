@@ -36,6 +36,28 @@ pub enum BenchCommand {
         #[command(flatten)]
         library: crate::LibraryArg,
     },
+    /// LeRobot export of generated 2-camera + 16 ch × 10 kHz sessions,
+    /// against pyarrow writing the same tables and against dd.
+    Export {
+        /// Session lengths to export, minutes (one export each).
+        #[arg(long, num_args = 1.., default_values_t = vec![1.0, 10.0])]
+        minutes: Vec<f64>,
+        /// Folder on the disk to measure.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// MiB that dd writes for the baseline.
+        #[arg(long, default_value_t = 1024)]
+        dd_mb: u64,
+        /// Python with pyarrow (scripts/setup makes .venv).
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+        /// Keep the generated sessions and datasets.
+        #[arg(long)]
+        keep: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recorder load test.
     Record {
         /// Seconds to record.
@@ -121,7 +143,7 @@ fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map(|e| e.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
-fn dd(dir: &Path, mb: u64) -> Result<f64> {
+pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
     let target = dir.join("dd-baseline.tmp");
     let start = Instant::now();
     let out = std::process::Command::new("dd")
@@ -199,6 +221,9 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
         BenchCommand::Transcribe { model, out, threads, snr_db, repeat, library } => {
             return bench_transcribe(&model, &out, threads, snr_db, repeat, &library.path())
+        }
+        BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {
+            return crate::bench_export::run(&minutes, dir, dd_mb, &python, keep, json)
         }
         BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json } => {
             (seconds, dir, dd_mb, keep, noise, jpeg_quality, json)

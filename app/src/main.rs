@@ -2,6 +2,7 @@
 //! crates. Each command is a few lines of glue; the work is in the libraries.
 
 mod bench;
+mod bench_export;
 mod demo;
 mod export;
 mod label;

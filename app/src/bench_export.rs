@@ -1,0 +1,196 @@
+//! `tacit bench export`: LeRobot export throughput and memory against
+//! pyarrow writing the same final tables, and against the disk (`dd`).
+//!
+//! The session is generated straight into the session folder (the same
+//! Arrow IPC files the recorder writes, faster than real time): two
+//! 1280×720 cameras at 30 fps (30 prerendered grainy JPEGs cycled, ~139 kB
+//! each, as in `bench record`) and one DAQ with 16 channels at 10 kHz.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use arrow_array::{ArrayRef, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use serde_json::{json, Value};
+use tacit_capture::ipc::{SegmentNaming, SegmentWriter};
+use tacit_capture::source::camera::{encode_jpeg, CapturedFrame, Pixels, SyntheticCamera};
+use tacit_schema::tables;
+
+use crate::bench::{dd, load_profile};
+
+/// Writes a synthetic session of `seconds` into `lib/sessions/<id>`.
+fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
+    let mut profile = load_profile(noise, 85);
+    profile.microphone = None;
+    for (i, ch) in profile.sensors[0].channels.iter_mut().enumerate() {
+        if i >= 14 {
+            ch.role = tacit_schema::ChannelRole::Action;
+        }
+    }
+    let dir = lib.join("sessions").join(id);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("station.toml"), toml::to_string(&profile)?)?;
+    let mut streams = Vec::new();
+    let frames = u64::from(seconds) * 30;
+    for cam in &profile.cameras {
+        let mut source = SyntheticCamera::new(&tacit_schema::CameraProfile { prerender: 0, ..cam.clone() })?;
+        let jpegs: Vec<Vec<u8>> = (0..30u64)
+            .map(|k| {
+                let rgb = source.render(k, k as i64 * 33_333_333);
+                let f = CapturedFrame { arrived: Instant::now(), device_ts_ns: None, seq: k, width: 1280, height: 720, pixels: Pixels::Rgb(rgb) };
+                encode_jpeg(&f, 85).map_err(anyhow::Error::msg)
+            })
+            .collect::<Result<_>>()?;
+        let naming = SegmentNaming { stem: format!("cam-{}", cam.name), number_first: true };
+        let mut w = SegmentWriter::create(&dir, naming, tables::camera_schema(), 1 << 30)?;
+        let mut k = 0u64;
+        while k < frames {
+            let rows = 30.min(frames - k);
+            let t: Vec<i64> = (k..k + rows).map(|i| (i as f64 * 1e9 / 30.0) as i64).collect();
+            let data: Vec<&[u8]> = (k..k + rows).map(|i| jpegs[(i % 30) as usize].as_slice()).collect();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from(t)),
+                Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
+                Arc::new(UInt64Array::from_iter_values(k..k + rows)),
+                Arc::new(UInt32Array::from(vec![1280u32; rows as usize])),
+                Arc::new(UInt32Array::from(vec![720u32; rows as usize])),
+                Arc::new(StringArray::from(vec!["jpeg"; rows as usize])),
+                Arc::new(BinaryArray::from(data)),
+            ];
+            w.write(&RecordBatch::try_new(tables::camera_schema(), cols)?)?;
+            k += rows;
+        }
+        let files = w.finish()?;
+        streams.push(json!({"name": cam.name, "kind": "camera", "files": files, "rate_hz": 30.0, "count": frames,
+            "first_t_ns": 0, "last_t_ns": ((frames - 1) as f64 * 1e9 / 30.0) as i64, "drops": 0}));
+    }
+    let sensor = &profile.sensors[0];
+    let names: Vec<String> = sensor.channels.iter().map(|c| c.name.clone()).collect();
+    let schema = tables::sensor_schema(&names);
+    let mut w = SegmentWriter::create(&dir, SegmentNaming { stem: format!("sensor-{}", sensor.name), number_first: false }, schema.clone(), 1 << 30)?;
+    let rows_total = u64::from(seconds) * 10_000;
+    let mut r = 0u64;
+    while r < rows_total {
+        let rows = 10_000.min(rows_total - r);
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values((r..r + rows).map(|i| i as i64 * 100_000))),
+            Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
+        ];
+        for c in 0..names.len() {
+            cols.push(Arc::new(Float64Array::from_iter_values((r..r + rows).map(|i| (i as f64 * 1e-3 + c as f64).sin() * 10.0 + c as f64))));
+        }
+        w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+        r += rows;
+    }
+    let files = w.finish()?;
+    streams.push(json!({"name": sensor.name, "kind": "sensor", "files": files, "rate_hz": 10_000.0, "count": rows_total,
+        "first_t_ns": 0, "last_t_ns": (rows_total as i64 - 1) * 100_000, "drops": 0}));
+    let manifest = json!({
+        "format_version": 1, "id": id, "station": "bench", "operator": "op-01", "task": "bench export",
+        "consent": {"required": false, "confirmed": false}, "started_at_utc": "2026-11-28T00:00:00Z",
+        "clock_anchor": {"t_ns": 0, "utc_unix_ns": 0}, "status": "complete", "duration_ns": i64::from(seconds) * 1_000_000_000,
+        "streams": streams, "tacit_version": env!("CARGO_PKG_VERSION"),
+    });
+    let m: tacit_schema::SessionManifest = serde_json::from_value(manifest).context("bench manifest")?;
+    m.write_atomic(&dir)?;
+    Ok(dir)
+}
+
+fn children_maxrss() -> u64 {
+    // SAFETY: getrusage fills the struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    ru.ru_maxrss as u64 * 1024
+}
+
+/// Runs the benchmark for each length in `minutes`.
+pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, keep: bool, as_json: bool) -> Result<ExitCode> {
+    let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
+    let root = base.join(format!("tacit-bench-export-{}", std::process::id()));
+    std::fs::create_dir_all(&root)?;
+    let exe = std::env::current_exe()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_export_pyarrow.py");
+    let mut results = Vec::new();
+    for &m in minutes {
+        let seconds = (m * 60.0).round() as u32;
+        let lib = root.join(format!("lib-{seconds}s"));
+        eprintln!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
+        generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20)?;
+        eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
+        let dd_bps = dd(&root, dd_mb)?;
+        let out = root.join(format!("lerobot-{seconds}s"));
+        // Each export runs in its own process so its peak memory is its own.
+        let before = children_maxrss();
+        let started = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .args(["export", "--format", "lerobot", "--library"])
+            .arg(&lib)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        // Data on disk, as dd measures it.
+        let sync = std::process::Command::new("sync").status();
+        let secs = started.elapsed().as_secs_f64();
+        let _ = sync;
+        if !status.success() {
+            bail!("tacit export failed");
+        }
+        let rss = children_maxrss().max(before);
+        let bytes = dir_size(&out);
+        let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
+        let frames = info["total_frames"].as_u64().unwrap_or(0);
+        eprintln!("pyarrow: writing the same tables…");
+        let py = std::process::Command::new(python).arg(&script).arg(&out).arg(root.join("pyarrow-out")).output()?;
+        if !py.status.success() {
+            bail!("pyarrow baseline failed: {}", String::from_utf8_lossy(&py.stderr));
+        }
+        let pyr: Value = serde_json::from_slice(&py.stdout)?;
+        let py_secs = pyr["seconds"].as_f64().unwrap_or(f64::NAN);
+        let row = json!({
+            "seconds_of_session": seconds, "frames": frames, "bytes": bytes,
+            "tacit_s": secs, "tacit_frames_per_s": frames as f64 / secs, "tacit_mb_per_s": bytes as f64 / 1e6 / secs,
+            "tacit_peak_rss_mb": rss as f64 / 1048576.0,
+            "pyarrow_data_s": py_secs, "pyarrow_data_bytes": pyr["bytes"],
+            "dd_mb_per_s": dd_bps / 1e6,
+            "tacit_over_pyarrow": secs / py_secs,
+            "tacit_over_dd": bytes as f64 / secs / dd_bps,
+        });
+        eprintln!(
+            "{seconds} s: tacit {secs:.2} s ({:.0} frames/s, {:.0} MB/s, peak RSS {:.0} MiB); pyarrow {py_secs:.2} s; tacit/pyarrow {:.2}; dd {:.0} MB/s, tacit = {:.0} % of dd",
+            frames as f64 / secs,
+            bytes as f64 / 1e6 / secs,
+            rss as f64 / 1048576.0,
+            secs / py_secs,
+            dd_bps / 1e6,
+            100.0 * bytes as f64 / secs / dd_bps
+        );
+        results.push(row);
+        if !keep {
+            let _ = std::fs::remove_dir_all(&out);
+            let _ = std::fs::remove_dir_all(root.join("pyarrow-out"));
+            let _ = std::fs::remove_dir_all(&lib);
+        }
+    }
+    if !keep {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    let report = json!({"results": results});
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
