@@ -39,7 +39,14 @@ fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
         let jpegs: Vec<Vec<u8>> = (0..30u64)
             .map(|k| {
                 let rgb = source.render(k, k as i64 * 33_333_333);
-                let f = CapturedFrame { arrived: Instant::now(), device_ts_ns: None, seq: k, width: 1280, height: 720, pixels: Pixels::Rgb(rgb) };
+                let f = CapturedFrame {
+                    arrived: Instant::now(),
+                    device_ts_ns: None,
+                    seq: k,
+                    width: 1280,
+                    height: 720,
+                    pixels: Pixels::Rgb(rgb),
+                };
                 encode_jpeg(&f, 85).map_err(anyhow::Error::msg)
             })
             .collect::<Result<_>>()?;
@@ -69,7 +76,12 @@ fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
     let sensor = &profile.sensors[0];
     let names: Vec<String> = sensor.channels.iter().map(|c| c.name.clone()).collect();
     let schema = tables::sensor_schema(&names);
-    let mut w = SegmentWriter::create(&dir, SegmentNaming { stem: format!("sensor-{}", sensor.name), number_first: false }, schema.clone(), 1 << 30)?;
+    let mut w = SegmentWriter::create(
+        &dir,
+        SegmentNaming { stem: format!("sensor-{}", sensor.name), number_first: false },
+        schema.clone(),
+        1 << 30,
+    )?;
     let rows_total = u64::from(seconds) * 10_000;
     let mut r = 0u64;
     while r < rows_total {
@@ -79,7 +91,9 @@ fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
             Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
         ];
         for c in 0..names.len() {
-            cols.push(Arc::new(Float64Array::from_iter_values((r..r + rows).map(|i| (i as f64 * 1e-3 + c as f64).sin() * 10.0 + c as f64))));
+            cols.push(Arc::new(Float64Array::from_iter_values(
+                (r..r + rows).map(|i| (i as f64 * 1e-3 + c as f64).sin() * 10.0 + c as f64),
+            )));
         }
         w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
         r += rows;
@@ -98,12 +112,11 @@ fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn children_maxrss() -> u64 {
-    // SAFETY: getrusage fills the struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    ru.ru_maxrss as u64 * 1024
+/// Peak resident memory of a running process, KiB.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs the benchmark for each length in `minutes`.
@@ -122,24 +135,30 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
         let dd_bps = dd(&root, dd_mb)?;
         let out = root.join(format!("lerobot-{seconds}s"));
-        // Each export runs in its own process so its peak memory is its own.
-        let before = children_maxrss();
+        // Each export runs in its own process; its peak RSS (VmHWM) is read
+        // from /proc while it runs.
         let started = Instant::now();
-        let status = std::process::Command::new(&exe)
+        let mut child = std::process::Command::new(&exe)
             .args(["export", "--format", "lerobot", "--library"])
             .arg(&lib)
             .arg("--out")
             .arg(&out)
             .stdout(std::process::Stdio::null())
-            .status()?;
-        // Data on disk, as dd measures it.
-        let sync = std::process::Command::new("sync").status();
+            .spawn()?;
+        let mut peak_kb = 0u64;
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            peak_kb = peak_kb.max(vm_hwm_kb(child.id()).unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // The export fsyncs every file before renaming the dataset into place.
         let secs = started.elapsed().as_secs_f64();
-        let _ = sync;
         if !status.success() {
             bail!("tacit export failed");
         }
-        let rss = children_maxrss().max(before);
+        let rss = peak_kb * 1024;
         let bytes = dir_size(&out);
         let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
         let frames = info["total_frames"].as_u64().unwrap_or(0);

@@ -60,7 +60,23 @@ fn matches(dir: &std::path::Path, filters: &[(String, String)]) -> bool {
     })
 }
 
+/// Large batches (camera frames) are allocated and freed all the time; by
+/// default glibc gives each one fresh pages from mmap and returns them, so
+/// every batch pays page faults. Keeping up to 256 MiB on the heap for reuse
+/// made exports faster (docs/performance.md).
+fn reuse_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before the export starts its threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    if std::env::var_os("TACIT_NO_MALLOPT").is_none() {
+        reuse_large_allocations();
+    }
     let lib = Library::at(args.library.path());
     let mut filters = Vec::new();
     for f in &args.filters {

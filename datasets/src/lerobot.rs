@@ -159,7 +159,9 @@ fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     serde::Serialize::serialize(v, &mut ser).map_err(|e| DatasetError::write(e, path))?;
     buf.push(b'\n');
-    std::fs::write(path, buf).map_err(|e| DatasetError::io("write", path, e))
+    let mut f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
+    std::io::Write::write_all(&mut f, &buf).map_err(|e| DatasetError::io("write", path, e))?;
+    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
 }
 
 fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
@@ -168,6 +170,13 @@ fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Resu
     }
     let f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
     ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| DatasetError::write(e, path))
+}
+
+/// Writes the footer and fsyncs, so the dataset is on disk before it is
+/// renamed into place.
+fn seal(w: ArrowWriter<std::fs::File>, path: &Path) -> Result<(), DatasetError> {
+    let f = w.into_inner().map_err(|e| DatasetError::write(e, path))?;
+    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
 }
 
 fn data_props(l: &Layout) -> WriterProperties {
@@ -287,7 +296,7 @@ fn write_dataset(
             continue;
         }
         if writer.bytes_written() as u64 > DATA_FILE_BYTES {
-            writer.close().map_err(|e| DatasetError::write(e, &data_path(file_index)))?;
+            seal(writer, &data_path(file_index))?;
             file_index += 1;
             writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
         }
@@ -308,7 +317,7 @@ fn write_dataset(
             Err(e) => return Err(e),
         }
     }
-    writer.close().map_err(|e| DatasetError::write(e, &data_path(file_index)))?;
+    seal(writer, &data_path(file_index))?;
     progress.finish();
     if episodes.is_empty() {
         return Err(DatasetError::Options("no session could be exported (see the warnings)".into()));
@@ -368,6 +377,7 @@ fn write_episode(
     let fps = f64::from(layout.fps);
     let period_ns = 1e9 / fps;
     let grid = |k: usize| (k as f64 * period_ns).round() as i64;
+    let half = (period_ns / 2.0).round() as i64;
     // Sensors first: small (frames × channels), resampled in one pass each.
     let mut vectors = Vec::new();
     for comps in [&layout.state, &layout.action] {
@@ -435,11 +445,11 @@ fn write_episode(
                     report.repeated_frames += 1;
                 }
                 *last_pick = pick;
-                b.append_value(&now.data);
-                group_bytes += now.data.len();
+                b.append_value(now.data());
+                group_bytes += now.data().len();
                 paths.append_value(format!("frame-{:06}.jpg", first_index + (k + r) as u64));
                 if (k + r) % sample_every == 0 && image_samples[ci].len() < IMAGE_STAT_FRAMES * 3 {
-                    if let Some(m) = jpeg_channel_means(&now.data) {
+                    if let Some(m) = jpeg_channel_means(now.data()) {
                         image_samples[ci].extend(m);
                     }
                 }
@@ -464,7 +474,9 @@ fn write_episode(
         let mut text = StringBuilder::new();
         for r in 0..rows {
             let t = grid(k + r);
-            text.append_value(covering(&s.commentary, t, |c| (c.start_ns, c.end_ns)).map(|i| s.commentary[i].text.as_str()).unwrap_or(""));
+            text.append_value(
+                covering(&s.commentary, t, half, |c| (c.start_ns, c.end_ns)).map(|i| s.commentary[i].text.as_str()).unwrap_or(""),
+            );
         }
         columns.push(Arc::new(text.finish()));
         for tier in &layout.tiers {
@@ -472,7 +484,7 @@ fn write_episode(
             let mut b = StringBuilder::new();
             for r in 0..rows {
                 let t = grid(k + r);
-                b.append_value(covering(&on, t, |l| (l.start_ns, l.end_ns)).map(|i| on[i].value.as_str()).unwrap_or(""));
+                b.append_value(covering(&on, t, half, |l| (l.start_ns, l.end_ns)).map(|i| on[i].value.as_str()).unwrap_or(""));
             }
             columns.push(Arc::new(b.finish()));
         }
@@ -557,8 +569,7 @@ fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut w = parquet_file(path, schema, props)?;
     w.write(&batch).map_err(|e| DatasetError::write(e, path))?;
-    w.close().map_err(|e| DatasetError::write(e, path))?;
-    Ok(())
+    seal(w, path)
 }
 
 fn list_of(inner: DataType) -> DataType {
@@ -616,6 +627,5 @@ fn write_episodes(path: &Path, episodes: &[EpisodeRow], layout: &Layout) -> Resu
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut w = parquet_file(path, schema, props)?;
     w.write(&batch).map_err(|e| DatasetError::write(e, path))?;
-    w.close().map_err(|e| DatasetError::write(e, path))?;
-    Ok(())
+    seal(w, path)
 }

@@ -69,11 +69,10 @@ impl WindowMean {
     }
 }
 
-/// Index of the item whose `[start, end)` covers `t` (a point item covers
-/// its instant), searching time-sorted items from `from`; for joining
-/// commentary and labels onto frames in one pass.
-pub fn covering<T>(items: &[T], t: i64, span: impl Fn(&T) -> (i64, i64)) -> Option<usize> {
-    // Items are few (segments, labels): the latest-starting one wins.
+/// Index of the item active at frame time `t` (latest-starting first): a
+/// span covers `[start, end)`; a point at `p` belongs to the frame whose
+/// window `[t − half, t + half)` holds it, so no point falls between frames.
+pub fn covering<T>(items: &[T], t: i64, half: i64, span: impl Fn(&T) -> (i64, i64)) -> Option<usize> {
     items
         .iter()
         .enumerate()
@@ -81,7 +80,7 @@ pub fn covering<T>(items: &[T], t: i64, span: impl Fn(&T) -> (i64, i64)) -> Opti
         .find(|(_, it)| {
             let (s, e) = span(it);
             if s == e {
-                t == s
+                t - half <= s && s < t + half
             } else {
                 s <= t && t < e
             }
@@ -127,9 +126,13 @@ mod tests {
     #[test]
     fn covering_picks_spans_and_points() {
         let items = [(0i64, 10i64), (10, 20), (15, 15)];
-        assert_eq!(covering(&items, 9, |x| *x), Some(0));
-        assert_eq!(covering(&items, 10, |x| *x), Some(1));
-        assert_eq!(covering(&items, 15, |x| *x), Some(2));
-        assert_eq!(covering(&items, 20, |x| *x), None);
+        assert_eq!(covering(&items, 9, 1, |x| *x), Some(0));
+        assert_eq!(covering(&items, 10, 1, |x| *x), Some(1));
+        assert_eq!(covering(&items, 15, 1, |x| *x), Some(2));
+        assert_eq!(covering(&items, 20, 1, |x| *x), None);
+        // A point between frames lands on the nearest frame only.
+        let point = [(14i64, 14i64)];
+        assert_eq!(covering(&point, 10, 5, |x| *x), Some(0)); // window [5, 15)
+        assert_eq!(covering(&point, 20, 5, |x| *x), None); // window [15, 25)
     }
 }

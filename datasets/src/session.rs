@@ -148,8 +148,16 @@ pub struct Frame {
     pub width: u32,
     /// Height, px.
     pub height: u32,
-    /// Encoded bytes (JPEG).
-    pub data: Vec<u8>,
+    /// The batch's data column (shared, not copied) and this frame's row.
+    column: BinaryArray,
+    row: usize,
+}
+
+impl Frame {
+    /// Encoded bytes (JPEG), borrowed from the record batch.
+    pub fn data(&self) -> &[u8] {
+        self.column.value(self.row)
+    }
 }
 
 /// Reads a camera's frames in time order.
@@ -182,7 +190,7 @@ impl FrameCursor {
                     ) else {
                         return Err(DatasetError::Options(format!("camera {} has no t_ns/width/height/data columns", self.name)));
                     };
-                    return Ok(Some(Frame { t_ns: t.value(i), width: w.value(i), height: h.value(i), data: d.value(i).to_vec() }));
+                    return Ok(Some(Frame { t_ns: t.value(i), width: w.value(i), height: h.value(i), column: d.clone(), row: i }));
                 }
             }
             match self.batches.next()? {
