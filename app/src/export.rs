@@ -116,3 +116,33 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `tacit validate DATASET`: every defect with its file and row; exit 1 if any.
+pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
+    if !dataset.join("meta/info.json").is_file() {
+        bail!("{} has no meta/info.json: not a LeRobot v3.0 dataset (the tacit table format is not built yet)", dataset.display());
+    }
+    let v = tacit_datasets::validate_lerobot(dataset);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for d in &v.defects {
+            match d.row {
+                Some(r) => println!("{}: row {r}: {}", d.file, d.message),
+                None => println!("{}: {}", d.file, d.message),
+            }
+        }
+        if v.more > 0 {
+            println!("… and {} more defects of the same kinds", v.more);
+        }
+        let n = v.defects.len() as u64 + v.more;
+        println!(
+            "{}: LeRobot v3.0, {} episodes, {} frames — {}",
+            dataset.display(),
+            v.episodes,
+            v.frames,
+            if n == 0 { "valid".to_string() } else { format!("{n} defects") }
+        );
+    }
+    Ok(if v.defects.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

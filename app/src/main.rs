@@ -107,6 +107,14 @@ enum Command {
     },
     /// Export sessions as a dataset (LeRobot v3.0).
     Export(export::ExportArgs),
+    /// Check a dataset against its format's spec; every defect with file and row.
+    Validate {
+        /// The dataset folder.
+        dataset: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Labels (steps, defects, quality, notes) on a session's timeline.
     Label {
         #[command(subcommand)]
@@ -164,6 +172,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Label { which } => label::run(which),
         Command::Export(args) => export::run(args),
+        Command::Validate { dataset, json } => export::validate(&dataset, json),
         Command::Bench { which } => bench::run(which),
     }
 }

@@ -145,6 +145,23 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f} differs between two exports");
     }
 
+    // `tacit validate` passes the export, and names the file and row of defects.
+    let valid = ok(tacit().arg("validate").arg(&out).output().unwrap());
+    assert!(valid.contains("valid"), "{valid}");
+    let broken = tmp.path().join("broken");
+    copy_dir(&again, &broken);
+    let info_path = broken.join("meta/info.json");
+    let text = std::fs::read_to_string(&info_path).unwrap().replace(&format!("\"total_frames\": {n}"), "\"total_frames\": 7");
+    std::fs::write(&info_path, text).unwrap();
+    let data = broken.join("data/chunk-000/file-000.parquet");
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+    let report = tacit().arg("validate").arg(&broken).output().unwrap();
+    assert!(!report.status.success());
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("data/chunk-000/file-000.parquet: not a readable Parquet file"), "{text}");
+    assert!(text.contains("meta/info.json: total_frames is 7"), "{text}");
+
     // An existing dataset is not overwritten without --replace.
     let refused = export(&lib, &out, &[]);
     assert!(!refused.status.success());
@@ -170,4 +187,16 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
         .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "temporary folders left: {leftovers:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }

@@ -12,6 +12,8 @@ pub mod lerobot;
 pub mod resample;
 pub mod session;
 pub mod stats;
+pub mod validate;
 
 pub use error::DatasetError;
 pub use lerobot::{export as export_lerobot, ExportReport, LeRobotOptions};
+pub use validate::{validate_lerobot, Defect, Validation};

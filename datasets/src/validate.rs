@@ -1,0 +1,307 @@
+//! `tacit validate`: checks a LeRobot v3.0 dataset against the spec and
+//! reports every defect with its file and row.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+/// Most defects reported per kind of check (the rest are counted).
+const PER_CHECK: usize = 20;
+
+/// One thing wrong with a dataset.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Defect {
+    /// The file, relative to the dataset.
+    pub file: String,
+    /// The row (data: global `index` position in the file), if it is about one.
+    pub row: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The outcome of a validation.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Validation {
+    /// Episodes found.
+    pub episodes: u64,
+    /// Frames found.
+    pub frames: u64,
+    /// Every defect (capped per check; `more` counts the rest).
+    pub defects: Vec<Defect>,
+    /// Defects not listed.
+    pub more: u64,
+}
+
+struct Sink<'a> {
+    v: &'a mut Validation,
+    root: &'a Path,
+    counts: std::collections::HashMap<&'static str, usize>,
+}
+
+impl Sink<'_> {
+    fn add(&mut self, check: &'static str, file: &Path, row: Option<u64>, message: String) {
+        let n = self.counts.entry(check).or_default();
+        *n += 1;
+        if *n > PER_CHECK {
+            self.v.more += 1;
+            return;
+        }
+        let file = file.strip_prefix(self.root).unwrap_or(file).display().to_string();
+        self.v.defects.push(Defect { file, row, message });
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>), String> {
+    let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let schema = b.schema().clone();
+    let r = b.build().map_err(|e| e.to_string())?;
+    let batches = r.collect::<Result<Vec<_>, _>>().map_err(|e| format!("damaged Parquet data: {e}"))?;
+    Ok((schema, batches))
+}
+
+fn int_col(batches: &[RecordBatch], name: &str) -> Option<Vec<i64>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column_by_name(name)?.as_any().downcast_ref::<Int64Array>()?;
+        out.extend(c.iter().map(|v| v.unwrap_or(i64::MIN)));
+    }
+    Some(out)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const DEFAULTS: [(&str, &str); 5] =
+    [("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"), ("task_index", "int64")];
+
+/// Validates a LeRobot v3.0 dataset folder.
+pub fn validate_lerobot(root: &Path) -> Validation {
+    let mut v = Validation::default();
+    let mut s = Sink { v: &mut v, root, counts: Default::default() };
+    let info_path = root.join("meta/info.json");
+    let info: Value = match std::fs::read_to_string(&info_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(i) => i,
+        Err(e) => {
+            s.add("info", &info_path, None, format!("cannot read meta/info.json ({e}); is this a LeRobot v3.0 dataset?"));
+            return v;
+        }
+    };
+    if info["codebase_version"] != "v3.0" {
+        s.add("info", &info_path, None, format!("codebase_version is {}, not \"v3.0\"", info["codebase_version"]));
+    }
+    for key in ["robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size", "fps", "splits", "data_path", "features"] {
+        if info.get(key).is_none() {
+            s.add("info", &info_path, None, format!("key {key:?} is missing"));
+        }
+    }
+    let fps = info["fps"].as_f64().unwrap_or(0.0);
+    let features: Vec<(String, Value)> =
+        info["features"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let names: Vec<&str> = features.iter().map(|(k, _)| k.as_str()).collect();
+    let tail: Vec<&str> = names.iter().rev().take(5).rev().copied().collect();
+    if tail != DEFAULTS.iter().map(|d| d.0).collect::<Vec<_>>() {
+        s.add(
+            "info",
+            &info_path,
+            None,
+            format!("the last five features must be timestamp, frame_index, episode_index, index, task_index; they are {tail:?}"),
+        );
+    }
+    for (name, dtype) in DEFAULTS {
+        if let Some((_, f)) = features.iter().find(|(k, _)| k == name) {
+            if f["dtype"] != dtype {
+                s.add("info", &info_path, None, format!("feature {name} must be {dtype}, is {}", f["dtype"]));
+            }
+        }
+    }
+    for (name, f) in &features {
+        if name.contains('/') {
+            s.add("info", &info_path, None, format!("feature name {name:?} contains \"/\""));
+        }
+        if f.get("dtype").is_none() || f.get("shape").is_none() {
+            s.add("info", &info_path, None, format!("feature {name} lacks dtype or shape"));
+        }
+    }
+
+    // Tasks.
+    let tasks_path = root.join("meta/tasks.parquet");
+    let n_tasks = match read_parquet(&tasks_path) {
+        Err(e) => {
+            s.add("tasks", &tasks_path, None, e);
+            0
+        }
+        Ok((schema, batches)) => {
+            let pandas = schema.metadata().get("pandas").and_then(|p| serde_json::from_str::<Value>(p).ok());
+            if pandas.as_ref().and_then(|p| p["index_columns"].as_array().map(|a| !a.is_empty())) != Some(true) {
+                s.add(
+                    "tasks",
+                    &tasks_path,
+                    None,
+                    "no pandas metadata naming the task text as the index: LeRobot would read tasks as integers".into(),
+                );
+            }
+            let idx = int_col(&batches, "task_index").unwrap_or_default();
+            for (i, t) in idx.iter().enumerate() {
+                if *t != i as i64 {
+                    s.add("tasks", &tasks_path, Some(i as u64), format!("task_index {t}, expected {i}"));
+                }
+            }
+            idx.len()
+        }
+    };
+
+    // Data.
+    let data_files = files_under(&root.join("data"));
+    if data_files.is_empty() {
+        s.add("data", &root.join("data"), None, "no data files".into());
+    }
+    let expected_cols: Vec<&str> = features.iter().filter(|(_, f)| f["dtype"] != "video").map(|(k, _)| k.as_str()).collect();
+    let mut next_index = 0i64;
+    let mut last_episode = -1i64;
+    let mut last_frame = -1i64;
+    let mut episode_rows: Vec<(i64, i64, i64)> = Vec::new(); // (episode, from, to)
+    for file in &data_files {
+        let (schema, batches) = match read_parquet(file) {
+            Ok(x) => x,
+            Err(e) => {
+                s.add("data", file, None, e);
+                continue;
+            }
+        };
+        let cols: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        if cols != expected_cols {
+            s.add("data", file, None, format!("columns {cols:?} differ from the features in info.json {expected_cols:?}"));
+        }
+        if !schema.metadata().contains_key("huggingface") {
+            s.add("data", file, None, "no `huggingface` schema metadata: datasets will not decode images".into());
+        }
+        let (Some(index), Some(ep), Some(fr), Some(task)) = (
+            int_col(&batches, "index"),
+            int_col(&batches, "episode_index"),
+            int_col(&batches, "frame_index"),
+            int_col(&batches, "task_index"),
+        ) else {
+            s.add("data", file, None, "index, episode_index, frame_index or task_index missing or not int64".into());
+            continue;
+        };
+        let ts: Vec<f32> = batches
+            .iter()
+            .filter_map(|b| b.column_by_name("timestamp")?.as_any().downcast_ref::<Float32Array>().map(|a| a.values().to_vec()))
+            .flatten()
+            .collect();
+        for r in 0..index.len() {
+            let row = Some(r as u64);
+            if index[r] != next_index {
+                s.add("index", file, row, format!("index {} where {next_index} was expected (must be global and contiguous)", index[r]));
+            }
+            next_index = index[r] + 1;
+            if ep[r] != last_episode {
+                if ep[r] != last_episode + 1 {
+                    s.add("episode", file, row, format!("episode_index jumps from {last_episode} to {}", ep[r]));
+                }
+                if fr[r] != 0 {
+                    s.add("frame", file, row, format!("episode {} starts at frame_index {}, not 0", ep[r], fr[r]));
+                }
+                episode_rows.push((ep[r], index[r], index[r] + 1));
+            } else {
+                if fr[r] != last_frame + 1 {
+                    s.add("frame", file, row, format!("frame_index {} follows {last_frame}", fr[r]));
+                }
+                if let Some(e) = episode_rows.last_mut() {
+                    e.2 = index[r] + 1;
+                }
+            }
+            last_episode = ep[r];
+            last_frame = fr[r];
+            if let Some(t) = ts.get(r) {
+                let want = fr[r] as f64 / fps.max(1e-9);
+                if (f64::from(*t) - want).abs() > 1e-4 {
+                    s.add("timestamp", file, row, format!("timestamp {t} is not frame_index / fps = {want:.6}"));
+                }
+            }
+            if task[r] < 0 || task[r] as usize >= n_tasks.max(1) {
+                s.add("task", file, row, format!("task_index {} is not a row of meta/tasks.parquet ({n_tasks} tasks)", task[r]));
+            }
+        }
+    }
+    let frames = next_index;
+    if info["total_frames"].as_i64() != Some(frames) {
+        s.add("info", &info_path, None, format!("total_frames is {}, the data has {frames}", info["total_frames"]));
+    }
+    if info["total_episodes"].as_i64() != Some(episode_rows.len() as i64) {
+        s.add("info", &info_path, None, format!("total_episodes is {}, the data has {}", info["total_episodes"], episode_rows.len()));
+    }
+
+    // Episodes.
+    let ep_files = files_under(&root.join("meta/episodes"));
+    let mut listed = Vec::new();
+    for file in &ep_files {
+        match read_parquet(file) {
+            Err(e) => s.add("episodes", file, None, e),
+            Ok((_, batches)) => {
+                let (Some(e), Some(from), Some(to), Some(len)) = (
+                    int_col(&batches, "episode_index"),
+                    int_col(&batches, "dataset_from_index"),
+                    int_col(&batches, "dataset_to_index"),
+                    int_col(&batches, "length"),
+                ) else {
+                    s.add("episodes", file, None, "episode_index, dataset_from_index, dataset_to_index or length missing".into());
+                    continue;
+                };
+                for r in 0..e.len() {
+                    if to[r] - from[r] != len[r] {
+                        s.add("episodes", file, Some(r as u64), format!("length {} but range {}..{}", len[r], from[r], to[r]));
+                    }
+                    listed.push((e[r], from[r], to[r]));
+                }
+            }
+        }
+    }
+    if !ep_files.is_empty() && listed != episode_rows {
+        let first = listed.iter().zip(&episode_rows).position(|(a, b)| a != b).unwrap_or(listed.len().min(episode_rows.len()));
+        s.add(
+            "episodes",
+            ep_files.first().map(PathBuf::as_path).unwrap_or(root),
+            Some(first as u64),
+            format!("episode ranges {:?} disagree with the data {:?}", listed.get(first), episode_rows.get(first)),
+        );
+    } else if ep_files.is_empty() {
+        s.add("episodes", &root.join("meta/episodes"), None, "no episodes table".into());
+    }
+
+    // Stats.
+    let stats_path = root.join("meta/stats.json");
+    match std::fs::read_to_string(&stats_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+        None => s.add("stats", &stats_path, None, "missing or not JSON".into()),
+        Some(st) => {
+            for (name, f) in &features {
+                if f["dtype"] != "string" && st.get(name).is_none() {
+                    s.add("stats", &stats_path, None, format!("no statistics for feature {name}"));
+                }
+            }
+        }
+    }
+    v.frames = frames.max(0) as u64;
+    v.episodes = episode_rows.len() as u64;
+    v
+}
