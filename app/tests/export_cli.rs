@@ -118,6 +118,9 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
     assert_eq!(state.value_length(), 2);
     let values = state.values().as_any().downcast_ref::<Float32Array>().unwrap();
     assert!(values.iter().all(|v| v.unwrap().is_finite()));
+    // One action channel: LeRobot reads shape [1] as a plain float column.
+    let action = col::<Float32Array>(&data, "action");
+    assert!(action.iter().all(|v| v.unwrap().is_finite()));
 
     // Episodes and tasks.
     let eps = read(&out.join("meta/episodes/chunk-000/file-000.parquet"));

@@ -128,8 +128,14 @@ fn features(l: &Layout) -> (serde_json::Map<String, Value>, serde_json::Map<Stri
             continue;
         }
         info.insert(key.into(), json!({"dtype": "float32", "shape": [comps.len()], "names": Layout::names(comps)}));
-        hf.insert(key.into(), json!({"feature": {"dtype": "float32", "_type": "Value"}, "length": comps.len(), "_type": "List"}));
-        fields.push(Field::new(key, vector_type(comps.len()), false));
+        // LeRobot reads shape [1] as a plain scalar column, not a list of one.
+        if comps.len() == 1 {
+            hf.insert(key.into(), json!({"dtype": "float32", "_type": "Value"}));
+            fields.push(Field::new(key, DataType::Float32, false));
+        } else {
+            hf.insert(key.into(), json!({"feature": {"dtype": "float32", "_type": "Value"}, "length": comps.len(), "_type": "List"}));
+            fields.push(Field::new(key, vector_type(comps.len()), false));
+        }
     }
     let strings = std::iter::once("commentary".to_string()).chain(l.tiers.iter().map(|t| format!("label.{}", t.replace('/', "_"))));
     for key in strings {
@@ -463,6 +469,11 @@ fn write_episode(
                 continue;
             }
             let c = comps.len();
+            if c == 1 {
+                let col: Float32Array = (0..rows).map(|r| vectors[vi][k + r]).collect();
+                columns.push(Arc::new(col));
+                continue;
+            }
             let mut fl = FixedSizeListBuilder::new(Float32Builder::new(), c as i32).with_field(Field::new("item", DataType::Float32, true));
             for r in 0..rows {
                 let row = &vectors[vi][(k + r) * c..(k + r + 1) * c];
