@@ -70,9 +70,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one session (a folder path or an id in the library).
+    /// Show one session (a folder path or an id in the library), or a dataset folder.
     Inspect {
-        /// Session folder or id.
+        /// Session folder or id, or a dataset folder (LeRobot v3.0).
         session: String,
         #[command(flatten)]
         library: LibraryArg,

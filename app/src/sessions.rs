@@ -53,6 +53,10 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
 }
 
 pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
+    let as_path = Path::new(session);
+    if as_path.join("meta/info.json").is_file() {
+        return inspect_dataset(as_path, as_json);
+    }
     let dir = Library::at(root).resolve(session)?;
     let m = read_manifest(&dir)?;
     if as_json {
@@ -174,4 +178,42 @@ pub fn print_devices(list: &DeviceList) {
     for e in &list.errors {
         println!("note: {e}");
     }
+}
+
+/// `tacit inspect DATASET`: episodes, frames, features, sizes, label counts.
+fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
+    let s = tacit_datasets::summarize_lerobot(dir)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let total: u64 = s.files.iter().map(|f| f.1).sum();
+    println!("{} — {} ({}), {} fps", dir.display(), s.format, s.robot_type, s.fps);
+    println!(
+        "{} episodes, {} frames ({:.1} s), {:.1} MB in {} files",
+        s.episodes,
+        s.frames,
+        s.frames as f64 / s.fps.max(1e-9),
+        total as f64 / 1e6,
+        s.files.len()
+    );
+    println!("\ntasks:");
+    for (i, t) in s.tasks.iter().enumerate() {
+        println!("  {i:>3}  {t}");
+    }
+    println!("\nfeatures:");
+    for (name, dtype, shape) in &s.features {
+        println!("  {name:<32} {dtype:<8} {shape:?}");
+    }
+    if !s.label_frames.is_empty() {
+        println!("\nlabeled frames:");
+        for (tier, value, n) in &s.label_frames {
+            println!("  {tier:<10} {value:<24} {n:>8}");
+        }
+    }
+    println!("\nfiles:");
+    for (f, b) in &s.files {
+        println!("  {f:<48} {:>10.1} MB", *b as f64 / 1e6);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -148,6 +148,15 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
         assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f} differs between two exports");
     }
 
+    // `tacit inspect DATASET` summarizes it, with frames per label value.
+    let summary: Value = serde_json::from_str(&ok(tacit().arg("inspect").arg(&out).arg("--json").output().unwrap())).unwrap();
+    assert_eq!(summary["episodes"], 2);
+    assert_eq!(summary["frames"].as_u64().unwrap() as usize, n);
+    assert_eq!(summary["tasks"], serde_json::json!(["fillet weld", "butt weld"]));
+    let labeled = summary["label_frames"].as_array().unwrap();
+    assert!(labeled.contains(&serde_json::json!(["step", "root pass", 10])), "{labeled:?}");
+    assert!(labeled.contains(&serde_json::json!(["defect", "porosity", 1])), "{labeled:?}");
+
     // `tacit validate` passes the export, and names the file and row of defects.
     let valid = ok(tacit().arg("validate").arg(&out).output().unwrap());
     assert!(valid.contains("valid"), "{valid}");

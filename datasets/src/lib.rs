@@ -16,4 +16,4 @@ pub mod validate;
 
 pub use error::DatasetError;
 pub use lerobot::{export as export_lerobot, ExportReport, LeRobotOptions};
-pub use validate::{validate_lerobot, Defect, Validation};
+pub use validate::{summarize_lerobot, validate_lerobot, Defect, Summary, Validation};

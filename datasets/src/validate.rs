@@ -305,3 +305,86 @@ pub fn validate_lerobot(root: &Path) -> Validation {
     v.episodes = episode_rows.len() as u64;
     v
 }
+
+/// What `tacit inspect DATASET` shows.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Summary {
+    /// `lerobot v3.0`.
+    pub format: String,
+    /// `robot_type`.
+    pub robot_type: String,
+    /// Frames per second.
+    pub fps: f64,
+    /// Episodes.
+    pub episodes: u64,
+    /// Frames.
+    pub frames: u64,
+    /// Tasks (text).
+    pub tasks: Vec<String>,
+    /// Features: name, dtype, shape.
+    pub features: Vec<(String, String, Vec<u64>)>,
+    /// Files relative to the dataset, with bytes.
+    pub files: Vec<(String, u64)>,
+    /// Frames per label value, per tier: (tier, value, frames).
+    pub label_frames: Vec<(String, String, u64)>,
+}
+
+/// Summarizes a LeRobot v3.0 dataset (reads only the label columns of the data).
+pub fn summarize_lerobot(root: &Path) -> Result<Summary, crate::DatasetError> {
+    let info_path = root.join("meta/info.json");
+    let text = std::fs::read_to_string(&info_path).map_err(|e| crate::DatasetError::io("read", &info_path, e))?;
+    let info: Value = serde_json::from_str(&text).map_err(|e| crate::DatasetError::session(format!("not JSON ({e})"), &info_path))?;
+    let mut s = Summary {
+        format: format!("lerobot {}", info["codebase_version"].as_str().unwrap_or("?")),
+        robot_type: info["robot_type"].as_str().unwrap_or_default().to_string(),
+        fps: info["fps"].as_f64().unwrap_or(0.0),
+        episodes: info["total_episodes"].as_u64().unwrap_or(0),
+        frames: info["total_frames"].as_u64().unwrap_or(0),
+        ..Summary::default()
+    };
+    if let Some(m) = info["features"].as_object() {
+        for (k, f) in m {
+            let shape = f["shape"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+            s.features.push((k.clone(), f["dtype"].as_str().unwrap_or("?").to_string(), shape));
+        }
+    }
+    if let Ok((_, batches)) = read_parquet(&root.join("meta/tasks.parquet")) {
+        for b in &batches {
+            if let Some(c) = b.column_by_name("__index_level_0__").or_else(|| b.column_by_name("task")) {
+                if let Some(a) = c.as_any().downcast_ref::<arrow_array::LargeStringArray>() {
+                    s.tasks.extend(a.iter().map(|t| t.unwrap_or_default().to_string()));
+                } else if let Some(a) = c.as_any().downcast_ref::<arrow_array::StringArray>() {
+                    s.tasks.extend(a.iter().map(|t| t.unwrap_or_default().to_string()));
+                }
+            }
+        }
+    }
+    let mut all = files_under(root);
+    all.extend(["meta/info.json", "meta/stats.json"].iter().map(|f| root.join(f)).filter(|p| p.is_file()));
+    all.sort();
+    for f in &all {
+        let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        s.files.push((f.strip_prefix(root).unwrap_or(f).display().to_string(), bytes));
+    }
+    let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for file in files_under(&root.join("data")) {
+        let Ok(f) = File::open(&file) else { continue };
+        let Ok(b) = ParquetRecordBatchReaderBuilder::try_new(f) else { continue };
+        let wanted: Vec<usize> =
+            b.schema().fields().iter().enumerate().filter(|(_, f)| f.name().starts_with("label.")).map(|(i, _)| i).collect();
+        let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
+        let Ok(r) = b.with_projection(mask).build() else { continue };
+        for batch in r.flatten() {
+            for (i, field) in batch.schema().fields().iter().enumerate() {
+                let tier = field.name().trim_start_matches("label.").to_string();
+                if let Some(a) = batch.column(i).as_any().downcast_ref::<arrow_array::StringArray>() {
+                    for v in a.iter().flatten().filter(|v| !v.is_empty()) {
+                        *counts.entry((tier.clone(), v.to_string())).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    s.label_frames = counts.into_iter().map(|((t, v), n)| (t, v, n)).collect();
+    Ok(s)
+}
