@@ -159,7 +159,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             bail!("tacit export failed");
         }
         let rss = peak_kb * 1024;
-        let bytes = dir_size(&out);
+        let bytes = tacit_datasets::lerobot::dir_size(&out);
         let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
         let frames = info["total_frames"].as_u64().unwrap_or(0);
         eprintln!("pyarrow: writing the same tables…");
@@ -202,14 +202,4 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
 }

@@ -255,7 +255,8 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
     Ok(report)
 }
 
-fn dir_size(p: &Path) -> u64 {
+/// Bytes of every file under a folder.
+pub fn dir_size(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else { return 0 };
     rd.filter_map(|e| e.ok())
         .map(|e| match e.file_type() {

@@ -92,21 +92,7 @@ fn valid_name(name: &str) -> bool {
 
 /// SHA-1 of a file, hex.
 pub fn sha1_file(path: &Path) -> Result<String, TranscribeError> {
-    let mut f = std::fs::File::open(path).map_err(|e| TranscribeError::io("open", path, e))?;
-    let mut h = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| TranscribeError::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    models::digest_file::<Sha1>(path)
 }
 
 /// Downloads, verifies and installs a model. Progress counts bytes.
@@ -221,7 +207,7 @@ fn download(url: &str, part: &Path, expected_sha1: &str, progress: &dyn Progress
         }
     }
     out.sync_all().map_err(|e| TranscribeError::io("sync", part, e))?;
-    let have = hex(&hasher.finalize());
+    let have = models::hex(&hasher.finalize());
     if have != expected_sha1 {
         return Err(net(format!(
             "{url} has SHA-1 {have}, not the published {expected_sha1}: the server sent a different or damaged file; nothing was installed"

@@ -89,8 +89,13 @@ pub fn name_of(path: &Path) -> String {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String, TranscribeError> {
+    digest_file::<Sha256>(path)
+}
+
+/// A file's digest with any RustCrypto hash, hex.
+pub fn digest_file<D: Digest>(path: &Path) -> Result<String, TranscribeError> {
     let mut f = std::fs::File::open(path).map_err(|e| TranscribeError::io("open", path, e))?;
-    let mut h = Sha256::new();
+    let mut h = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|e| TranscribeError::io("read", path, e))?;
@@ -99,7 +104,12 @@ pub fn sha256_file(path: &Path) -> Result<String, TranscribeError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&h.finalize()))
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sidecar path of a model file.
