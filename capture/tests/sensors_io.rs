@@ -142,6 +142,12 @@ fn serial_lines_over_a_pseudo_terminal() {
     for i in 0..200 {
         writeln!(master, "t={:.3} current={} voltage={}", i as f64 * 0.01, 100 + i, 20.5).unwrap();
         expected_good += 1;
+        // Pace like a device (115200 baud is ~11 kB/s): the pty's buffer lost
+        // lines when 13 kB arrived at once before the reader had run.
+        if i % 10 == 9 {
+            master.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
     // A line split across two writes, then malformed lines.
     master.write_all(b"t=2.000 curr").unwrap();
