@@ -112,8 +112,8 @@ fn image_fields() -> Fields {
     Fields::from(vec![Field::new("bytes", DataType::Binary, true), Field::new("path", DataType::Utf8, true)])
 }
 
-/// (info.json features, Hugging Face features, Arrow schema of data files).
-fn features(l: &Layout) -> (serde_json::Map<String, Value>, serde_json::Map<String, Value>, SchemaRef) {
+/// (info.json features, Arrow schema of data files with the Hugging Face features in its metadata).
+fn features(l: &Layout) -> (serde_json::Map<String, Value>, SchemaRef) {
     let mut info = serde_json::Map::new();
     let mut hf = serde_json::Map::new();
     let mut fields = Vec::new();
@@ -156,7 +156,7 @@ fn features(l: &Layout) -> (serde_json::Map<String, Value>, serde_json::Map<Stri
     }
     let meta = json!({"info": {"features": hf.clone()}}).to_string();
     let schema = Schema::new(fields).with_metadata([("huggingface".to_string(), meta)].into_iter().collect());
-    (info, hf, Arc::new(schema))
+    (info, Arc::new(schema))
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
@@ -276,7 +276,7 @@ fn write_dataset(
     progress: &dyn Progress,
     report: &mut ExportReport,
 ) -> Result<(), DatasetError> {
-    let (info_features, _hf, schema) = features(layout);
+    let (info_features, schema) = features(layout);
     let fps = f64::from(layout.fps);
     let mut tasks: Vec<String> = Vec::new();
     let mut episodes: Vec<EpisodeRow> = Vec::new();
@@ -330,7 +330,7 @@ fn write_dataset(
         return Err(DatasetError::Options("no session could be exported (see the warnings)".into()));
     }
     write_tasks(&root.join("meta/tasks.parquet"), &tasks)?;
-    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes, layout)?;
+    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes)?;
     // Aggregate stats.
     let mut stats = serde_json::Map::new();
     let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
@@ -588,7 +588,7 @@ fn list_of(inner: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", inner, true)))
 }
 
-fn write_episodes(path: &Path, episodes: &[EpisodeRow], layout: &Layout) -> Result<(), DatasetError> {
+fn write_episodes(path: &Path, episodes: &[EpisodeRow]) -> Result<(), DatasetError> {
     let mut fields = vec![
         Field::new("episode_index", DataType::Int64, false),
         Field::new("tasks", list_of(DataType::Utf8), false),
@@ -609,7 +609,6 @@ fn write_episodes(path: &Path, episodes: &[EpisodeRow], layout: &Layout) -> Resu
     }
     fields.push(Field::new("meta/episodes/chunk_index", DataType::Int64, false));
     fields.push(Field::new("meta/episodes/file_index", DataType::Int64, false));
-    let _ = layout;
     let schema = Arc::new(Schema::new(fields));
     let mut rows = Vec::new();
     for e in episodes {
