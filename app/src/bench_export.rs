@@ -159,7 +159,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             bail!("tacit export failed");
         }
         let rss = peak_kb * 1024;
-        let bytes = tacit_datasets::lerobot::dir_size(&out);
+        let bytes = tacit_datasets::dir_size(&out);
         let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
         let frames = info["total_frames"].as_u64().unwrap_or(0);
         eprintln!("pyarrow: writing the same tables…");

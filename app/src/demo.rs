@@ -92,9 +92,21 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
     }
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let out = lib.join("datasets").join(format!("{id}-lerobot"));
-    let export = tacit_datasets::LeRobotOptions { out: out.clone(), fps: None, robot_type: None, strict: true, replace: true };
+    let export = tacit_datasets::LeRobotOptions {
+        out: out.clone(),
+        fps: None,
+        robot_type: None,
+        strict: true,
+        replace: true,
+        split: Default::default(),
+    };
     let report = tacit_datasets::export_lerobot(std::slice::from_ref(&dir), &export, &CliProgress::new())?;
     println!("\nLeRobot v3.0 dataset: {} ({} frames, {:.1} MB)", out.display(), report.frames, report.bytes as f64 / 1e6);
+    let tables = lib.join("datasets").join(format!("{id}-tacit"));
+    let export =
+        tacit_datasets::TacitOptions { out: tables.clone(), strict: true, replace: true, append: false, split: None, audio_chunk_s: 30 };
+    let report = tacit_datasets::export_tacit(std::slice::from_ref(&dir), &export, &CliProgress::new())?;
+    println!("tacit tables (native rate): {} ({} camera frames, {:.1} MB)", tables.display(), report.frames, report.bytes as f64 / 1e6);
     println!("\nSession folder: {}\nNext: tacit inspect {id} --library {}", dir.display(), lib.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use tacit_capture::Library;
-use tacit_datasets::LeRobotOptions;
+use tacit_datasets::{GroupBy, LeRobotOptions, SplitSpec, TacitOptions};
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -15,8 +15,9 @@ use crate::LibraryArg;
 pub struct ExportArgs {
     #[command(flatten)]
     pub library: LibraryArg,
-    /// Dataset format: lerobot (LeRobot v3.0).
-    #[arg(long, default_value = "lerobot", value_parser = ["lerobot"])]
+    /// Dataset format: lerobot (LeRobot v3.0, frames on an fps grid) or
+    /// tacit (every stream at its native rate, one table per kind).
+    #[arg(long, default_value = "lerobot", value_parser = ["lerobot", "tacit"])]
     pub format: String,
     /// The dataset folder to create.
     #[arg(long)]
@@ -37,6 +38,22 @@ pub struct ExportArgs {
     /// Replace an existing dataset at --out (the old one stays until the new one is complete).
     #[arg(long)]
     pub replace: bool,
+    /// Add the sessions that are not in the dataset at --out yet (tacit format);
+    /// files already there are never rewritten; a different schema is refused.
+    #[arg(long)]
+    pub append: bool,
+    /// Splits by session, e.g. train=0.8,val=0.1,test=0.1 (default: all train).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Keep these together in one split: session, operator or station.
+    #[arg(long, default_value = "session", value_parser = ["session", "operator", "station"])]
+    pub group_by: String,
+    /// Seed of the split assignment (same seed, same splits).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seconds of audio per row of the tacit `audio` table.
+    #[arg(long, default_value_t = 30)]
+    pub audio_chunk: u32,
     /// `robot_type` in meta/info.json (default: the station name).
     #[arg(long)]
     pub robot_type: Option<String>,
@@ -95,18 +112,53 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     if dirs.is_empty() {
         bail!("no session matches in {} (see `tacit sessions`)", lib.root().display());
     }
-    let opts =
-        LeRobotOptions { out: args.out.clone(), fps: args.fps, robot_type: args.robot_type, strict: args.strict, replace: args.replace };
+    let group_by = GroupBy::parse(&args.group_by)?;
+    let split = match &args.split {
+        Some(s) => Some(SplitSpec::parse(s, group_by, args.seed)?),
+        None if group_by != GroupBy::Session || args.seed != 0 => {
+            bail!("--group-by and --seed go with --split (e.g. --split train=0.8,val=0.2)")
+        }
+        None => None,
+    };
     let started = std::time::Instant::now();
-    let report = tacit_datasets::export_lerobot(&dirs, &opts, &CliProgress::new())?;
+    let tacit_format = args.format == "tacit";
+    let report = if tacit_format {
+        if args.fps.is_some() || args.robot_type.is_some() {
+            bail!("--fps and --robot-type are LeRobot options; the tacit format keeps every stream at its native rate");
+        }
+        let opts = TacitOptions {
+            out: args.out.clone(),
+            strict: args.strict,
+            replace: args.replace,
+            append: args.append,
+            split,
+            audio_chunk_s: args.audio_chunk,
+        };
+        tacit_datasets::export_tacit(&dirs, &opts, &CliProgress::new())?
+    } else {
+        if args.append {
+            bail!("--append works with --format tacit; for LeRobot, export again with --replace (LeRobot splits are contiguous episode ranges)");
+        }
+        let opts = LeRobotOptions {
+            out: args.out.clone(),
+            fps: args.fps,
+            robot_type: args.robot_type,
+            strict: args.strict,
+            replace: args.replace,
+            split: split.unwrap_or_default(),
+        };
+        tacit_datasets::export_lerobot(&dirs, &opts, &CliProgress::new())?
+    };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{}: LeRobot v3.0, {} episodes, {} frames, {:.1} MB in {:.1} s ({:.0} frames/s){}",
+            "{}: {}, {} episodes{}, {} frames, {:.1} MB in {:.1} s ({:.0} frames/s){}",
             report.out.display(),
+            if tacit_format { "tacit tables" } else { "LeRobot v3.0" },
             report.episodes,
+            if args.append { format!(" added ({} already there)", report.already) } else { String::new() },
             report.frames,
             report.bytes as f64 / 1e6,
             secs,
@@ -119,10 +171,11 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
 /// `tacit validate DATASET`: every defect with its file and row; exit 1 if any.
 pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
-    if !dataset.join("meta/info.json").is_file() {
-        bail!("{} has no meta/info.json: not a LeRobot v3.0 dataset (the tacit table format is not built yet)", dataset.display());
+    let tacit_format = dataset.join("tacit.json").is_file();
+    if !tacit_format && !dataset.join("meta/info.json").is_file() {
+        bail!("{} has neither meta/info.json (LeRobot v3.0) nor tacit.json (tacit tables): not a dataset tacit knows", dataset.display());
     }
-    let v = tacit_datasets::validate_lerobot(dataset);
+    let v = if tacit_format { tacit_datasets::validate_tacit(dataset) } else { tacit_datasets::validate_lerobot(dataset) };
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -137,8 +190,9 @@ pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
         }
         let n = v.defects.len() as u64 + v.more;
         println!(
-            "{}: LeRobot v3.0, {} episodes, {} frames — {}",
+            "{}: {}, {} episodes, {} frames — {}",
             dataset.display(),
+            if tacit_format { "tacit tables" } else { "LeRobot v3.0" },
             v.episodes,
             v.frames,
             if n == 0 { "valid".to_string() } else { format!("{n} defects") }

@@ -54,7 +54,7 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
 
 pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
     let as_path = Path::new(session);
-    if as_path.join("meta/info.json").is_file() {
+    if as_path.join("meta/info.json").is_file() || as_path.join("tacit.json").is_file() {
         return inspect_dataset(as_path, as_json);
     }
     let dir = Library::at(root).resolve(session)?;
@@ -182,6 +182,9 @@ pub fn print_devices(list: &DeviceList) {
 
 /// `tacit inspect DATASET`: episodes, frames, features, sizes, label counts.
 fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
+    if dir.join("tacit.json").is_file() {
+        return inspect_tacit(dir, as_json);
+    }
     let s = tacit_datasets::summarize_lerobot(dir)?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -214,6 +217,36 @@ fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
     println!("\nfiles:");
     for (f, b) in &s.files {
         println!("  {f:<48} {:>10.1} MB", *b as f64 / 1e6);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect_tacit(dir: &Path, as_json: bool) -> Result<ExitCode> {
+    let s = tacit_datasets::summarize_tacit(dir)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bytes: u64 = s.tables.iter().map(|t| t.2).sum();
+    println!("{} — {} tables (native rate), stations: {}", dir.display(), s.format, s.stations.join(", "));
+    println!("{} episodes, {:.2} h recorded, {:.1} MB", s.episodes, s.hours, bytes as f64 / 1e6);
+    println!("\nsplits ({}):", s.split_spec);
+    for (name, n, h) in &s.splits {
+        println!("  {name:<10} {n:>5} episodes {h:>8.3} h");
+    }
+    println!("\ntables:");
+    for (name, rows, b, files) in &s.tables {
+        println!("  {name:<24} {rows:>10} rows {:>10.1} MB in {files} files", *b as f64 / 1e6);
+    }
+    println!("\ntasks:");
+    for t in &s.tasks {
+        println!("  {t}");
+    }
+    if !s.labels.is_empty() {
+        println!("\nlabel segments:");
+        for (tier, value, status, n) in &s.labels {
+            println!("  {tier:<10} {value:<24} {status:<9} {n:>6}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,9 @@ use tacit_schema::{ChannelRole, Progress, StreamKind};
 use crate::error::DatasetError;
 use crate::resample::{covering, WindowMean};
 use crate::session::{FrameCursor, SensorCursor, Session};
+use crate::split::{self, GroupBy, SplitSpec, Unit};
 use crate::stats::Stats;
+use crate::write::{check_out, commit, dir_size, open_sessions, parquet_file, seal, skip, temp_beside, write_json};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
@@ -50,6 +52,8 @@ pub struct LeRobotOptions {
     pub strict: bool,
     /// Replace an existing dataset at `out` (after the new one is complete).
     pub replace: bool,
+    /// How sessions are split (default: all in `train`).
+    pub split: SplitSpec,
 }
 
 /// What an export did.
@@ -67,6 +71,8 @@ pub struct ExportReport {
     pub skipped: Vec<(String, String)>,
     /// Frames at which a camera had no new frame and the previous one was repeated.
     pub repeated_frames: u64,
+    /// Sessions left out on append because the dataset has them already.
+    pub already: u64,
 }
 
 /// The features every episode must share (from the first session).
@@ -159,32 +165,6 @@ fn features(l: &Layout) -> (serde_json::Map<String, Value>, SchemaRef) {
     (info, Arc::new(schema))
 }
 
-fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    serde::Serialize::serialize(v, &mut ser).map_err(|e| DatasetError::write(e, path))?;
-    buf.push(b'\n');
-    let mut f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
-    std::io::Write::write_all(&mut f, &buf).map_err(|e| DatasetError::io("write", path, e))?;
-    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
-}
-
-fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| DatasetError::io("create", dir, e))?;
-    }
-    let f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
-    ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| DatasetError::write(e, path))
-}
-
-/// Writes the footer and fsyncs, so the dataset is on disk before it is
-/// renamed into place.
-fn seal(w: ArrowWriter<std::fs::File>, path: &Path) -> Result<(), DatasetError> {
-    let f = w.into_inner().map_err(|e| DatasetError::write(e, path))?;
-    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
-}
-
 fn data_props(l: &Layout) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -207,63 +187,39 @@ struct EpisodeRow {
     file_index: usize,
     from: u64,
     stats: BTreeMap<String, Stats>,
+    session: String,
+    split: String,
+}
+
+/// The group a session belongs to for splitting.
+pub(crate) fn group_key(s: &Session, by: GroupBy) -> String {
+    match by {
+        GroupBy::Session => s.manifest.id.clone(),
+        GroupBy::Operator => s.manifest.operator.clone(),
+        GroupBy::Station => s.manifest.station.clone(),
+    }
 }
 
 /// Exports sessions (folders) as one LeRobot v3.0 dataset.
 pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progress) -> Result<ExportReport, DatasetError> {
-    if opts.out.exists() && !opts.replace {
-        return Err(DatasetError::Options(format!(
-            "{} exists already; choose another --out, or pass --replace to rebuild it (the old one stays until the new one is complete)",
-            opts.out.display()
-        )));
-    }
+    check_out(&opts.out, opts.replace, false)?;
     let mut report = ExportReport { out: opts.out.clone(), ..ExportReport::default() };
-    let mut opened = Vec::new();
-    for dir in sessions {
-        match Session::open(dir) {
-            Ok(s) => opened.push(s),
-            Err(e) if !opts.strict => {
-                progress.message(&format!("warning: skipping {}: {e}", dir.display()));
-                report.skipped.push((dir.display().to_string(), e.to_string()));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let mut opened = open_sessions(sessions, opts.strict, progress, &mut report)?;
+    opened.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
     let Some(first) = opened.first() else {
         return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
     };
     let layout = Layout::of(first, opts.fps);
     let robot_type = opts.robot_type.clone().unwrap_or_else(|| first.manifest.station.clone());
-    let name = opts.out.file_name().and_then(|n| n.to_str()).unwrap_or("dataset").to_string();
-    let parent = opts.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| DatasetError::io("create", parent, e))?;
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = temp_beside(&opts.out, "tmp")?;
     let result = write_dataset(&tmp, &opened, &layout, &robot_type, opts, progress, &mut report);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    // Commit: the old dataset (if any) moves aside only now.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if opts.out.exists() {
-        std::fs::rename(&opts.out, &old).map_err(|e| DatasetError::io("move aside", &opts.out, e))?;
-    }
-    std::fs::rename(&tmp, &opts.out).map_err(|e| DatasetError::io("rename into place", &opts.out, e))?;
-    let _ = std::fs::remove_dir_all(&old);
+    commit(&tmp, &opts.out)?;
     report.bytes = dir_size(&opts.out);
     Ok(report)
-}
-
-/// Bytes of every file under a folder.
-pub fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -280,27 +236,43 @@ fn write_dataset(
     let fps = f64::from(layout.fps);
     let mut tasks: Vec<String> = Vec::new();
     let mut episodes: Vec<EpisodeRow> = Vec::new();
-    let total_frames: u64 = sessions.iter().map(|s| frames_of(s, fps) as u64).sum();
-    progress.start("exporting", total_frames);
     let mut file_index = 0usize;
     let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
     let mut writer = parquet_file(&data_path(0), schema.clone(), data_props(layout))?;
     let mut index: u64 = 0;
+    // Sessions that fit the layout, then their splits; episodes are ordered
+    // by split so that each split is one contiguous range.
+    let mut usable: Vec<&Session> = Vec::new();
     for s in sessions {
         let this = Layout::of(s, opts.fps);
         if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action {
-            let msg = "its cameras or sensor channels differ from the first session's; export the two stations separately";
-            if opts.strict {
-                return Err(DatasetError::session(msg, &s.dir));
-            }
-            progress.message(&format!("warning: skipping {}: {msg}", s.dir.display()));
-            report.skipped.push((s.dir.display().to_string(), msg.into()));
-            continue;
+            skip(
+                s,
+                "its cameras or sensor channels differ from the first session's; export the two stations separately",
+                opts.strict,
+                progress,
+                report,
+            )?;
+        } else if frames_of(s, fps) == 0 {
+            skip(s, "shorter than one frame", opts.strict, progress, report)?;
+        } else {
+            usable.push(s);
         }
+    }
+    let units: Vec<Unit> =
+        usable.iter().map(|s| Unit { group: group_key(s, opts.split.group_by), weight: s.manifest.duration_ns }).collect();
+    let splits = split::assign(&opts.split, &units, &split::Existing::default());
+    let total_frames: u64 = usable.iter().map(|s| frames_of(s, fps) as u64).sum();
+    progress.start("exporting", total_frames);
+    let mut order: Vec<usize> = (0..usable.len()).collect();
+    order.sort_by_key(|&i| (opts.split.rank(&splits[i]), i));
+    let mut ranges: Vec<(String, usize, usize)> = Vec::new();
+    for i in order {
+        let s = usable[i];
         let n = frames_of(s, fps);
-        if n == 0 {
-            report.skipped.push((s.dir.display().to_string(), "shorter than one frame".into()));
-            continue;
+        match ranges.last_mut() {
+            Some(r) if r.0 == splits[i] => r.2 += 1,
+            _ => ranges.push((splits[i].clone(), episodes.len(), episodes.len() + 1)),
         }
         if writer.bytes_written() as u64 > DATA_FILE_BYTES {
             seal(writer, &data_path(file_index))?;
@@ -309,7 +281,7 @@ fn write_dataset(
         }
         let task = s.task();
         let task_index = match tasks.iter().position(|t| *t == task) {
-            Some(i) => i,
+            Some(t) => t,
             None => {
                 tasks.push(task.clone());
                 tasks.len() - 1
@@ -318,7 +290,16 @@ fn write_dataset(
         let ep = episodes.len();
         match write_episode(s, layout, &schema, &mut writer, ep, task_index, index, n, progress, report) {
             Ok(stats) => {
-                episodes.push(EpisodeRow { index: ep, task, length: n as u64, file_index, from: index, stats });
+                episodes.push(EpisodeRow {
+                    index: ep,
+                    task,
+                    length: n as u64,
+                    file_index,
+                    from: index,
+                    stats,
+                    session: s.manifest.id.clone(),
+                    split: splits[i].clone(),
+                });
                 index += n as u64;
             }
             Err(e) => return Err(e),
@@ -352,12 +333,19 @@ fn write_dataset(
         "data_files_size_in_mb": 100,
         "video_files_size_in_mb": 200,
         "fps": layout.fps,
-        "splits": {"train": format!("0:{}", episodes.len())},
+        "splits": ranges.iter().map(|(name, a, b)| (name.clone(), json!(format!("{a}:{b}")))).collect::<serde_json::Map<_, _>>(),
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": null,
         "features": info_features,
     });
     write_json(&root.join("meta/info.json"), &info)?;
+    let provenance = json!({
+        "format": "lerobot",
+        "tacit_version": env!("CARGO_PKG_VERSION"),
+        "split": {"spec": opts.split.describe(), "group_by": opts.split.group_by.name(), "seed": opts.split.seed},
+        "episodes": episodes.iter().map(|e| json!({"episode_index": e.index, "session_id": e.session, "split": e.split})).collect::<Vec<_>>(),
+    });
+    write_json(&root.join("meta/tacit.json"), &provenance)?;
     report.episodes = episodes.len();
     report.frames = index;
     Ok(())

@@ -101,20 +101,23 @@ fn read_commentary(path: &Path) -> Result<Vec<Commentary>, DatasetError> {
     Ok(out)
 }
 
-/// Record batches of a stream's `.arrows` segments, in order.
-struct Batches {
+/// Record batches of a stream's `.arrows` segments, in order (rejects left out).
+pub struct Batches {
     files: Vec<PathBuf>,
     next_file: usize,
     reader: Option<StreamReader<BufReader<File>>>,
 }
 
 impl Batches {
-    fn new(dir: &Path, stream: &StreamInfo) -> Self {
+    /// Opens the stream's segments lazily.
+    pub fn new(dir: &Path, stream: &StreamInfo) -> Self {
         let files = stream.files.iter().filter(|f| f.ends_with(".arrows") && !f.contains(".rejects.")).map(|f| dir.join(f)).collect();
         Self { files, next_file: 0, reader: None }
     }
 
-    fn next(&mut self) -> Result<Option<RecordBatch>, DatasetError> {
+    /// The next batch, or `None` after the last segment.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<RecordBatch>, DatasetError> {
         loop {
             if let Some(r) = self.reader.as_mut() {
                 match r.next() {

@@ -114,6 +114,28 @@ pub fn validate_lerobot(root: &Path) -> Validation {
             s.add("info", &info_path, None, format!("key {key:?} is missing"));
         }
     }
+    // Splits: "a:b" episode ranges, disjoint, covering every episode.
+    if let Some(splits) = info["splits"].as_object() {
+        let total = info["total_episodes"].as_u64().unwrap_or(0);
+        let mut ranges = Vec::new();
+        for (name, r) in splits {
+            match r.as_str().and_then(|r| r.split_once(':')).and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))) {
+                Some((a, b)) if a <= b && b <= total => ranges.push((a, b)),
+                _ => s.add("info", &info_path, None, format!("split {name} is {r}, not a range \"start:end\" within 0:{total}")),
+            }
+        }
+        ranges.sort();
+        let mut next = 0;
+        for (a, b) in &ranges {
+            if *a != next {
+                s.add("info", &info_path, None, format!("splits leave a gap or overlap at episode {next} (next range starts at {a})"));
+            }
+            next = *b;
+        }
+        if next != total && !ranges.is_empty() {
+            s.add("info", &info_path, None, format!("splits end at episode {next}, total_episodes is {total}"));
+        }
+    }
     let fps = info["fps"].as_f64().unwrap_or(0.0);
     let features: Vec<(String, Value)> =
         info["features"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();

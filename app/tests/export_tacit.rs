@@ -1,0 +1,333 @@
+//! `tacit export --format tacit`: every table round-trips through the
+//! Parquet reader against the recorded session; splits by operator; two
+//! exports are byte-identical; `--append` adds only new files and refuses a
+//! different schema; `tacit validate` finds a truncated file.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
+use arrow_ipc::reader::StreamReader;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+mod common;
+
+use common::{ok, record, tacit};
+
+fn read(path: &Path) -> (arrow_schema::SchemaRef, Vec<RecordBatch>) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let schema = b.schema().clone();
+    (schema, b.build().unwrap().map(|b| b.unwrap()).collect())
+}
+
+fn i64s(batches: &[RecordBatch], name: &str) -> Vec<i64> {
+    batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect()
+}
+
+fn strs(batches: &[RecordBatch], name: &str) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name(name).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("tacit.json")).unwrap()).unwrap()
+}
+
+fn export(lib: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    tacit().args(["export", "--format", "tacit", "--library"]).arg(lib).arg("--out").arg(out).args(extra).output().unwrap()
+}
+
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walk(dir) {
+        out.insert(e.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&e).unwrap());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Raw camera frames of a session (t_ns, JPEG) read from its Arrow streams.
+fn raw_frames(session: &Path) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut segs: Vec<PathBuf> =
+        walk(session).into_iter().filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("cam-front.")).collect();
+    segs.sort();
+    for seg in segs {
+        for b in StreamReader::try_new(std::fs::File::open(&seg).unwrap(), None).unwrap() {
+            let b = b.unwrap();
+            let t = b.column_by_name("t_ns").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let d = b.column_by_name("data").unwrap().as_any().downcast_ref::<BinaryArray>().unwrap().clone();
+            for i in 0..b.num_rows() {
+                out.push((t.value(i), d.value(i).to_vec()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tacit_tables_round_trip_split_by_operator_and_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let profile = lib.join("stations/demo.toml");
+    for op in ["kim", "lee", "park"] {
+        ok(record(&lib, &profile, &["--duration", "2", "--operator", op, "--task", "용접 root pass"]).output().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct session ids
+    }
+    let mut ids: Vec<PathBuf> = std::fs::read_dir(lib.join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
+    ids.sort();
+    let id = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
+    let label = |args: &[&str]| ok(tacit().arg("label").args(args).arg("--library").arg(&lib).output().unwrap());
+    label(&["add", &id(&ids[0]), "--tier", "step", "--value", "root pass", "--from", "0.5", "--to", "1.5"]);
+    label(&["add", &id(&ids[0]), "--tier", "note", "--value", "키홀 크기", "--at", "1.0", "--status", "rejected"]);
+
+    let out = tmp.path().join("ds");
+    let split = ["--split", "train=0.34,val=0.33,test=0.33", "--group-by", "operator", "--seed", "5"];
+    ok(export(&lib, &out, &split));
+    let m = manifest(&out);
+    assert_eq!(m["format"], "tacit");
+    assert_eq!(m["episodes"].as_array().unwrap().len(), 3);
+    let mut used: Vec<&str> = m["episodes"].as_array().unwrap().iter().map(|e| e["split"].as_str().unwrap()).collect();
+    used.sort();
+    assert_eq!(used, ["test", "train", "val"], "three operators, three splits");
+
+    // Every table, every file, read back; rows match tacit.json.
+    let mut by_table: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    for f in m["files"].as_array().unwrap() {
+        let (schema, batches) = read(&out.join(f["path"].as_str().unwrap()));
+        assert_eq!(rows(&batches) as u64, f["rows"].as_u64().unwrap(), "{f}");
+        let hf: Value = serde_json::from_str(&schema.metadata()["huggingface"]).unwrap();
+        if f["table"].as_str().unwrap().starts_with("frames-") {
+            assert_eq!(hf["info"]["features"]["image"]["_type"], "Image");
+        }
+        if f["table"] == "audio" {
+            assert_eq!(hf["info"]["features"]["audio"]["_type"], "Audio");
+        }
+        assert!(f["path"].as_str().unwrap().starts_with(&format!(
+            "{}/{}-000-",
+            f["table"].as_str().unwrap(),
+            f["split"].as_str().unwrap()
+        )));
+        by_table.entry(f["table"].as_str().unwrap().to_string()).or_default().extend(batches);
+    }
+    assert_eq!(
+        by_table.keys().cloned().collect::<Vec<_>>(),
+        ["audio", "commentary", "episodes", "events", "frames-front", "labels", "sensors-arc", "words"]
+    );
+    // Frames: exactly the recorded JPEGs, per session, in time order.
+    let frames = &by_table["frames-front"];
+    let sids = strs(frames, "session_id");
+    let t = i64s(frames, "t_ns");
+    let mut got: BTreeMap<String, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
+    for b in frames {
+        let img = b.column_by_name("image").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
+        let bytes = img.column_by_name("bytes").unwrap().as_any().downcast_ref::<BinaryArray>().unwrap();
+        for i in 0..b.num_rows() {
+            let k = got.values().map(Vec::len).sum::<usize>();
+            got.entry(sids[k].clone()).or_default().push((t[k], bytes.value(i).to_vec()));
+        }
+    }
+    for dir in &ids {
+        assert_eq!(got[&id(dir)], raw_frames(dir), "frames of {}", id(dir));
+        let sm: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+        let count = |kind: &str| sm["streams"].as_array().unwrap().iter().find(|s| s["kind"] == kind).unwrap()["count"].as_u64().unwrap();
+        let sensor_rows = strs(&by_table["sensors-arc"], "session_id").iter().filter(|s| **s == id(dir)).count() as u64;
+        assert_eq!(sensor_rows, count("sensor"), "every sensor reading at native rate");
+        let event_rows = strs(&by_table["events"], "session_id").iter().filter(|s| **s == id(dir)).count() as u64;
+        assert_eq!(event_rows, count("events"));
+        // Audio: WAV chunks whose samples add up to the recording.
+        let a = &by_table["audio"];
+        let samples: u64 = a
+            .iter()
+            .flat_map(|b| {
+                let s = b.column_by_name("samples").unwrap().as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap().clone();
+                let sid = b.column_by_name("session_id").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+                (0..b.num_rows()).filter(move |i| sid.value(*i) == id(dir)).map(move |i| s.value(i)).collect::<Vec<_>>()
+            })
+            .sum();
+        assert_eq!(samples, count("audio"));
+    }
+    let wav = {
+        let b = &by_table["audio"][0];
+        let s = b.column_by_name("audio").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
+        s.column_by_name("bytes").unwrap().as_any().downcast_ref::<BinaryArray>().unwrap().value(0).to_vec()
+    };
+    let r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!(r.spec().sample_rate, 16_000);
+    // Sorted by (episode, time) within each file.
+    for f in m["files"].as_array().unwrap().iter().filter(|f| f["table"] == "sensors-arc") {
+        let (_, b) = read(&out.join(f["path"].as_str().unwrap()));
+        let key: Vec<(i64, i64)> = i64s(&b, "episode_index").into_iter().zip(i64s(&b, "t_ns")).collect();
+        assert!(key.windows(2).all(|w| w[0] <= w[1]));
+    }
+    // Labels: all of them, with status; Korean intact.
+    let l = &by_table["labels"];
+    assert_eq!(strs(l, "value"), ["root pass", "키홀 크기"]);
+    assert_eq!(strs(l, "status"), ["draft", "rejected"]);
+    assert_eq!(i64s(l, "start_ns"), [500_000_000, 1_000_000_000]);
+    assert_eq!(strs(&by_table["episodes"], "task"), ["용접 root pass"; 3]);
+    // Card: a config per table with its splits.
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    for table in ["episodes", "frames-front", "sensors-arc", "audio", "commentary", "words", "labels", "events"] {
+        assert!(card.contains(&format!("- config_name: {table}\n")), "{table}");
+        for s in ["train", "val", "test"] {
+            assert!(card.contains(&format!("path: {table}/{s}-*.parquet")), "{table} {s}");
+        }
+    }
+    assert!(card.contains("train=0.34,val=0.33,test=0.33") && card.contains("grouped by operator"));
+
+    // Deterministic: a second export is byte-identical.
+    let again = tmp.path().join("again/ds"); // same name: the card names the dataset after its folder
+    ok(export(&lib, &again, &split));
+    assert!(files(&out) == files(&again), "two exports differ");
+    let v = ok(tacit().arg("validate").arg(&out).output().unwrap());
+    assert!(v.contains("valid"), "{v}");
+
+    // Append: a new session adds files; nothing already there changes.
+    let before = files(&out);
+    ok(record(&lib, &profile, &["--duration", "1", "--operator", "kim", "--task", "tack"]).output().unwrap());
+    ok(export(&lib, &out, &["--append"]));
+    let after = files(&out);
+    for (p, bytes) in &before {
+        if p.extension().is_some_and(|x| x == "parquet") {
+            assert!(after.get(p) == Some(bytes), "{} was rewritten", p.display());
+        }
+    }
+    let m2 = manifest(&out);
+    let eps = m2["episodes"].as_array().unwrap();
+    assert_eq!(eps.len(), 4);
+    assert_eq!(eps[3]["batch"], 1);
+    let kim = eps.iter().find(|e| e["operator"] == "kim").unwrap()["split"].clone();
+    assert_eq!(eps[3]["split"], kim, "a known operator keeps the split");
+    assert!(m2["files"].as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().contains("-001-000.parquet")));
+    ok(tacit().arg("validate").arg(&out).output().unwrap());
+    let nothing = ok(export(&lib, &out, &["--append"]));
+    assert!(nothing.contains("0 episodes added (4 already there)"), "{nothing}");
+    // Append with another split: refused.
+    let e = export(&lib, &out, &["--append", "--split", "train=1"]);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("is split"), "{e:?}");
+
+    // A station with other channels: a schema mismatch, refused with --strict, skipped without.
+    let other =
+        std::fs::read_to_string(&profile).unwrap().replace("name = \"demo\"", "name = \"other\"").replace("wire_feed", "wire_speed");
+    let other_profile = lib.join("stations/other.toml");
+    std::fs::write(&other_profile, other).unwrap();
+    ok(record(&lib, &other_profile, &["--duration", "1", "--operator", "kim", "--task", "tack"]).output().unwrap());
+    let e = export(&lib, &out, &["--append", "--strict"]);
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && err.contains("schema mismatch") && err.contains("wire_speed"), "{err}");
+    assert!(files(&out) == after, "a refused append changes nothing");
+    let skipped = export(&lib, &out, &["--append"]);
+    assert!(skipped.status.success() && String::from_utf8_lossy(&skipped.stderr).contains("differ from the dataset's"));
+
+    // validate: a truncated frames file is reported by name.
+    let victim =
+        m2["files"].as_array().unwrap().iter().find(|f| f["table"] == "frames-front").unwrap()["path"].as_str().unwrap().to_string();
+    let p = out.join(&victim);
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len / 2).unwrap();
+    std::fs::write(out.join("frames-front/train-009-000.parquet"), b"stray").unwrap();
+    let v = tacit().arg("validate").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(!v.status.success());
+    assert!(text.contains(&format!("{victim}: not a readable Parquet file")), "{text}");
+    assert!(text.contains("frames-front/train-009-000.parquet: not listed in tacit.json"), "{text}");
+    let i = ok(tacit().args(["inspect"]).arg(&again).output().unwrap());
+    assert!(i.contains("frames-front") && i.contains("root pass"), "{i}");
+}
+
+#[test]
+fn lerobot_splits_are_contiguous_episode_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let profile = lib.join("stations/demo.toml");
+    for op in ["kim", "lee", "kim"] {
+        ok(record(&lib, &profile, &["--duration", "1", "--operator", op, "--task", "tack"]).output().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let out = tmp.path().join("lr");
+    let run = |seed: &str| {
+        let _ = std::fs::remove_dir_all(&out);
+        ok(tacit()
+            .args([
+                "export",
+                "--format",
+                "lerobot",
+                "--fps",
+                "10",
+                "--split",
+                "train=0.5,test=0.5",
+                "--group-by",
+                "operator",
+                "--seed",
+                seed,
+            ])
+            .arg("--library")
+            .arg(&lib)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap());
+        let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+        let prov: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/tacit.json")).unwrap()).unwrap();
+        (info, prov)
+    };
+    let (info, prov) = run("1");
+    let splits = info["splits"].as_object().unwrap();
+    let mut covered = Vec::new();
+    for (name, range) in splits {
+        let (a, b) = range.as_str().unwrap().split_once(':').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        for e in a..b {
+            covered.push(e);
+            assert_eq!(prov["episodes"][e]["split"], name.as_str());
+        }
+    }
+    covered.sort();
+    assert_eq!(covered, [0, 1, 2], "{splits:?}");
+    // Both of kim's sessions are in one split.
+    let kim: Vec<&str> = prov["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let sid = e["session_id"].as_str().unwrap();
+            let m: Value =
+                serde_json::from_str(&std::fs::read_to_string(lib.join("sessions").join(sid).join("session.json")).unwrap()).unwrap();
+            m["operator"] == "kim"
+        })
+        .map(|e| e["split"].as_str().unwrap())
+        .collect();
+    assert_eq!(kim.len(), 2);
+    assert_eq!(kim[0], kim[1]);
+    ok(tacit().arg("validate").arg(&out).output().unwrap());
+    assert_eq!(run("1").1, prov, "same seed, same splits");
+}

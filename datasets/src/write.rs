@@ -1,0 +1,133 @@
+//! What both exporters share: opening the sessions (skip or refuse broken
+//! ones), JSON and Parquet files that are fsynced before they count, and the
+//! commit that renames a finished dataset into place.
+
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+use tacit_schema::Progress;
+
+use crate::error::DatasetError;
+use crate::session::Session;
+use crate::ExportReport;
+
+/// Opens every session; a broken one is skipped with a warning (recorded in
+/// the report) or, with `strict`, ends the export.
+pub(crate) fn open_sessions(
+    dirs: &[PathBuf],
+    strict: bool,
+    progress: &dyn Progress,
+    report: &mut ExportReport,
+) -> Result<Vec<Session>, DatasetError> {
+    let mut opened = Vec::new();
+    for dir in dirs {
+        match Session::open(dir) {
+            Ok(s) => opened.push(s),
+            Err(e) if !strict => {
+                progress.message(&format!("warning: skipping {}: {e}", dir.display()));
+                report.skipped.push((dir.display().to_string(), e.to_string()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(opened)
+}
+
+/// Skips (or with `strict` refuses) a session that cannot join the dataset.
+pub(crate) fn skip(s: &Session, why: &str, strict: bool, progress: &dyn Progress, report: &mut ExportReport) -> Result<(), DatasetError> {
+    if strict {
+        return Err(DatasetError::session(why, &s.dir));
+    }
+    progress.message(&format!("warning: skipping {}: {why}", s.dir.display()));
+    report.skipped.push((s.dir.display().to_string(), why.to_string()));
+    Ok(())
+}
+
+/// A temporary folder beside `out` (same file system, so rename is atomic).
+pub(crate) fn temp_beside(out: &Path, what: &str) -> Result<PathBuf, DatasetError> {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("dataset").to_string();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| DatasetError::io("create", parent, e))?;
+    let tmp = parent.join(format!(".{name}.{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(tmp)
+}
+
+/// Renames the finished dataset `tmp` to `out`; an old dataset at `out`
+/// moves aside only now and is removed after.
+pub(crate) fn commit(tmp: &Path, out: &Path) -> Result<(), DatasetError> {
+    let old = temp_beside(out, "old")?;
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|e| DatasetError::io("move aside", out, e))?;
+    }
+    std::fs::rename(tmp, out).map_err(|e| DatasetError::io("rename into place", out, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Refuses an existing `out` unless asked to replace or append.
+pub(crate) fn check_out(out: &Path, replace: bool, append: bool) -> Result<(), DatasetError> {
+    if replace && append {
+        return Err(DatasetError::Options("--replace and --append exclude each other: rebuild the dataset, or add to it".into()));
+    }
+    if out.exists() && !replace && !append {
+        return Err(DatasetError::Options(format!(
+            "{} exists already; choose another --out, pass --append to add new sessions to it, or --replace to rebuild it (the old one stays until the new one is complete)",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temp file, fsync and rename.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
+    tacit_schema::manifest::write_atomic(path, bytes).map_err(|e| DatasetError::io("write", path, e))
+}
+
+/// JSON with 4-space indent and a final newline.
+pub(crate) fn json_bytes(v: &Value, path: &Path) -> Result<Vec<u8>, DatasetError> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(v, &mut ser).map_err(|e| DatasetError::write(e, path))?;
+    buf.push(b'\n');
+    Ok(buf)
+}
+
+/// Writes JSON (4-space indent) and fsyncs it.
+pub(crate) fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
+    let buf = json_bytes(v, path)?;
+    let mut f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
+    std::io::Write::write_all(&mut f, &buf).map_err(|e| DatasetError::io("write", path, e))?;
+    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
+}
+
+/// Creates a Parquet file (and its folder).
+pub(crate) fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DatasetError::io("create", dir, e))?;
+    }
+    let f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
+    ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| DatasetError::write(e, path))
+}
+
+/// Writes the footer and fsyncs, so the dataset is on disk before it is
+/// renamed into place.
+pub(crate) fn seal(w: ArrowWriter<std::fs::File>, path: &Path) -> Result<(), DatasetError> {
+    let f = w.into_inner().map_err(|e| DatasetError::write(e, path))?;
+    f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
+}
+
+/// Bytes of every file under a folder.
+pub fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
