@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use tacit_capture::Library;
-use tacit_datasets::{GroupBy, LeRobotOptions, SplitSpec, TacitOptions};
+use tacit_datasets::{EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions};
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -51,6 +51,9 @@ pub struct ExportArgs {
     /// Seed of the split assignment (same seed, same splits).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// LeRobot episodes: one per session, or one per `step` label (task = the step).
+    #[arg(long, default_value = "session", value_parser = ["session", "step"])]
+    pub episodes: String,
     /// Seconds of audio per row of the tacit `audio` table.
     #[arg(long, default_value_t = 30)]
     pub audio_chunk: u32,
@@ -123,8 +126,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let tacit_format = args.format == "tacit";
     let report = if tacit_format {
-        if args.fps.is_some() || args.robot_type.is_some() {
-            bail!("--fps and --robot-type are LeRobot options; the tacit format keeps every stream at its native rate");
+        if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" {
+            bail!("--fps, --robot-type and --episodes are LeRobot options; the tacit format keeps every stream at its native rate, one episode per session");
         }
         let opts = TacitOptions {
             out: args.out.clone(),
@@ -146,6 +149,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             strict: args.strict,
             replace: args.replace,
             split: split.unwrap_or_default(),
+            episodes: if args.episodes == "step" { EpisodeUnit::Step } else { EpisodeUnit::Session },
         };
         tacit_datasets::export_lerobot(&dirs, &opts, &CliProgress::new())?
     };

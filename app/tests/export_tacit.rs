@@ -331,3 +331,53 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
     ok(tacit().arg("validate").arg(&out).output().unwrap());
     assert_eq!(run("1").1, prov, "same seed, same splits");
 }
+
+#[test]
+fn lerobot_episodes_per_labeled_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let profile = lib.join("stations/demo.toml");
+    ok(record(&lib, &profile, &["--duration", "3", "--operator", "kim", "--task", "butt weld"]).output().unwrap());
+    let sid = std::fs::read_dir(lib.join("sessions")).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
+    let label = |args: &[&str]| ok(tacit().arg("label").args(args).arg("--library").arg(&lib).output().unwrap());
+    label(&["add", &sid, "--tier", "step", "--value", "root pass", "--from", "1.5", "--to", "2.5"]);
+    label(&["add", &sid, "--tier", "step", "--value", "tack", "--from", "0.5", "--to", "1.2"]);
+    label(&["add", &sid, "--tier", "step", "--value", "fill pass", "--from", "2.5", "--to", "2.9", "--status", "rejected"]);
+    label(&["add", &sid, "--tier", "defect", "--value", "porosity", "--at", "1.8"]);
+    let out = tmp.path().join("steps");
+    ok(tacit()
+        .args(["export", "--format", "lerobot", "--fps", "10", "--episodes", "step", "--library"])
+        .arg(&lib)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+    assert_eq!(info["total_episodes"], 2, "the rejected step is not an episode");
+    assert_eq!(info["total_frames"], 17);
+    let (_, data) = read(&out.join("data/chunk-000/file-000.parquet"));
+    let ep = i64s(&data, "episode_index");
+    let fi = i64s(&data, "frame_index");
+    let step = strs(&data, "label.step");
+    let defect = strs(&data, "label.defect");
+    // Episode 0 = tack (0.5–1.2 s: 7 frames), episode 1 = root pass (1.5–2.5 s: 10 frames), in time order.
+    assert_eq!(ep.iter().filter(|e| **e == 0).count(), 7);
+    assert_eq!(ep.iter().filter(|e| **e == 1).count(), 10);
+    for r in 0..ep.len() {
+        assert_eq!(step[r], if ep[r] == 0 { "tack" } else { "root pass" }, "row {r}");
+    }
+    let hits: Vec<(i64, i64)> = (0..ep.len()).filter(|r| defect[*r] == "porosity").map(|r| (ep[r], fi[r])).collect();
+    assert_eq!(hits, [(1, 3)], "1.8 s = 1.5 s + 3 frames");
+    let (_, tasks) = read(&out.join("meta/tasks.parquet"));
+    let names: Vec<String> = tasks
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name("__index_level_0__").unwrap().as_any().downcast_ref::<arrow_array::LargeStringArray>().unwrap();
+            (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(names, ["tack", "root pass"]);
+    let v = ok(tacit().arg("validate").arg(&out).output().unwrap());
+    assert!(v.contains("valid"), "{v}");
+}

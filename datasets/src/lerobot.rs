@@ -54,6 +54,8 @@ pub struct LeRobotOptions {
     pub replace: bool,
     /// How sessions are split (default: all in `train`).
     pub split: SplitSpec,
+    /// What an episode is.
+    pub episodes: EpisodeUnit,
 }
 
 /// What an export did.
@@ -189,6 +191,27 @@ struct EpisodeRow {
     stats: BTreeMap<String, Stats>,
     session: String,
     split: String,
+    from_ns: i64,
+    step: Option<String>,
+}
+
+/// One episode to write: a session (from 0) or a labeled step of it.
+struct Spec {
+    unit: usize,
+    t0: i64,
+    n: usize,
+    task: String,
+    step: Option<String>,
+}
+
+/// What an episode is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EpisodeUnit {
+    /// One episode per session.
+    #[default]
+    Session,
+    /// One episode per `step` label (not rejected) of each session; the task is the step's value.
+    Step,
 }
 
 /// The group a session belongs to for splitting.
@@ -262,14 +285,39 @@ fn write_dataset(
     let units: Vec<Unit> =
         usable.iter().map(|s| Unit { group: group_key(s, opts.split.group_by), weight: s.manifest.duration_ns }).collect();
     let splits = split::assign(&opts.split, &units, &split::Existing::default());
-    let total_frames: u64 = usable.iter().map(|s| frames_of(s, fps) as u64).sum();
+    // Episodes: a whole session, or each labeled step of it.
+    let mut specs: Vec<Spec> = Vec::new();
+    for (i, s) in usable.iter().enumerate() {
+        match opts.episodes {
+            EpisodeUnit::Session => specs.push(Spec { unit: i, t0: 0, n: frames_of(s, fps), task: s.task(), step: None }),
+            EpisodeUnit::Step => {
+                let mut steps = 0;
+                for l in s.labels.labels.iter().filter(|l| l.tier == "step" && l.status != ReviewStatus::Rejected && l.end_ns > l.start_ns)
+                {
+                    let n = frames_in(l.end_ns - l.start_ns, layout.fps);
+                    if n == 0 {
+                        progress.message(&format!("warning: step {:?} of {} is shorter than one frame; left out", l.value, s.manifest.id));
+                        continue;
+                    }
+                    specs.push(Spec { unit: i, t0: l.start_ns, n, task: l.value.clone(), step: Some(l.id.clone()) });
+                    steps += 1;
+                }
+                if steps == 0 {
+                    progress.message(&format!("warning: {} has no step labels; no episode from it", s.manifest.id));
+                }
+            }
+        }
+    }
+    let total_frames: u64 = specs.iter().map(|e| e.n as u64).sum();
     progress.start("exporting", total_frames);
-    let mut order: Vec<usize> = (0..usable.len()).collect();
-    order.sort_by_key(|&i| (opts.split.rank(&splits[i]), i));
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&j| (opts.split.rank(&splits[specs[j].unit]), specs[j].unit, specs[j].t0));
     let mut ranges: Vec<(String, usize, usize)> = Vec::new();
-    for i in order {
+    for j in order {
+        let spec = &specs[j];
+        let i = spec.unit;
         let s = usable[i];
-        let n = frames_of(s, fps);
+        let n = spec.n;
         match ranges.last_mut() {
             Some(r) if r.0 == splits[i] => r.2 += 1,
             _ => ranges.push((splits[i].clone(), episodes.len(), episodes.len() + 1)),
@@ -279,7 +327,7 @@ fn write_dataset(
             file_index += 1;
             writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
         }
-        let task = s.task();
+        let task = spec.task.clone();
         let task_index = match tasks.iter().position(|t| *t == task) {
             Some(t) => t,
             None => {
@@ -288,7 +336,7 @@ fn write_dataset(
             }
         };
         let ep = episodes.len();
-        match write_episode(s, layout, &schema, &mut writer, ep, task_index, index, n, progress, report) {
+        match write_episode(s, layout, &schema, &mut writer, ep, task_index, index, spec.t0, n, progress, report) {
             Ok(stats) => {
                 episodes.push(EpisodeRow {
                     index: ep,
@@ -299,6 +347,8 @@ fn write_dataset(
                     stats,
                     session: s.manifest.id.clone(),
                     split: splits[i].clone(),
+                    from_ns: spec.t0,
+                    step: spec.step.clone(),
                 });
                 index += n as u64;
             }
@@ -343,7 +393,13 @@ fn write_dataset(
         "format": "lerobot",
         "tacit_version": env!("CARGO_PKG_VERSION"),
         "split": {"spec": opts.split.describe(), "group_by": opts.split.group_by.name(), "seed": opts.split.seed},
-        "episodes": episodes.iter().map(|e| json!({"episode_index": e.index, "session_id": e.session, "split": e.split})).collect::<Vec<_>>(),
+        "episodes": episodes.iter().map(|e| json!({
+                "episode_index": e.index,
+                "session_id": e.session,
+                "split": e.split,
+                "from_s": e.from_ns as f64 / 1e9,
+                "step_label": e.step,
+            })).collect::<Vec<_>>(),
     });
     write_json(&root.join("meta/tacit.json"), &provenance)?;
     report.episodes = episodes.len();
@@ -353,7 +409,12 @@ fn write_dataset(
 
 /// Frames of a session's episode: the grid `k / fps` inside its duration.
 fn frames_of(s: &Session, fps: f64) -> usize {
-    ((s.manifest.duration_ns.max(0) as f64 / 1e9) * fps).floor() as usize
+    frames_in(s.manifest.duration_ns, fps as u32)
+}
+
+/// Whole frames at `fps` in `ns` nanoseconds (integer arithmetic: 0.7 s at 10 fps is 7).
+fn frames_in(ns: i64, fps: u32) -> usize {
+    (i128::from(ns.max(0)) * i128::from(fps) / 1_000_000_000) as usize
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -365,13 +426,14 @@ fn write_episode(
     episode: usize,
     task_index: usize,
     first_index: u64,
+    t0: i64,
     n: usize,
     progress: &dyn Progress,
     report: &mut ExportReport,
 ) -> Result<BTreeMap<String, Stats>, DatasetError> {
     let fps = f64::from(layout.fps);
     let period_ns = 1e9 / fps;
-    let grid = |k: usize| (k as f64 * period_ns).round() as i64;
+    let grid = |k: usize| t0 + (k as f64 * period_ns).round() as i64;
     let half = (period_ns / 2.0).round() as i64;
     // Sensors first: small (frames × channels), resampled in one pass each.
     let mut vectors = Vec::new();
@@ -391,7 +453,7 @@ fn write_episode(
                     let col = &cols[j];
                     for (r, t) in t.iter().enumerate() {
                         if col.is_valid(r) {
-                            acc.add(*t, *comp, col.value(r));
+                            acc.add(*t - t0, *comp, col.value(r));
                         }
                     }
                 }

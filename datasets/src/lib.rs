@@ -20,7 +20,7 @@ pub mod validate_tacit;
 mod write;
 
 pub use error::DatasetError;
-pub use lerobot::{export as export_lerobot, ExportReport, LeRobotOptions};
+pub use lerobot::{export as export_lerobot, EpisodeUnit, ExportReport, LeRobotOptions};
 pub use split::{GroupBy, SplitSpec};
 pub use tacit::{export as export_tacit, TacitOptions};
 pub use validate::{summarize_lerobot, validate_lerobot, Defect, Summary, Validation};
