@@ -54,6 +54,10 @@ pub struct ExportArgs {
     /// LeRobot episodes: one per session, or one per `step` label (task = the step).
     #[arg(long, default_value = "session", value_parser = ["session", "step"])]
     pub episodes: String,
+    /// LeRobot: re-encode camera frames at WIDTHxHEIGHT, e.g. 320x240
+    /// (default: the recorded JPEG, untouched).
+    #[arg(long, value_name = "WxH")]
+    pub image_size: Option<String>,
     /// Seconds of audio per row of the tacit `audio` table.
     #[arg(long, default_value_t = 30)]
     pub audio_chunk: u32,
@@ -93,6 +97,15 @@ fn reuse_large_allocations() {
     }
 }
 
+/// `640x480` → (640, 480).
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let parsed = s.split_once(['x', 'X']).and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((w, h)) if (1..=8192).contains(&w) && (1..=8192).contains(&h) => Ok((w, h)),
+        _ => bail!("--image-size takes WIDTHxHEIGHT in pixels, each 1–8192 (e.g. 320x240); got {s:?}"),
+    }
+}
+
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
     if std::env::var_os("TACIT_NO_MALLOPT").is_none() {
         reuse_large_allocations();
@@ -126,8 +139,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let tacit_format = args.format == "tacit";
     let report = if tacit_format {
-        if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" {
-            bail!("--fps, --robot-type and --episodes are LeRobot options; the tacit format keeps every stream at its native rate, one episode per session");
+        if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" || args.image_size.is_some() {
+            bail!("--fps, --robot-type, --episodes and --image-size are LeRobot options; the tacit format keeps every stream at its native rate, one episode per session");
         }
         let opts = TacitOptions {
             out: args.out.clone(),
@@ -150,6 +163,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             replace: args.replace,
             split: split.unwrap_or_default(),
             episodes: if args.episodes == "step" { EpisodeUnit::Step } else { EpisodeUnit::Session },
+            image_size: args.image_size.as_deref().map(parse_size).transpose()?,
         };
         tacit_datasets::export_lerobot(&dirs, &opts, &CliProgress::new())?
     };

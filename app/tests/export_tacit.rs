@@ -380,4 +380,41 @@ fn lerobot_episodes_per_labeled_step() {
     assert_eq!(names, ["tack", "root pass"]);
     let v = ok(tacit().arg("validate").arg(&out).output().unwrap());
     assert!(v.contains("valid"), "{v}");
+
+    // --image-size: frames re-encoded at the asked size, declared in info.json.
+    let small = tmp.path().join("small");
+    ok(tacit()
+        .args(["export", "--fps", "10", "--image-size", "160x120", "--library"])
+        .arg(&lib)
+        .arg("--out")
+        .arg(&small)
+        .output()
+        .unwrap());
+    let info: Value = serde_json::from_str(&std::fs::read_to_string(small.join("meta/info.json")).unwrap()).unwrap();
+    assert_eq!(info["features"]["observation.images.front"]["shape"], serde_json::json!([120, 160, 3]));
+    let (_, data) = read(&small.join("data/chunk-000/file-000.parquet"));
+    let img = data[0].column_by_name("observation.images.front").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
+    let bytes = img.column_by_name("bytes").unwrap().as_any().downcast_ref::<BinaryArray>().unwrap();
+    for i in 0..bytes.len() {
+        assert_eq!(jpeg_size(bytes.value(i)), (160, 120));
+    }
+    ok(tacit().arg("validate").arg(&small).output().unwrap());
+    let bad =
+        tacit().args(["export", "--image-size", "160"]).arg("--library").arg(&lib).arg("--out").arg(tmp.path().join("x")).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("WIDTHxHEIGHT"));
+}
+
+/// (width, height) from a JPEG's start-of-frame marker.
+fn jpeg_size(d: &[u8]) -> (u16, u16) {
+    let mut i = 2;
+    while i + 9 < d.len() {
+        assert_eq!(d[i], 0xFF, "marker expected at {i}");
+        let marker = d[i + 1];
+        let len = u16::from_be_bytes([d[i + 2], d[i + 3]]) as usize;
+        if (0xC0..=0xC2).contains(&marker) {
+            return (u16::from_be_bytes([d[i + 7], d[i + 8]]), u16::from_be_bytes([d[i + 5], d[i + 6]]));
+        }
+        i += 2 + len;
+    }
+    panic!("no SOF marker")
 }

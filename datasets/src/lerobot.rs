@@ -56,6 +56,8 @@ pub struct LeRobotOptions {
     pub split: SplitSpec,
     /// What an episode is.
     pub episodes: EpisodeUnit,
+    /// Re-encode camera frames at width × height (default: as recorded, untouched).
+    pub image_size: Option<(u32, u32)>,
 }
 
 /// What an export did.
@@ -86,12 +88,21 @@ struct Layout {
     state: Vec<(String, String)>,
     action: Vec<(String, String)>,
     tiers: Vec<String>,
+    /// Frames re-encoded at this size (`--image-size`), else as recorded.
+    resize: Option<(u32, u32)>,
 }
 
 impl Layout {
-    fn of(s: &Session, fps: Option<u32>) -> Self {
+    fn of(s: &Session, fps: Option<u32>, resize: Option<(u32, u32)>) -> Self {
         let p = &s.profile;
-        let cameras = p.cameras.iter().map(|c| (c.name.clone(), c.width, c.height)).collect();
+        let cameras = p
+            .cameras
+            .iter()
+            .map(|c| match resize {
+                Some((w, h)) => (c.name.clone(), w, h),
+                None => (c.name.clone(), c.width, c.height),
+            })
+            .collect();
         let mut state = Vec::new();
         let mut action = Vec::new();
         for sensor in &p.sensors {
@@ -104,7 +115,7 @@ impl Layout {
             }
         }
         let fps = fps.or_else(|| p.cameras.first().map(|c| c.fps)).unwrap_or(30).max(1);
-        Self { fps, cameras, state, action, tiers: p.labels.tier_names() }
+        Self { fps, cameras, state, action, tiers: p.labels.tier_names(), resize }
     }
 
     fn names(v: &[(String, String)]) -> Vec<String> {
@@ -232,7 +243,7 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
     let Some(first) = opened.first() else {
         return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
     };
-    let layout = Layout::of(first, opts.fps);
+    let layout = Layout::of(first, opts.fps, opts.image_size);
     let robot_type = opts.robot_type.clone().unwrap_or_else(|| first.manifest.station.clone());
     let tmp = temp_beside(&opts.out, "tmp")?;
     let result = write_dataset(&tmp, &opened, &layout, &robot_type, opts, progress, &mut report);
@@ -267,7 +278,7 @@ fn write_dataset(
     // by split so that each split is one contiguous range.
     let mut usable: Vec<&Session> = Vec::new();
     for s in sessions {
-        let this = Layout::of(s, opts.fps);
+        let this = Layout::of(s, opts.fps, opts.image_size);
         if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action {
             skip(
                 s,
@@ -471,7 +482,7 @@ fn write_episode(
             return Err(DatasetError::session(format!("camera {name} recorded no frames"), &s.dir));
         };
         let next = cur.next_frame()?;
-        cams.push((cur, first, next, usize::MAX));
+        cams.push((cur, first, next, usize::MAX, Vec::new()));
     }
     let mut stat_values: BTreeMap<String, (Vec<f64>, usize, bool)> = BTreeMap::new();
     let mut image_samples: Vec<Vec<f64>> = vec![Vec::new(); cams.len()];
@@ -483,7 +494,7 @@ fn write_episode(
     while k < n {
         let rows = BATCH_ROWS.min(n - k);
         let mut columns: Vec<ArrayRef> = Vec::new();
-        for (ci, (cur, now, next, last_pick)) in cams.iter_mut().enumerate() {
+        for (ci, (cur, now, next, last_pick, resized)) in cams.iter_mut().enumerate() {
             let mut b = BinaryBuilder::new();
             let mut paths = StringBuilder::new();
             for r in 0..rows {
@@ -498,15 +509,27 @@ fn write_episode(
                     }
                 }
                 let pick = now.t_ns as usize;
-                if pick == *last_pick {
+                let fresh = pick != *last_pick;
+                if !fresh {
                     report.repeated_frames += 1;
                 }
                 *last_pick = pick;
-                b.append_value(now.data());
-                group_bytes += now.data().len();
+                let bytes: &[u8] = match layout.resize {
+                    Some((w, h)) => {
+                        if fresh {
+                            *resized = resize_jpeg(now.data(), w, h).map_err(|e| {
+                                DatasetError::session(format!("camera frame at {} ns cannot be resized: {e}", now.t_ns), &s.dir)
+                            })?;
+                        }
+                        resized
+                    }
+                    None => now.data(),
+                };
+                b.append_value(bytes);
+                group_bytes += bytes.len();
                 paths.append_value(format!("frame-{:06}.jpg", first_index + (k + r) as u64));
                 if (k + r) % sample_every == 0 && image_samples[ci].len() < IMAGE_STAT_FRAMES * 3 {
-                    if let Some(m) = jpeg_channel_means(now.data()) {
+                    if let Some(m) = jpeg_channel_means(bytes) {
                         image_samples[ci].extend(m);
                     }
                 }
@@ -588,6 +611,33 @@ fn write_episode(
         }
         out.insert(k, st);
     }
+    Ok(out)
+}
+
+/// JPEG quality of resized frames.
+const RESIZE_QUALITY: u8 = 90;
+
+/// Decodes a JPEG, resizes it to `w`×`h` (bilinear convolution, which
+/// averages over the source area when shrinking) and encodes it again.
+pub fn resize_jpeg(data: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(data), opts);
+    let rgb = d.decode().map_err(|e| format!("not a decodable JPEG ({e})"))?;
+    let (sw, sh) = d.dimensions().ok_or("JPEG without dimensions")?;
+    let src = ImageRef::new(sw as u32, sh as u32, &rgb, PixelType::U8x3).map_err(|e| e.to_string())?;
+    let mut dst = Image::new(w, h, PixelType::U8x3);
+    let alg = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new().resize(&src, &mut dst, &alg).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity((w * h) as usize / 4);
+    let (w16, h16) = (u16::try_from(w).map_err(|_| "width over 65535")?, u16::try_from(h).map_err(|_| "height over 65535")?);
+    jpeg_encoder::Encoder::new(&mut out, RESIZE_QUALITY)
+        .encode(dst.buffer(), w16, h16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }
 
