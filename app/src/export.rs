@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use tacit_capture::Library;
-use tacit_datasets::{EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions};
+use tacit_datasets::{EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -58,6 +58,12 @@ pub struct ExportArgs {
     /// (default: the recorded JPEG, untouched).
     #[arg(long, value_name = "WxH")]
     pub image_size: Option<String>,
+    /// LeRobot: cameras as `video` features (MP4 written by ffmpeg, one frame per row) instead of JPEG images.
+    #[arg(long)]
+    pub video: bool,
+    /// Codec of --video: h264 (fast) or av1 (LeRobot's default, slower).
+    #[arg(long, default_value = "h264", value_parser = ["h264", "av1"])]
+    pub video_codec: String,
     /// Seconds of audio per row of the tacit `audio` table.
     #[arg(long, default_value_t = 30)]
     pub audio_chunk: u32,
@@ -139,8 +145,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let tacit_format = args.format == "tacit";
     let report = if tacit_format {
-        if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" || args.image_size.is_some() {
-            bail!("--fps, --robot-type, --episodes and --image-size are LeRobot options; the tacit format keeps every stream at its native rate, one episode per session");
+        if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" || args.image_size.is_some() || args.video {
+            bail!("--fps, --robot-type, --episodes, --image-size and --video are LeRobot options; the tacit format keeps every stream at its native rate, one episode per session");
         }
         let opts = TacitOptions {
             out: args.out.clone(),
@@ -164,6 +170,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             split: split.unwrap_or_default(),
             episodes: if args.episodes == "step" { EpisodeUnit::Step } else { EpisodeUnit::Session },
             image_size: args.image_size.as_deref().map(parse_size).transpose()?,
+            video: args.video.then_some(if args.video_codec == "av1" { VideoCodec::Av1 } else { VideoCodec::H264 }),
         };
         tacit_datasets::export_lerobot(&dirs, &opts, &CliProgress::new())?
     };

@@ -28,12 +28,15 @@ use crate::resample::{covering, WindowMean};
 use crate::session::{FrameCursor, SensorCursor, Session};
 use crate::split::{self, GroupBy, SplitSpec, Unit};
 use crate::stats::Stats;
+use crate::video::{VideoCodec, VideoWriter};
 use crate::write::{check_out, commit, dir_size, open_sessions, parquet_file, seal, skip, temp_beside, write_json};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
 /// A row group closes at an episode's end or when its image bytes pass this.
 const ROW_GROUP_BYTES: usize = 64 << 20;
+/// A new MP4 starts (at an episode boundary) past this size (info.json `video_files_size_in_mb`).
+const VIDEO_FILE_BYTES: u64 = 200 << 20;
 /// A new data file starts (at an episode boundary) past this size.
 const DATA_FILE_BYTES: u64 = 100 << 20;
 /// Frames per episode decoded for image statistics.
@@ -58,6 +61,8 @@ pub struct LeRobotOptions {
     pub episodes: EpisodeUnit,
     /// Re-encode camera frames at width × height (default: as recorded, untouched).
     pub image_size: Option<(u32, u32)>,
+    /// Cameras as `video` features (MP4 through ffmpeg) instead of images.
+    pub video: Option<VideoCodec>,
 }
 
 /// What an export did.
@@ -90,10 +95,12 @@ struct Layout {
     tiers: Vec<String>,
     /// Frames re-encoded at this size (`--image-size`), else as recorded.
     resize: Option<(u32, u32)>,
+    /// Cameras as video features.
+    video: Option<VideoCodec>,
 }
 
 impl Layout {
-    fn of(s: &Session, fps: Option<u32>, resize: Option<(u32, u32)>) -> Self {
+    fn of(s: &Session, fps: Option<u32>, resize: Option<(u32, u32)>, video: Option<VideoCodec>) -> Self {
         let p = &s.profile;
         let cameras = p
             .cameras
@@ -115,7 +122,7 @@ impl Layout {
             }
         }
         let fps = fps.or_else(|| p.cameras.first().map(|c| c.fps)).unwrap_or(30).max(1);
-        Self { fps, cameras, state, action, tiers: p.labels.tier_names(), resize }
+        Self { fps, cameras, state, action, tiers: p.labels.tier_names(), resize, video }
     }
 
     fn names(v: &[(String, String)]) -> Vec<String> {
@@ -138,6 +145,16 @@ fn features(l: &Layout) -> (serde_json::Map<String, Value>, SchemaRef) {
     let mut fields = Vec::new();
     for (name, w, h) in &l.cameras {
         let key = format!("observation.images.{name}");
+        if let Some(codec) = l.video {
+            // Not a data column: the frames are in videos/<key>/….
+            info.insert(
+                key,
+                json!({"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"], "info": {
+                    "video.height": h, "video.width": w, "video.codec": codec.name(), "video.pix_fmt": "yuv420p",
+                    "video.is_depth_map": false, "video.fps": l.fps, "video.channels": 3, "has_audio": false}}),
+            );
+            continue;
+        }
         info.insert(key.clone(), json!({"dtype": "image", "shape": [h, w, 3], "names": ["height", "width", "channels"]}));
         hf.insert(key.clone(), json!({"_type": "Image"}));
         fields.push(Field::new(key, DataType::Struct(image_fields()), true));
@@ -185,7 +202,7 @@ fn data_props(l: &Layout) -> WriterProperties {
         .set_max_row_group_row_count(Some(usize::MAX))
         .set_created_by(format!("tacit {}", env!("CARGO_PKG_VERSION")));
     // JPEG bytes are incompressible and unique: no dictionary, no compression.
-    for (name, _, _) in &l.cameras {
+    for (name, _, _) in l.cameras.iter().filter(|_| l.video.is_none()) {
         let col = ColumnPath::new(vec![format!("observation.images.{name}"), "bytes".into()]);
         b = b.set_column_dictionary_enabled(col.clone(), false).set_column_compression(col, Compression::UNCOMPRESSED);
     }
@@ -204,6 +221,8 @@ struct EpisodeRow {
     split: String,
     from_ns: i64,
     step: Option<String>,
+    /// Per camera (video only): file index, from and to timestamp in the MP4.
+    videos: Vec<(usize, f64, f64)>,
 }
 
 /// One episode to write: a session (from 0) or a labeled step of it.
@@ -237,13 +256,16 @@ pub(crate) fn group_key(s: &Session, by: GroupBy) -> String {
 /// Exports sessions (folders) as one LeRobot v3.0 dataset.
 pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progress) -> Result<ExportReport, DatasetError> {
     check_out(&opts.out, opts.replace, false)?;
+    if let Some(codec) = opts.video {
+        crate::video::check_ffmpeg(codec)?;
+    }
     let mut report = ExportReport { out: opts.out.clone(), ..ExportReport::default() };
     let mut opened = open_sessions(sessions, opts.strict, progress, &mut report)?;
     opened.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
     let Some(first) = opened.first() else {
         return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
     };
-    let layout = Layout::of(first, opts.fps, opts.image_size);
+    let layout = Layout::of(first, opts.fps, opts.image_size, opts.video);
     let robot_type = opts.robot_type.clone().unwrap_or_else(|| first.manifest.station.clone());
     let tmp = temp_beside(&opts.out, "tmp")?;
     let result = write_dataset(&tmp, &opened, &layout, &robot_type, opts, progress, &mut report);
@@ -273,12 +295,22 @@ fn write_dataset(
     let mut file_index = 0usize;
     let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
     let mut writer = parquet_file(&data_path(0), schema.clone(), data_props(layout))?;
+    let mut videos: Vec<VideoWriter> = match layout.video {
+        Some(codec) => layout
+            .cameras
+            .iter()
+            .map(|(name, w, h)| {
+                VideoWriter::new(root, &format!("observation.images.{name}"), layout.fps, (*w, *h), codec, VIDEO_FILE_BYTES)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut index: u64 = 0;
     // Sessions that fit the layout, then their splits; episodes are ordered
     // by split so that each split is one contiguous range.
     let mut usable: Vec<&Session> = Vec::new();
     for s in sessions {
-        let this = Layout::of(s, opts.fps, opts.image_size);
+        let this = Layout::of(s, opts.fps, opts.image_size, opts.video);
         if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action {
             skip(
                 s,
@@ -347,7 +379,12 @@ fn write_dataset(
             }
         };
         let ep = episodes.len();
-        match write_episode(s, layout, &schema, &mut writer, ep, task_index, index, spec.t0, n, progress, report) {
+        let mut spans = Vec::new();
+        for v in videos.iter_mut() {
+            v.begin_episode()?;
+            spans.push((v.file_index, v.frames_in_file as f64 / fps, (v.frames_in_file + n as u64) as f64 / fps));
+        }
+        match write_episode(s, layout, &schema, &mut writer, &mut videos, ep, task_index, index, spec.t0, n, progress, report) {
             Ok(stats) => {
                 episodes.push(EpisodeRow {
                     index: ep,
@@ -359,6 +396,7 @@ fn write_dataset(
                     session: s.manifest.id.clone(),
                     split: splits[i].clone(),
                     from_ns: spec.t0,
+                    videos: spans,
                     step: spec.step.clone(),
                 });
                 index += n as u64;
@@ -367,12 +405,17 @@ fn write_dataset(
         }
     }
     seal(writer, &data_path(file_index))?;
+    for v in videos.iter_mut() {
+        v.finish()?;
+    }
     progress.finish();
     if episodes.is_empty() {
         return Err(DatasetError::Options("no session could be exported (see the warnings)".into()));
     }
     write_tasks(&root.join("meta/tasks.parquet"), &tasks)?;
-    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes)?;
+    let video_keys: Vec<String> =
+        layout.cameras.iter().filter(|_| layout.video.is_some()).map(|(n, _, _)| format!("observation.images.{n}")).collect();
+    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes, &video_keys)?;
     // Aggregate stats.
     let mut stats = serde_json::Map::new();
     let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
@@ -396,7 +439,7 @@ fn write_dataset(
         "fps": layout.fps,
         "splits": ranges.iter().map(|(name, a, b)| (name.clone(), json!(format!("{a}:{b}")))).collect::<serde_json::Map<_, _>>(),
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
-        "video_path": null,
+        "video_path": layout.video.map(|_| "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"),
         "features": info_features,
     });
     write_json(&root.join("meta/info.json"), &info)?;
@@ -434,6 +477,7 @@ fn write_episode(
     layout: &Layout,
     schema: &SchemaRef,
     writer: &mut ArrowWriter<std::fs::File>,
+    videos: &mut [VideoWriter],
     episode: usize,
     task_index: usize,
     first_index: u64,
@@ -525,18 +569,25 @@ fn write_episode(
                     }
                     None => now.data(),
                 };
-                b.append_value(bytes);
-                group_bytes += bytes.len();
-                paths.append_value(format!("frame-{:06}.jpg", first_index + (k + r) as u64));
+                match videos.get_mut(ci) {
+                    Some(v) => v.push(bytes)?,
+                    None => {
+                        b.append_value(bytes);
+                        group_bytes += bytes.len();
+                        paths.append_value(format!("frame-{:06}.jpg", first_index + (k + r) as u64));
+                    }
+                }
                 if (k + r) % sample_every == 0 && image_samples[ci].len() < IMAGE_STAT_FRAMES * 3 {
                     if let Some(m) = jpeg_channel_means(bytes) {
                         image_samples[ci].extend(m);
                     }
                 }
             }
-            let arr = StructArray::try_new(image_fields(), vec![Arc::new(b.finish()), Arc::new(paths.finish())], None)
-                .map_err(|e| DatasetError::write(e, &s.dir))?;
-            columns.push(Arc::new(arr));
+            if videos.is_empty() {
+                let arr = StructArray::try_new(image_fields(), vec![Arc::new(b.finish()), Arc::new(paths.finish())], None)
+                    .map_err(|e| DatasetError::write(e, &s.dir))?;
+                columns.push(Arc::new(arr));
+            }
         }
         for (vi, comps) in [&layout.state, &layout.action].into_iter().enumerate() {
             if comps.is_empty() {
@@ -688,7 +739,7 @@ fn list_of(inner: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", inner, true)))
 }
 
-fn write_episodes(path: &Path, episodes: &[EpisodeRow]) -> Result<(), DatasetError> {
+fn write_episodes(path: &Path, episodes: &[EpisodeRow], video_keys: &[String]) -> Result<(), DatasetError> {
     let mut fields = vec![
         Field::new("episode_index", DataType::Int64, false),
         Field::new("tasks", list_of(DataType::Utf8), false),
@@ -698,6 +749,12 @@ fn write_episodes(path: &Path, episodes: &[EpisodeRow]) -> Result<(), DatasetErr
         Field::new("dataset_from_index", DataType::Int64, false),
         Field::new("dataset_to_index", DataType::Int64, false),
     ];
+    for key in video_keys {
+        fields.push(Field::new(format!("videos/{key}/chunk_index"), DataType::Int64, false));
+        fields.push(Field::new(format!("videos/{key}/file_index"), DataType::Int64, false));
+        fields.push(Field::new(format!("videos/{key}/from_timestamp"), DataType::Float64, false));
+        fields.push(Field::new(format!("videos/{key}/to_timestamp"), DataType::Float64, false));
+    }
     let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
     for k in &keys {
         let image = k.starts_with("observation.images.");
@@ -720,6 +777,12 @@ fn write_episodes(path: &Path, episodes: &[EpisodeRow]) -> Result<(), DatasetErr
         m.insert("data/file_index".into(), json!(e.file_index));
         m.insert("dataset_from_index".into(), json!(e.from));
         m.insert("dataset_to_index".into(), json!(e.from + e.length));
+        for (key, (file, from, to)) in video_keys.iter().zip(&e.videos) {
+            m.insert(format!("videos/{key}/chunk_index"), json!(0));
+            m.insert(format!("videos/{key}/file_index"), json!(file));
+            m.insert(format!("videos/{key}/from_timestamp"), json!(from));
+            m.insert(format!("videos/{key}/to_timestamp"), json!(to));
+        }
         for k in &keys {
             if let Some(st) = e.stats.get(k) {
                 let j = st.to_json();

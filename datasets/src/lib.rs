@@ -17,6 +17,7 @@ pub mod stats;
 pub mod tacit;
 pub mod validate;
 pub mod validate_tacit;
+pub mod video;
 mod write;
 
 pub use error::DatasetError;
@@ -25,4 +26,5 @@ pub use split::{GroupBy, SplitSpec};
 pub use tacit::{export as export_tacit, TacitOptions};
 pub use validate::{summarize_lerobot, validate_lerobot, Defect, Summary, Validation};
 pub use validate_tacit::{summarize_tacit, validate_tacit, TacitSummary};
+pub use video::VideoCodec;
 pub use write::dir_size;

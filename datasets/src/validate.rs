@@ -72,6 +72,28 @@ fn int_col(batches: &[RecordBatch], name: &str) -> Option<Vec<i64>> {
     Some(out)
 }
 
+fn float_col(batches: &[RecordBatch], name: &str) -> Option<Vec<f64>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column_by_name(name)?.as_any().downcast_ref::<arrow_array::Float64Array>()?;
+        out.extend(c.iter().map(|v| v.unwrap_or(f64::NAN)));
+    }
+    Some(out)
+}
+
+/// Frames of an MP4's first video stream, decoded by ffprobe (None without ffprobe).
+fn count_video_frames(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return Some(0);
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -274,7 +296,9 @@ pub fn validate_lerobot(root: &Path) -> Validation {
         s.add("info", &info_path, None, format!("total_episodes is {}, the data has {}", info["total_episodes"], episode_rows.len()));
     }
 
-    // Episodes.
+    // Episodes (and where each one's frames are in the MP4s).
+    let video_keys: Vec<String> = features.iter().filter(|(_, f)| f["dtype"] == "video").map(|(k, _)| k.clone()).collect();
+    let mut video_frames: std::collections::BTreeMap<(String, i64), (u64, f64)> = Default::default();
     let ep_files = files_under(&root.join("meta/episodes"));
     let mut listed = Vec::new();
     for file in &ep_files {
@@ -296,6 +320,33 @@ pub fn validate_lerobot(root: &Path) -> Validation {
                     }
                     listed.push((e[r], from[r], to[r]));
                 }
+                for key in &video_keys {
+                    let (Some(fi), Some(a), Some(b)) = (
+                        int_col(&batches, &format!("videos/{key}/file_index")),
+                        float_col(&batches, &format!("videos/{key}/from_timestamp")),
+                        float_col(&batches, &format!("videos/{key}/to_timestamp")),
+                    ) else {
+                        s.add("video", file, None, format!("videos/{key}/file_index, from_timestamp or to_timestamp missing"));
+                        continue;
+                    };
+                    for r in 0..e.len() {
+                        let want = len[r] as f64 / fps.max(1e-9);
+                        if ((b[r] - a[r]) - want).abs() > 1e-4 {
+                            s.add("video", file, Some(r as u64), format!("{key}: {}..{} s is not length / fps = {want:.6} s", a[r], b[r]));
+                        }
+                        let e_frames = video_frames.entry((key.clone(), fi[r])).or_insert((0, 0.0));
+                        if (a[r] - e_frames.1).abs() > 1e-4 {
+                            s.add(
+                                "video",
+                                file,
+                                Some(r as u64),
+                                format!("{key}: episode starts at {} s of its MP4, the previous one ended at {} s", a[r], e_frames.1),
+                            );
+                        }
+                        e_frames.0 += len[r] as u64;
+                        e_frames.1 = b[r];
+                    }
+                }
             }
         }
     }
@@ -309,6 +360,17 @@ pub fn validate_lerobot(root: &Path) -> Validation {
         );
     } else if ep_files.is_empty() {
         s.add("episodes", &root.join("meta/episodes"), None, "no episodes table".into());
+    }
+
+    for ((key, fi), (frames, _)) in &video_frames {
+        let mp4 = root.join(format!("videos/{key}/chunk-000/file-{fi:03}.mp4"));
+        if !mp4.is_file() {
+            s.add("video", &mp4, None, "missing: the episodes table points here".into());
+        } else if let Some(n) = count_video_frames(&mp4) {
+            if n != *frames {
+                s.add("video", &mp4, None, format!("{n} frames, the episodes in it have {frames}"));
+            }
+        }
     }
 
     // Stats.
