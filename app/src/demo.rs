@@ -102,6 +102,8 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         episodes: Default::default(),
         image_size: None,
         video: None,
+        append: false,
+        split_given: false,
     };
     let report = tacit_datasets::export_lerobot(std::slice::from_ref(&dir), &export, &CliProgress::new())?;
     println!("\nLeRobot v3.0 dataset: {} ({} frames, {:.1} MB)", out.display(), report.frames, report.bytes as f64 / 1e6);

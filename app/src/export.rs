@@ -38,8 +38,9 @@ pub struct ExportArgs {
     /// Replace an existing dataset at --out (the old one stays until the new one is complete).
     #[arg(long)]
     pub replace: bool,
-    /// Add the sessions that are not in the dataset at --out yet (tacit format);
-    /// files already there are never rewritten; a different schema is refused.
+    /// Add the sessions that are not in the dataset at --out yet: new data
+    /// files only (LeRobot also rewrites its small meta files); a different
+    /// schema is refused.
     #[arg(long)]
     pub append: bool,
     /// Splits by session, e.g. train=0.8,val=0.1,test=0.1 (default: all train).
@@ -158,16 +159,15 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         };
         tacit_datasets::export_tacit(&dirs, &opts, &CliProgress::new())?
     } else {
-        if args.append {
-            bail!("--append works with --format tacit; for LeRobot, export again with --replace (LeRobot splits are contiguous episode ranges)");
-        }
         let opts = LeRobotOptions {
             out: args.out.clone(),
             fps: args.fps,
             robot_type: args.robot_type,
             strict: args.strict,
             replace: args.replace,
+            split_given: split.is_some(),
             split: split.unwrap_or_default(),
+            append: args.append,
             episodes: if args.episodes == "step" { EpisodeUnit::Step } else { EpisodeUnit::Session },
             image_size: args.image_size.as_deref().map(parse_size).transpose()?,
             video: args.video.then_some(if args.video_codec == "av1" { VideoCodec::Av1 } else { VideoCodec::H264 }),

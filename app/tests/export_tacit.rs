@@ -418,3 +418,97 @@ fn jpeg_size(d: &[u8]) -> (u16, u16) {
     }
     panic!("no SOF marker")
 }
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w))),
+        (Value::Number(p), Value::Number(q)) => {
+            (p.as_f64().unwrap() - q.as_f64().unwrap()).abs() <= 1e-6 * (1.0 + p.as_f64().unwrap().abs())
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn lerobot_append_adds_files_and_matches_a_full_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let profile = lib.join("stations/demo.toml");
+    let rec = |op: &str, task: &str| {
+        ok(record(&lib, &profile, &["--duration", "1", "--operator", op, "--task", task]).output().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    };
+    rec("kim", "tack");
+    rec("lee", "tack");
+    let export = |out: &Path, extra: &[&str]| {
+        tacit().args(["export", "--fps", "10", "--library"]).arg(&lib).arg("--out").arg(out).args(extra).output().unwrap()
+    };
+    let out = tmp.path().join("a/lr");
+    ok(export(&out, &[]));
+    let before = files(&out);
+    rec("park", "cap pass");
+    let added = ok(export(&out, &["--append"]));
+    assert!(added.contains("1 episodes added (2 already there)"), "{added}");
+    let after = files(&out);
+    for (p, bytes) in &before {
+        if p.starts_with("data") || p.starts_with("meta/episodes") {
+            assert!(after.get(p) == Some(bytes), "{} was rewritten", p.display());
+        }
+    }
+    assert!(after.contains_key(Path::new("data/chunk-000/file-001.parquet")));
+    assert!(after.contains_key(Path::new("meta/episodes/chunk-000/file-001.parquet")));
+    let v = ok(tacit().arg("validate").arg(&out).output().unwrap());
+    assert!(v.contains("3 episodes, 30 frames — valid"), "{v}");
+    // The same as exporting all three at once (except where the rows sit).
+    let full = tmp.path().join("b/lr");
+    ok(export(&full, &[]));
+    let json = |d: &Path, f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap() };
+    assert!(close(&json(&out, "meta/stats.json"), &json(&full, "meta/stats.json")), "aggregated stats differ");
+    assert_eq!(json(&out, "meta/info.json"), json(&full, "meta/info.json"));
+    let (_, t) = read(&out.join("meta/tasks.parquet"));
+    assert_eq!(t[0].num_rows(), 2, "tack, cap pass");
+    let again = ok(export(&out, &["--append"]));
+    assert!(again.contains("0 episodes added (3 already there)"), "{again}");
+    // Refusals leave the dataset as it was.
+    let now = files(&out);
+    let e = tacit().args(["export", "--append", "--fps", "15", "--library"]).arg(&lib).arg("--out").arg(&out).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("10 fps"));
+    let e = export(&out, &["--append", "--image-size", "64x48", "--strict"]);
+    rec("choi", "tack");
+    let e2 = export(&out, &["--append", "--image-size", "64x48", "--strict"]);
+    assert!(e.status.success(), "nothing new to add yet");
+    assert!(!e2.status.success() && String::from_utf8_lossy(&e2.stderr).contains("schema mismatch"), "{e2:?}");
+    assert!(files(&out) == now);
+
+    // Splits: an append that would break a contiguous range is refused.
+    let split = tmp.path().join("c/lr");
+    let opts = ["--split", "train=0.5,test=0.5", "--group-by", "operator", "--seed", "2", "--session"];
+    let sessions: Vec<String> = {
+        let mut v: Vec<String> =
+            std::fs::read_dir(lib.join("sessions")).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    let mut first = opts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    first.extend(sessions[..3].iter().cloned());
+    ok(export(&split, &first.iter().map(String::as_str).collect::<Vec<_>>()));
+    let info = json(&split, "meta/info.json");
+    let last = info["splits"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .max_by_key(|(_, r)| r.as_str().unwrap().split(':').next().unwrap().parse::<u32>().unwrap())
+        .unwrap()
+        .0
+        .clone();
+    let r = export(&split, &["--append"]);
+    let prov = json(&split, "meta/tacit.json");
+    let choi_split = prov["episodes"].as_array().unwrap().iter().find(|e| e["group"] == "choi").map(|e| e["split"].clone());
+    // With seed 2 the new operator goes to train, which is not the last range (test).
+    assert_eq!(last, "test");
+    assert!(choi_split.is_none(), "nothing was appended");
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("contiguous"), "{r:?}");
+    ok(tacit().arg("validate").arg(&split).output().unwrap());
+}

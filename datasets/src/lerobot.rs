@@ -63,6 +63,10 @@ pub struct LeRobotOptions {
     pub image_size: Option<(u32, u32)>,
     /// Cameras as `video` features (MP4 through ffmpeg) instead of images.
     pub video: Option<VideoCodec>,
+    /// Add the sessions an existing dataset at `out` does not have yet.
+    pub append: bool,
+    /// `split` was asked for (on append it must equal the dataset's).
+    pub split_given: bool,
 }
 
 /// What an export did.
@@ -223,6 +227,8 @@ struct EpisodeRow {
     step: Option<String>,
     /// Per camera (video only): file index, from and to timestamp in the MP4.
     videos: Vec<(usize, f64, f64)>,
+    group: String,
+    session_duration_ns: i64,
 }
 
 /// One episode to write: a session (from 0) or a labeled step of it.
@@ -253,29 +259,225 @@ pub(crate) fn group_key(s: &Session, by: GroupBy) -> String {
     }
 }
 
-/// Exports sessions (folders) as one LeRobot v3.0 dataset.
+/// What an existing dataset already holds (empty for a fresh export).
+#[derive(Default)]
+struct Base {
+    tasks: Vec<String>,
+    episodes: usize,
+    frames: u64,
+    data_file: usize,
+    episodes_file: usize,
+    video_file: usize,
+    stats: BTreeMap<String, Stats>,
+    ranges: Vec<(String, usize, usize)>,
+    provenance: Vec<Value>,
+    known: split::Existing,
+    sessions: std::collections::BTreeSet<String>,
+    features: Option<Value>,
+    robot_type: Option<String>,
+    fps: Option<u32>,
+    spec: Option<SplitSpec>,
+}
+
+/// Next free `file-NNN` index in a folder.
+fn next_file(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("file-")?.split('.').next()?.parse::<usize>().ok())
+                .map(|i| i + 1)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+impl Base {
+    /// Reads what `--append` must keep: totals, tasks, splits, stats, provenance.
+    fn read(root: &Path) -> Result<Self, DatasetError> {
+        let read_json = |rel: &str| -> Result<Value, DatasetError> {
+            let p = root.join(rel);
+            let t = std::fs::read_to_string(&p).map_err(|e| DatasetError::io("read", &p, e))?;
+            serde_json::from_str(&t).map_err(|e| DatasetError::session(format!("not JSON ({e})"), &p))
+        };
+        let info = read_json("meta/info.json")?;
+        let prov = read_json("meta/tacit.json").map_err(|_| {
+            DatasetError::Options(format!(
+                "{} has no meta/tacit.json (not written by this tacit): export again with --replace instead of --append",
+                root.display()
+            ))
+        })?;
+        let bad = |what: &str| DatasetError::session(format!("{what} is missing or malformed; run `tacit validate`"), &root.join("meta"));
+        let mut ranges = Vec::new();
+        for (name, r) in info["splits"].as_object().ok_or_else(|| bad("info.json splits"))? {
+            let (a, b) = r.as_str().and_then(|r| r.split_once(':')).ok_or_else(|| bad("info.json splits"))?;
+            ranges.push((name.clone(), a.parse().map_err(|_| bad("info.json splits"))?, b.parse().map_err(|_| bad("info.json splits"))?));
+        }
+        ranges.sort_by_key(|r: &(String, usize, usize)| r.1);
+        let sp = &prov["split"];
+        let spec = SplitSpec::parse(
+            sp["spec"].as_str().ok_or_else(|| bad("meta/tacit.json split"))?,
+            GroupBy::parse(sp["group_by"].as_str().unwrap_or("session"))?,
+            sp["seed"].as_u64().unwrap_or(0),
+        )?;
+        let provenance = prov["episodes"].as_array().cloned().ok_or_else(|| bad("meta/tacit.json episodes"))?;
+        let mut known = split::Existing::default();
+        let mut sessions = std::collections::BTreeSet::new();
+        for e in &provenance {
+            let sid = e["session_id"].as_str().unwrap_or_default().to_string();
+            let split = e["split"].as_str().unwrap_or_default().to_string();
+            known.groups.insert(e["group"].as_str().unwrap_or(&sid).to_string(), split.clone());
+            if sessions.insert(sid) {
+                *known.weight.entry(split).or_default() += e["session_duration_ns"].as_i64().unwrap_or(0);
+            }
+        }
+        let mut stats = BTreeMap::new();
+        if let Some(m) = read_json("meta/stats.json")?.as_object() {
+            for (k, v) in m {
+                stats.insert(k.clone(), Stats::from_json(v).ok_or_else(|| bad("meta/stats.json"))?);
+            }
+        }
+        let tasks_path = root.join("meta/tasks.parquet");
+        let f = std::fs::File::open(&tasks_path).map_err(|e| DatasetError::io("open", &tasks_path, e))?;
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.build())
+            .map_err(|e| DatasetError::session(format!("unreadable ({e})"), &tasks_path))?;
+        let mut tasks = Vec::new();
+        for b in r {
+            let b = b.map_err(|e| DatasetError::session(format!("damaged ({e})"), &tasks_path))?;
+            let c = b.column_by_name("__index_level_0__").or_else(|| b.column_by_name("task")).ok_or_else(|| bad("tasks.parquet"))?;
+            if let Some(a) = c.as_any().downcast_ref::<LargeStringArray>() {
+                tasks.extend(a.iter().map(|t| t.unwrap_or_default().to_string()));
+            } else if let Some(a) = c.as_any().downcast_ref::<arrow_array::StringArray>() {
+                tasks.extend(a.iter().map(|t| t.unwrap_or_default().to_string()));
+            }
+        }
+        let video_file = std::fs::read_dir(root.join("videos"))
+            .map(|rd| rd.flatten().map(|e| next_file(&e.path().join("chunk-000"))).max().unwrap_or(0))
+            .unwrap_or(0);
+        Ok(Self {
+            tasks,
+            episodes: info["total_episodes"].as_u64().ok_or_else(|| bad("info.json total_episodes"))? as usize,
+            frames: info["total_frames"].as_u64().ok_or_else(|| bad("info.json total_frames"))?,
+            data_file: next_file(&root.join("data/chunk-000")),
+            episodes_file: next_file(&root.join("meta/episodes/chunk-000")),
+            video_file,
+            stats,
+            ranges,
+            provenance,
+            known,
+            sessions,
+            features: Some(info["features"].clone()),
+            robot_type: info["robot_type"].as_str().map(String::from),
+            fps: info["fps"].as_u64().map(|f| f as u32),
+            spec: Some(spec),
+        })
+    }
+}
+
+/// Exports sessions (folders) as one LeRobot v3.0 dataset, or with `append`
+/// adds the sessions it does not have yet.
 pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progress) -> Result<ExportReport, DatasetError> {
-    check_out(&opts.out, opts.replace, false)?;
+    check_out(&opts.out, opts.replace, opts.append)?;
     if let Some(codec) = opts.video {
         crate::video::check_ffmpeg(codec)?;
     }
     let mut report = ExportReport { out: opts.out.clone(), ..ExportReport::default() };
+    let appending = opts.append && opts.out.exists();
+    let base = if appending { Base::read(&opts.out)? } else { Base::default() };
+    if let (Some(have), Some(asked)) = (base.fps, opts.fps) {
+        if have != asked {
+            return Err(DatasetError::Options(format!("{} is at {have} fps; append with --fps {have} or none", opts.out.display())));
+        }
+    }
+    let spec = match (&base.spec, &opts.split_given) {
+        (Some(have), true) if have.parts != opts.split.parts || have.group_by != opts.split.group_by || have.seed != opts.split.seed => {
+            return Err(DatasetError::Options(format!(
+                "{} is split {} by {} (seed {}); appending with another split would mix them: pass the same --split/--group-by/--seed, or none",
+                opts.out.display(),
+                have.describe(),
+                have.group_by.name(),
+                have.seed
+            )));
+        }
+        (Some(have), _) => have.clone(),
+        (None, _) => opts.split.clone(),
+    };
     let mut opened = open_sessions(sessions, opts.strict, progress, &mut report)?;
     opened.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
-    let Some(first) = opened.first() else {
+    let before = opened.len();
+    opened.retain(|s| !base.sessions.contains(&s.manifest.id));
+    report.already = (before - opened.len()) as u64;
+    let fps = opts.fps.or(base.fps);
+    // On append, a session fits only if its features equal the dataset's.
+    let mut fitting = Vec::new();
+    for s in opened {
+        let l = Layout::of(&s, fps, opts.image_size, opts.video);
+        match &base.features {
+            Some(have) if Value::Object(features(&l).0) != *have => {
+                let names = |v: &Value| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                let why = format!(
+                    "schema mismatch: its features ({}) differ from the dataset's ({}); pass the same --fps/--image-size/--video as the first export, or export it to another dataset",
+                    names(&Value::Object(features(&l).0)),
+                    names(have)
+                );
+                if opts.strict {
+                    return Err(DatasetError::Options(format!("{} cannot take session {}: {why}", opts.out.display(), s.manifest.id)));
+                }
+                skip(&s, &why, false, progress, &mut report)?;
+            }
+            _ => fitting.push(s),
+        }
+    }
+    let Some(first) = fitting.first() else {
+        if appending {
+            progress.message(&format!("{}: no new session to add", opts.out.display()));
+            report.bytes = dir_size(&opts.out);
+            return Ok(report);
+        }
         return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
     };
-    let layout = Layout::of(first, opts.fps, opts.image_size, opts.video);
-    let robot_type = opts.robot_type.clone().unwrap_or_else(|| first.manifest.station.clone());
-    let tmp = temp_beside(&opts.out, "tmp")?;
-    let result = write_dataset(&tmp, &opened, &layout, &robot_type, opts, progress, &mut report);
+    let layout = Layout::of(first, fps, opts.image_size, opts.video);
+    let robot_type = opts.robot_type.clone().or(base.robot_type.clone()).unwrap_or_else(|| first.manifest.station.clone());
+    let tmp = temp_beside(&opts.out, if appending { "append" } else { "tmp" })?;
+    let result = write_dataset(&tmp, &fitting, &layout, &robot_type, &spec, &base, opts, progress, &mut report);
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    commit(&tmp, &opts.out)?;
+    if appending {
+        // New data, video and episode files first; then the metadata, info.json last.
+        let mut files = Vec::new();
+        collect_files(&tmp, &mut files);
+        files
+            .sort_by_key(|p| (p.starts_with(tmp.join("meta")) && !p.starts_with(tmp.join("meta/episodes")), p.ends_with("meta/info.json")));
+        for from in files {
+            let rel = from.strip_prefix(&tmp).unwrap_or(&from).to_path_buf();
+            let to = opts.out.join(&rel);
+            if let Some(d) = to.parent() {
+                std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
+            }
+            std::fs::rename(&from, &to).map_err(|e| DatasetError::io("move into the dataset", &to, e))?;
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    } else {
+        commit(&tmp, &opts.out)?;
+    }
     report.bytes = dir_size(&opts.out);
     Ok(report)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect_files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -284,17 +486,19 @@ fn write_dataset(
     sessions: &[Session],
     layout: &Layout,
     robot_type: &str,
+    spec: &SplitSpec,
+    base: &Base,
     opts: &LeRobotOptions,
     progress: &dyn Progress,
     report: &mut ExportReport,
 ) -> Result<(), DatasetError> {
     let (info_features, schema) = features(layout);
     let fps = f64::from(layout.fps);
-    let mut tasks: Vec<String> = Vec::new();
+    let mut tasks: Vec<String> = base.tasks.clone();
     let mut episodes: Vec<EpisodeRow> = Vec::new();
-    let mut file_index = 0usize;
+    let mut file_index = base.data_file;
     let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
-    let mut writer = parquet_file(&data_path(0), schema.clone(), data_props(layout))?;
+    let mut writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
     let mut videos: Vec<VideoWriter> = match layout.video {
         Some(codec) => layout
             .cameras
@@ -305,13 +509,16 @@ fn write_dataset(
             .collect(),
         None => Vec::new(),
     };
-    let mut index: u64 = 0;
+    for v in &mut videos {
+        v.file_index = base.video_file;
+    }
+    let mut index: u64 = base.frames;
     // Sessions that fit the layout, then their splits; episodes are ordered
     // by split so that each split is one contiguous range.
     let mut usable: Vec<&Session> = Vec::new();
     for s in sessions {
         let this = Layout::of(s, opts.fps, opts.image_size, opts.video);
-        if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action {
+        if this.cameras != layout.cameras || this.state != layout.state || this.action != layout.action || this.fps != layout.fps {
             skip(
                 s,
                 "its cameras or sensor channels differ from the first session's; export the two stations separately",
@@ -325,9 +532,8 @@ fn write_dataset(
             usable.push(s);
         }
     }
-    let units: Vec<Unit> =
-        usable.iter().map(|s| Unit { group: group_key(s, opts.split.group_by), weight: s.manifest.duration_ns }).collect();
-    let splits = split::assign(&opts.split, &units, &split::Existing::default());
+    let units: Vec<Unit> = usable.iter().map(|s| Unit { group: group_key(s, spec.group_by), weight: s.manifest.duration_ns }).collect();
+    let splits = split::assign(spec, &units, &base.known);
     // Episodes: a whole session, or each labeled step of it.
     let mut specs: Vec<Spec> = Vec::new();
     for (i, s) in usable.iter().enumerate() {
@@ -351,20 +557,35 @@ fn write_dataset(
             }
         }
     }
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&j| (spec.rank(&splits[specs[j].unit]), specs[j].unit, specs[j].t0));
+    // LeRobot splits are contiguous episode ranges: new episodes must extend
+    // the last range or open new ones.
+    let mut ranges: Vec<(String, usize, usize)> = base.ranges.clone();
+    for j in &order {
+        let split = &splits[specs[*j].unit];
+        let last = ranges.last().map(|r| &r.0);
+        if last != Some(split) && ranges.iter().any(|r| &r.0 == split) {
+            return Err(DatasetError::Options(format!(
+                "appending would put {split} episodes after {} ones, and LeRobot splits are contiguous episode ranges; export again with --replace, or use --format tacit (splits by file)",
+                last.map(String::as_str).unwrap_or("other")
+            )));
+        }
+        match ranges.last_mut() {
+            Some(r) if &r.0 == split => r.2 += 1,
+            _ => {
+                let at = ranges.last().map(|r| r.2).unwrap_or(0);
+                ranges.push((split.clone(), at, at + 1));
+            }
+        }
+    }
     let total_frames: u64 = specs.iter().map(|e| e.n as u64).sum();
     progress.start("exporting", total_frames);
-    let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by_key(|&j| (opts.split.rank(&splits[specs[j].unit]), specs[j].unit, specs[j].t0));
-    let mut ranges: Vec<(String, usize, usize)> = Vec::new();
     for j in order {
         let spec = &specs[j];
         let i = spec.unit;
         let s = usable[i];
         let n = spec.n;
-        match ranges.last_mut() {
-            Some(r) if r.0 == splits[i] => r.2 += 1,
-            _ => ranges.push((splits[i].clone(), episodes.len(), episodes.len() + 1)),
-        }
         if writer.bytes_written() as u64 > DATA_FILE_BYTES {
             seal(writer, &data_path(file_index))?;
             file_index += 1;
@@ -378,7 +599,7 @@ fn write_dataset(
                 tasks.len() - 1
             }
         };
-        let ep = episodes.len();
+        let ep = base.episodes + episodes.len();
         let mut spans = Vec::new();
         for v in videos.iter_mut() {
             v.begin_episode()?;
@@ -396,6 +617,8 @@ fn write_dataset(
                     session: s.manifest.id.clone(),
                     split: splits[i].clone(),
                     from_ns: spec.t0,
+                    group: units[i].group.clone(),
+                    session_duration_ns: s.manifest.duration_ns,
                     videos: spans,
                     step: spec.step.clone(),
                 });
@@ -415,12 +638,13 @@ fn write_dataset(
     write_tasks(&root.join("meta/tasks.parquet"), &tasks)?;
     let video_keys: Vec<String> =
         layout.cameras.iter().filter(|_| layout.video.is_some()).map(|(n, _, _)| format!("observation.images.{n}")).collect();
-    write_episodes(&root.join("meta/episodes/chunk-000/file-000.parquet"), &episodes, &video_keys)?;
-    // Aggregate stats.
+    let meta_file = base.episodes_file;
+    write_episodes(&root.join(format!("meta/episodes/chunk-000/file-{meta_file:03}.parquet")), &episodes, &video_keys, meta_file)?;
+    // Aggregate stats (with the dataset's so far, when appending).
     let mut stats = serde_json::Map::new();
     let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
     for k in keys {
-        let parts: Vec<Stats> = episodes.iter().filter_map(|e| e.stats.get(&k).cloned()).collect();
+        let parts: Vec<Stats> = base.stats.get(&k).into_iter().chain(episodes.iter().filter_map(|e| e.stats.get(&k))).cloned().collect();
         if let Some(agg) = Stats::aggregate(&parts) {
             stats.insert(k, agg.to_json());
         }
@@ -430,7 +654,7 @@ fn write_dataset(
     let info = json!({
         "codebase_version": "v3.0",
         "robot_type": robot_type,
-        "total_episodes": episodes.len(),
+        "total_episodes": base.episodes + episodes.len(),
         "total_frames": index,
         "total_tasks": tasks.len(),
         "chunks_size": 1000,
@@ -446,14 +670,16 @@ fn write_dataset(
     let provenance = json!({
         "format": "lerobot",
         "tacit_version": env!("CARGO_PKG_VERSION"),
-        "split": {"spec": opts.split.describe(), "group_by": opts.split.group_by.name(), "seed": opts.split.seed},
-        "episodes": episodes.iter().map(|e| json!({
+        "split": {"spec": spec.describe(), "group_by": spec.group_by.name(), "seed": spec.seed},
+        "episodes": base.provenance.iter().cloned().chain(episodes.iter().map(|e| json!({
                 "episode_index": e.index,
                 "session_id": e.session,
+                "group": e.group,
+                "session_duration_ns": e.session_duration_ns,
                 "split": e.split,
                 "from_s": e.from_ns as f64 / 1e9,
                 "step_label": e.step,
-            })).collect::<Vec<_>>(),
+            }))).collect::<Vec<_>>(),
     });
     write_json(&root.join("meta/tacit.json"), &provenance)?;
     report.episodes = episodes.len();
@@ -739,7 +965,7 @@ fn list_of(inner: DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", inner, true)))
 }
 
-fn write_episodes(path: &Path, episodes: &[EpisodeRow], video_keys: &[String]) -> Result<(), DatasetError> {
+fn write_episodes(path: &Path, episodes: &[EpisodeRow], video_keys: &[String], meta_file: usize) -> Result<(), DatasetError> {
     let mut fields = vec![
         Field::new("episode_index", DataType::Int64, false),
         Field::new("tasks", list_of(DataType::Utf8), false),
@@ -792,7 +1018,7 @@ fn write_episodes(path: &Path, episodes: &[EpisodeRow], video_keys: &[String]) -
             }
         }
         m.insert("meta/episodes/chunk_index".into(), json!(0));
-        m.insert("meta/episodes/file_index".into(), json!(0));
+        m.insert("meta/episodes/file_index".into(), json!(meta_file));
         rows.push(Value::Object(m));
     }
     let mut dec = arrow_json::ReaderBuilder::new(schema.clone()).build_decoder().map_err(|e| DatasetError::write(e, path))?;

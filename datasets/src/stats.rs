@@ -112,11 +112,57 @@ impl Stats {
         }
         Value::Object(m)
     }
+
+    /// Reads a `meta/stats.json` entry back (to aggregate when appending).
+    pub fn from_json(v: &Value) -> Option<Stats> {
+        fn flat(v: &Value, out: &mut Vec<f64>) -> Option<()> {
+            match v {
+                Value::Array(a) => a.iter().try_for_each(|x| flat(x, out)),
+                Value::Number(n) => {
+                    out.push(n.as_f64()?);
+                    Some(())
+                }
+                Value::Null => {
+                    out.push(f64::NAN);
+                    Some(())
+                }
+                _ => None,
+            }
+        }
+        let get = |k: &str| {
+            let mut out = Vec::new();
+            flat(v.get(k)?, &mut out)?;
+            Some(out)
+        };
+        let image = v.get("mean")?.as_array()?.first().is_some_and(Value::is_array);
+        let mut quantiles: [Vec<f64>; 5] = Default::default();
+        for (i, (name, _)) in QUANTILES.iter().enumerate() {
+            quantiles[i] = get(name)?;
+        }
+        Some(Stats {
+            min: get("min")?,
+            max: get("max")?,
+            mean: get("mean")?,
+            std: get("std")?,
+            quantiles,
+            count: v.get("count")?.as_array()?.first()?.as_u64()?,
+            image,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_round_trip() {
+        let s = Stats::of(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, false);
+        assert_eq!(Stats::from_json(&s.to_json()), Some(s));
+        let mut img = Stats::of(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 3, true);
+        img.count = 2;
+        assert_eq!(Stats::from_json(&img.to_json()), Some(img));
+    }
 
     #[test]
     fn aggregate_equals_stats_of_the_union() {
