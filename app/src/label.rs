@@ -51,16 +51,21 @@ pub enum LabelCommand {
         #[command(flatten)]
         library: LibraryArg,
     },
-    /// Import labels from CSV: columns tier,value,start_s,end_s[,author][,status]
-    /// with a header row. All rows or none.
+    /// Import labels from CSV (columns tier,value,start_s,end_s[,author][,status]
+    /// with a header row) or from an ELAN .eaf file (tiers named like this
+    /// station's tiers; others are skipped). All labels or none.
     Import {
         /// Session folder or id.
         session: String,
-        /// The CSV file.
+        /// The CSV or .eaf file.
         file: std::path::PathBuf,
-        /// Author for rows without one (default: $USER).
+        /// Author for rows without one (default: the ELAN tier's annotator, else $USER).
         #[arg(long)]
         author: Option<String>,
+        /// ELAN only: seconds to add to the file's times (ELAN's 0 is the start
+        /// of the media it was made on; 0 when that is the session's audio or video).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        offset: f64,
         #[command(flatten)]
         library: LibraryArg,
     },
@@ -167,10 +172,14 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LabelCommand::Import { session, file, author, library } => {
+        LabelCommand::Import { session, file, author, offset, library } => {
             let dir = Library::at(library.path()).resolve(&session)?;
             let profile = session_profile(&dir)?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let is_eaf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("eaf")) || text.trim_start().starts_with('<');
+            if is_eaf {
+                return import_elan(&dir, &profile, &file, &text, author, offset);
+            }
             let state = labels::load(&dir)?;
             let first_id: usize = state.next_id(&dir).trim_start_matches("l-").parse().unwrap_or(1);
             let default_author = author_or_user(author);
@@ -247,6 +256,69 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `tacit label import SESSION FILE.eaf`: every annotation on a tier this
+/// station knows becomes a label (reference annotations take their parent's
+/// times); other tiers are skipped and named; a value outside the vocabulary
+/// stops the import with nothing written.
+fn import_elan(
+    dir: &std::path::Path,
+    profile: &tacit_schema::StationProfile,
+    file: &std::path::Path,
+    text: &str,
+    author: Option<String>,
+    offset: f64,
+) -> Result<ExitCode> {
+    if !offset.is_finite() {
+        bail!("--offset must be a number of seconds");
+    }
+    let annotations = tacit_datasets::elan::parse(text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let tiers = profile.labels.tier_names();
+    let state = labels::load(dir)?;
+    let first_id: usize = state.next_id(dir).trim_start_matches("l-").parse().unwrap_or(1);
+    let fallback = author_or_user(author.clone());
+    let t = now();
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in &annotations {
+        if !tiers.contains(&a.tier) {
+            *skipped.entry(a.tier.clone()).or_default() += 1;
+            continue;
+        }
+        let row = (|| -> Result<LabelSegment> {
+            profile.labels.check(&a.tier, &a.value)?;
+            let ns = |ms: i64| seconds_to_ns(ms as f64 / 1e3 + offset, "time (with --offset)");
+            Ok(LabelSegment {
+                id: format!("l-{:04}", first_id + changes.len()),
+                tier: a.tier.clone(),
+                value: a.value.clone(),
+                start_ns: ns(a.start_ms)?,
+                end_ns: ns(a.end_ms)?,
+                author: author.clone().or_else(|| a.annotator.clone()).unwrap_or_else(|| fallback.clone()),
+                created_at_utc: t.clone(),
+                updated_at_utc: t.clone(),
+                status: ReviewStatus::Draft,
+            })
+        })();
+        match row {
+            Ok(label) => changes.push(Change::Add { label }),
+            Err(e) => errors.push(format!("{} annotation {} (tier {}): {e:#}", file.display(), a.id, a.tier)),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("nothing imported; fix these annotations:\n  {}", errors.join("\n  "));
+    }
+    for (tier, n) in &skipped {
+        eprintln!("skipped ELAN tier {tier:?} ({n} annotations): not a tier of this station ({})", tiers.join(", "));
+    }
+    if changes.is_empty() {
+        bail!("{} has no annotation on this station's tiers ({}); nothing imported", file.display(), tiers.join(", "));
+    }
+    labels::commit(dir, &changes)?;
+    println!("imported {} labels from ELAN into {}", changes.len(), dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Splits one CSV line (RFC 4180 quotes, `""` inside quotes).

@@ -81,3 +81,83 @@ fn labels_follow_the_vocabulary_and_every_change_is_logged() {
     ok(label(&lib, &["rebuild", &id]));
     assert_eq!(std::fs::read_to_string(dir.join("annotations.json")).unwrap(), before);
 }
+
+const EAF: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ANNOTATION_DOCUMENT AUTHOR="" DATE="2026-11-28T09:00:00+09:00" FORMAT="3.0" VERSION="3.0">
+  <HEADER MEDIA_FILE="" TIME_UNITS="milliseconds">
+    <MEDIA_DESCRIPTOR MEDIA_URL="file:///lib/sessions/x/mic-lapel.wav" MIME_TYPE="audio/x-wav"/>
+  </HEADER>
+  <TIME_ORDER>
+    <TIME_SLOT TIME_SLOT_ID="ts1" TIME_VALUE="250"/>
+    <TIME_SLOT TIME_SLOT_ID="ts2" TIME_VALUE="1750"/>
+    <TIME_SLOT TIME_SLOT_ID="ts3" TIME_VALUE="1000"/>
+    <TIME_SLOT TIME_SLOT_ID="ts4" TIME_VALUE="1000"/>
+  </TIME_ORDER>
+  <TIER TIER_ID="step" LINGUISTIC_TYPE_REF="default-lt" ANNOTATOR="trainer-lee">
+    <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a1" TIME_SLOT_REF1="ts1" TIME_SLOT_REF2="ts2">
+      <ANNOTATION_VALUE>root pass</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>
+  </TIER>
+  <TIER TIER_ID="defect" LINGUISTIC_TYPE_REF="default-lt">
+    <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a2" TIME_SLOT_REF1="ts3" TIME_SLOT_REF2="ts4">
+      <ANNOTATION_VALUE>porosity</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>
+  </TIER>
+  <TIER TIER_ID="note" PARENT_REF="step" LINGUISTIC_TYPE_REF="symbolic">
+    <ANNOTATION><REF_ANNOTATION ANNOTATION_ID="a3" ANNOTATION_REF="a1">
+      <ANNOTATION_VALUE>키홀을 일정하게</ANNOTATION_VALUE></REF_ANNOTATION></ANNOTATION>
+  </TIER>
+  <TIER TIER_ID="transcript" LINGUISTIC_TYPE_REF="default-lt">
+    <ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a4" TIME_SLOT_REF1="ts1" TIME_SLOT_REF2="ts3">
+      <ANNOTATION_VALUE>I start the root pass</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>
+  </TIER>
+  <LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>
+</ANNOTATION_DOCUMENT>
+"#;
+
+#[test]
+fn elan_tiers_become_labels_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    let id = recorded(&lib);
+    let eaf = tmp.path().join("review.eaf");
+    // A value outside the vocabulary: refused, nothing written.
+    std::fs::write(&eaf, EAF.replace(">porosity<", ">bubbles<")).unwrap();
+    let out = label(&lib, &["import", &id, eaf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("annotation a2 (tier defect)") && err.contains("bubbles"), "{err}");
+    assert_eq!(listed(&lib, &id).as_array().unwrap().len(), 0);
+
+    std::fs::write(&eaf, EAF).unwrap();
+    let out = label(&lib, &["import", &id, eaf.to_str().unwrap(), "--offset", "0.5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped ELAN tier \"transcript\" (1 annotations)"));
+    let l = listed(&lib, &id);
+    let got: Vec<(String, String, i64, i64, String)> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["tier"].as_str().unwrap().into(),
+                x["value"].as_str().unwrap().into(),
+                x["start_ns"].as_i64().unwrap(),
+                x["end_ns"].as_i64().unwrap(),
+                x["author"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "unknown".into());
+    let mut want = vec![
+        ("note".to_string(), "키홀을 일정하게".to_string(), 750_000_000, 2_250_000_000, user.clone()),
+        ("step".to_string(), "root pass".to_string(), 750_000_000, 2_250_000_000, "trainer-lee".to_string()),
+        ("defect".to_string(), "porosity".to_string(), 1_500_000_000, 1_500_000_000, user),
+    ];
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want);
+    // Not XML at all: a clear error, nothing written.
+    std::fs::write(&eaf, "<ANNOTATION_DOCUMENT><TIER TIER_ID=").unwrap();
+    let out = label(&lib, &["import", &id, eaf.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("review.eaf: line 1"));
+    assert_eq!(listed(&lib, &id).as_array().unwrap().len(), 3);
+}

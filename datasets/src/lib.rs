@@ -8,6 +8,7 @@
 //!
 //! Depends on `tacit-schema` only.
 
+pub mod elan;
 pub mod error;
 pub mod lerobot;
 pub mod resample;
