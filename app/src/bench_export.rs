@@ -119,6 +119,44 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Runs `tacit export` in its own process and reads its peak RSS (VmHWM)
+/// from /proc while it runs; returns (seconds, peak KiB). The export fsyncs
+/// every file before it renames the dataset into place.
+fn timed_export(exe: &Path, lib: &Path, out: &Path, format: &[&str]) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .arg("export")
+        .args(format)
+        .arg("--library")
+        .arg(lib)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        peak_kb = peak_kb.max(vm_hwm_kb(child.id()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if !status.success() {
+        bail!("tacit export {} failed", format.join(" "));
+    }
+    Ok((started.elapsed().as_secs_f64(), peak_kb))
+}
+
+/// Camera frames recorded in the library's (one) session.
+fn frames_in_session(lib: &Path) -> Result<u64> {
+    let mut n = 0;
+    for e in std::fs::read_dir(lib.join("sessions"))?.flatten() {
+        let m = tacit_capture::store::read_manifest(&e.path())?;
+        n += m.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Camera).map(|s| s.count).sum::<u64>();
+    }
+    Ok(n)
+}
+
 /// Runs the benchmark for each length in `minutes`.
 pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, keep: bool, as_json: bool) -> Result<ExitCode> {
     let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
@@ -132,32 +170,14 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         let lib = root.join(format!("lib-{seconds}s"));
         eprintln!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
         generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20)?;
+        // A recorded session is on disk long before anyone exports it: flush
+        // the generated files now, so their writeback does not compete with
+        // the timed runs.
+        let _ = std::process::Command::new("sync").status();
         eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
         let dd_bps = dd(&root, dd_mb)?;
         let out = root.join(format!("lerobot-{seconds}s"));
-        // Each export runs in its own process; its peak RSS (VmHWM) is read
-        // from /proc while it runs.
-        let started = Instant::now();
-        let mut child = std::process::Command::new(&exe)
-            .args(["export", "--format", "lerobot", "--library"])
-            .arg(&lib)
-            .arg("--out")
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .spawn()?;
-        let mut peak_kb = 0u64;
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
-            }
-            peak_kb = peak_kb.max(vm_hwm_kb(child.id()).unwrap_or(0));
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        // The export fsyncs every file before renaming the dataset into place.
-        let secs = started.elapsed().as_secs_f64();
-        if !status.success() {
-            bail!("tacit export failed");
-        }
+        let (secs, peak_kb) = timed_export(&exe, &lib, &out, &["--format", "lerobot"])?;
         let rss = peak_kb * 1024;
         let bytes = tacit_datasets::dir_size(&out);
         let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
@@ -169,6 +189,11 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         }
         let pyr: Value = serde_json::from_slice(&py.stdout)?;
         let py_secs = pyr["seconds"].as_f64().unwrap_or(f64::NAN);
+        // The tacit tables of the same session: every frame and reading at native rate.
+        let tables = root.join(format!("tables-{seconds}s"));
+        let (t_secs, t_peak_kb) = timed_export(&exe, &lib, &tables, &["--format", "tacit"])?;
+        let t_bytes = tacit_datasets::dir_size(&tables);
+        let t_frames = frames_in_session(&lib)?;
         let row = json!({
             "seconds_of_session": seconds, "frames": frames, "bytes": bytes,
             "tacit_s": secs, "tacit_frames_per_s": frames as f64 / secs, "tacit_mb_per_s": bytes as f64 / 1e6 / secs,
@@ -177,6 +202,9 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             "dd_mb_per_s": dd_bps / 1e6,
             "tacit_over_pyarrow": secs / py_secs,
             "tacit_over_dd": bytes as f64 / secs / dd_bps,
+            "tables_s": t_secs, "tables_bytes": t_bytes, "tables_camera_frames": t_frames,
+            "tables_frames_per_s": t_frames as f64 / t_secs, "tables_mb_per_s": t_bytes as f64 / 1e6 / t_secs,
+            "tables_peak_rss_mb": (t_peak_kb * 1024) as f64 / 1048576.0, "tables_over_dd": t_bytes as f64 / t_secs / dd_bps,
         });
         eprintln!(
             "{seconds} s: tacit {secs:.2} s ({:.0} frames/s, {:.0} MB/s, peak RSS {:.0} MiB); pyarrow {py_secs:.2} s; tacit/pyarrow {:.2}; dd {:.0} MB/s, tacit = {:.0} % of dd",
@@ -187,9 +215,17 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             dd_bps / 1e6,
             100.0 * bytes as f64 / secs / dd_bps
         );
+        eprintln!(
+            "{seconds} s, tacit tables: {t_secs:.2} s ({:.0} camera frames/s, {:.0} MB/s, peak RSS {:.0} MiB) = {:.0} % of dd",
+            t_frames as f64 / t_secs,
+            t_bytes as f64 / 1e6 / t_secs,
+            (t_peak_kb * 1024) as f64 / 1048576.0,
+            100.0 * t_bytes as f64 / t_secs / dd_bps
+        );
         results.push(row);
         if !keep {
             let _ = std::fs::remove_dir_all(&out);
+            let _ = std::fs::remove_dir_all(&tables);
             let _ = std::fs::remove_dir_all(root.join("pyarrow-out"));
             let _ = std::fs::remove_dir_all(&lib);
         }

@@ -101,6 +101,8 @@ fn reuse_large_allocations() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+        // Writer threads share the main arena instead of each keeping its own.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use arrow_array::builder::{BinaryBuilder, FixedSizeListBuilder, Float32Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, LargeStringArray, RecordBatch, StructArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -29,7 +28,7 @@ use crate::session::{FrameCursor, SensorCursor, Session};
 use crate::split::{self, GroupBy, SplitSpec, Unit};
 use crate::stats::Stats;
 use crate::video::{VideoCodec, VideoWriter};
-use crate::write::{check_out, commit, dir_size, open_sessions, parquet_file, seal, skip, temp_beside, write_json};
+use crate::write::{check_out, commit, dir_size, open_sessions, parquet_file, seal, skip, temp_beside, write_json, BackgroundWriter};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
@@ -498,7 +497,8 @@ fn write_dataset(
     let mut episodes: Vec<EpisodeRow> = Vec::new();
     let mut file_index = base.data_file;
     let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
-    let mut writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
+    let mut closing = Vec::new();
+    let mut writer = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None)?;
     let mut videos: Vec<VideoWriter> = match layout.video {
         Some(codec) => layout
             .cameras
@@ -586,10 +586,11 @@ fn write_dataset(
         let i = spec.unit;
         let s = usable[i];
         let n = spec.n;
-        if writer.bytes_written() as u64 > DATA_FILE_BYTES {
-            seal(writer, &data_path(file_index))?;
+        if writer.bytes_written()? as u64 > DATA_FILE_BYTES {
+            // The full file seals (footer, fsync) while the next one fills.
+            closing.push(writer.close());
             file_index += 1;
-            writer = parquet_file(&data_path(file_index), schema.clone(), data_props(layout))?;
+            writer = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None)?;
         }
         let task = spec.task.clone();
         let task_index = match tasks.iter().position(|t| *t == task) {
@@ -627,7 +628,10 @@ fn write_dataset(
             Err(e) => return Err(e),
         }
     }
-    seal(writer, &data_path(file_index))?;
+    writer.seal()?;
+    for c in closing {
+        c.wait()?;
+    }
     for v in videos.iter_mut() {
         v.finish()?;
     }
@@ -702,7 +706,7 @@ fn write_episode(
     s: &Session,
     layout: &Layout,
     schema: &SchemaRef,
-    writer: &mut ArrowWriter<std::fs::File>,
+    writer: &mut BackgroundWriter,
     videos: &mut [VideoWriter],
     episode: usize,
     task_index: usize,
@@ -857,15 +861,15 @@ fn write_episode(
         let ti: Int64Array = std::iter::repeat_n(task_index as i64, rows).collect();
         columns.extend([Arc::new(ts) as ArrayRef, Arc::new(fi), Arc::new(ei), Arc::new(gi), Arc::new(ti)]);
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| DatasetError::write(e, &s.dir))?;
-        writer.write(&batch).map_err(|e| DatasetError::write(e, &s.dir))?;
+        writer.write(batch)?;
         if group_bytes > ROW_GROUP_BYTES {
-            writer.flush().map_err(|e| DatasetError::write(e, &s.dir))?;
+            writer.flush()?;
             group_bytes = 0;
         }
         k += rows;
         progress.advance(rows as u64);
     }
-    writer.flush().map_err(|e| DatasetError::write(e, &s.dir))?;
+    writer.flush()?;
     // Episode statistics.
     for (vi, (key, comps)) in [("observation.state", &layout.state), ("action", &layout.action)].into_iter().enumerate() {
         if !comps.is_empty() {

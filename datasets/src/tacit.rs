@@ -32,7 +32,6 @@ use arrow_array::{
     UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -44,7 +43,7 @@ use crate::error::DatasetError;
 use crate::lerobot::group_key;
 use crate::session::{Batches, Session};
 use crate::split::{self, Existing, SplitSpec, Unit};
-use crate::write::{check_out, commit, dir_size, json_bytes, open_sessions, parquet_file, replace_file, seal, skip, temp_beside};
+use crate::write::{check_out, commit, dir_size, json_bytes, open_sessions, replace_file, skip, temp_beside, BackgroundWriter, Closing};
 use crate::ExportReport;
 
 /// `tacit.json`'s `format_version`.
@@ -383,7 +382,10 @@ struct TableFiles {
     split: String,
     batch: u32,
     part: u32,
-    writer: Option<(ArrowWriter<std::fs::File>, String, u64)>,
+    /// The open part: its writer thread, path, rows, and batches since the size was last asked.
+    writer: Option<(BackgroundWriter, String, u64, u32)>,
+    /// Parts sealing in the background.
+    closing: Vec<(Closing, FileEntry)>,
     done: Vec<FileEntry>,
 }
 
@@ -394,8 +396,8 @@ impl TableFiles {
 
     fn open(&mut self) -> Result<(), DatasetError> {
         let rel = self.rel();
-        let w = parquet_file(&self.root.join(&rel), self.schema.clone(), self.props.clone())?;
-        self.writer = Some((w, rel, 0));
+        let w = BackgroundWriter::create(&self.root.join(&rel), self.schema.clone(), self.props.clone(), Some(ROW_GROUP_BYTES))?;
+        self.writer = Some((w, rel, 0, 0));
         Ok(())
     }
 
@@ -403,26 +405,25 @@ impl TableFiles {
         if self.writer.is_none() {
             self.open()?;
         }
-        let Some((w, rel, rows)) = self.writer.as_mut() else { return Ok(()) };
-        let path = self.root.join(rel.as_str());
-        w.write(batch).map_err(|e| DatasetError::write(e, &path))?;
+        let Some((w, _, rows, since)) = self.writer.as_mut() else { return Ok(()) };
         *rows += batch.num_rows() as u64;
-        if w.in_progress_size() > ROW_GROUP_BYTES {
-            w.flush().map_err(|e| DatasetError::write(e, &path))?;
-        }
-        if w.bytes_written() > PART_BYTES {
-            self.close()?;
-            self.part += 1;
+        w.write(batch.clone())?;
+        *since += 1;
+        // Asking the size waits for the queue: do it now and then.
+        if *since >= 16 {
+            *since = 0;
+            if w.bytes_written()? > PART_BYTES {
+                self.close()?;
+                self.part += 1;
+            }
         }
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), DatasetError> {
-        if let Some((w, rel, rows)) = self.writer.take() {
-            let path = self.root.join(&rel);
-            seal(w, &path)?;
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            self.done.push(FileEntry { table: self.name.clone(), split: self.split.clone(), batch: self.batch, path: rel, rows, bytes });
+        if let Some((w, rel, rows, _)) = self.writer.take() {
+            let entry = FileEntry { table: self.name.clone(), split: self.split.clone(), batch: self.batch, path: rel, rows, bytes: 0 };
+            self.closing.push((w.close(), entry));
         }
         Ok(())
     }
@@ -432,6 +433,11 @@ impl TableFiles {
             self.open()?; // every split has every table, even with no rows
         }
         self.close()?;
+        for (c, mut entry) in std::mem::take(&mut self.closing) {
+            c.wait()?;
+            entry.bytes = std::fs::metadata(self.root.join(&entry.path)).map(|m| m.len()).unwrap_or(0);
+            self.done.push(entry);
+        }
         Ok(self.done)
     }
 }
@@ -458,6 +464,7 @@ impl Tables {
                     batch,
                     part: 0,
                     writer: None,
+                    closing: Vec::new(),
                     done: Vec::new(),
                 },
             );

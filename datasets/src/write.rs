@@ -131,3 +131,143 @@ pub fn dir_size(p: &Path) -> u64 {
         })
         .sum()
 }
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write(arrow_array::RecordBatch),
+    Flush,
+    Size(std::sync::mpsc::SyncSender<usize>),
+}
+
+/// A Parquet file written on its own thread: the caller prepares the next
+/// batches (reading the session, building columns) while this thread
+/// encodes and writes the previous ones, so the two cores overlap. The
+/// channel holds at most [`BackgroundWriter::QUEUE`] batches, so memory stays
+/// bounded; errors come back on the next call. The thread also writes the
+/// footer and fsyncs, so a finished file can be sealed while the next one is
+/// being written ([`BackgroundWriter::close`]).
+pub(crate) struct BackgroundWriter {
+    path: PathBuf,
+    tx: Option<std::sync::mpsc::SyncSender<Job>>,
+    thread: Option<std::thread::JoinHandle<Result<(), DatasetError>>>,
+}
+
+impl BackgroundWriter {
+    /// Batches waiting to be encoded.
+    const QUEUE: usize = 2;
+
+    /// Creates the file and starts its thread; with `row_group_bytes`, the
+    /// thread closes a row group whenever that much is buffered.
+    pub(crate) fn create(
+        path: &Path,
+        schema: SchemaRef,
+        props: WriterProperties,
+        row_group_bytes: Option<usize>,
+    ) -> Result<Self, DatasetError> {
+        let mut w = parquet_file(path, schema, props)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(Self::QUEUE);
+        let p = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("parquet-writer".into())
+            .spawn(move || {
+                for job in rx {
+                    match job {
+                        Job::Write(b) => {
+                            w.write(&b).map_err(|e| DatasetError::write(e, &p))?;
+                            if row_group_bytes.is_some_and(|limit| w.in_progress_size() > limit) {
+                                w.flush().map_err(|e| DatasetError::write(e, &p))?;
+                            }
+                        }
+                        Job::Flush => w.flush().map_err(|e| DatasetError::write(e, &p))?,
+                        Job::Size(reply) => {
+                            let _ = reply.send(w.bytes_written());
+                        }
+                    }
+                }
+                seal(w, &p)
+            })
+            .map_err(|e| DatasetError::io("start a writer thread for", path, e))?;
+        Ok(Self { path: path.to_path_buf(), tx: Some(tx), thread: Some(thread) })
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), DatasetError> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(job).is_ok()).unwrap_or(false);
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: its error says why.
+        Err(self.join().err().unwrap_or_else(|| DatasetError::write("the writer thread stopped", &self.path)))
+    }
+
+    fn join(&mut self) -> Result<(), DatasetError> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(DatasetError::write("the writer thread panicked", &self.path)),
+            None => Err(DatasetError::write("the file was already closed", &self.path)),
+        }
+    }
+
+    /// Queues a batch.
+    pub(crate) fn write(&mut self, batch: arrow_array::RecordBatch) -> Result<(), DatasetError> {
+        self.send(Job::Write(batch))
+    }
+
+    /// Closes the current row group (after the queued batches).
+    pub(crate) fn flush(&mut self) -> Result<(), DatasetError> {
+        self.send(Job::Flush)
+    }
+
+    /// Bytes written so far (waits for the queue).
+    pub(crate) fn bytes_written(&mut self) -> Result<usize, DatasetError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(Job::Size(tx))?;
+        rx.recv().map_err(|_| self.join().err().unwrap_or_else(|| DatasetError::write("the writer thread stopped", &self.path)))
+    }
+
+    /// Writes the footer, fsyncs and waits.
+    pub(crate) fn seal(mut self) -> Result<(), DatasetError> {
+        self.join()
+    }
+
+    /// Lets the thread finish (footer, fsync) in the background; seal the
+    /// returned handle later with [`Closing::wait`].
+    pub(crate) fn close(mut self) -> Closing {
+        self.tx = None;
+        Closing { path: self.path.clone(), thread: self.thread.take() }
+    }
+}
+
+/// A file whose thread is writing its footer and fsyncing.
+pub(crate) struct Closing {
+    path: PathBuf,
+    thread: Option<std::thread::JoinHandle<Result<(), DatasetError>>>,
+}
+
+impl Closing {
+    /// Waits until the file is on disk.
+    pub(crate) fn wait(mut self) -> Result<(), DatasetError> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(DatasetError::write("the writer thread panicked", &self.path)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
