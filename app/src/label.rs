@@ -81,6 +81,17 @@ pub enum LabelCommand {
         #[command(flatten)]
         library: LibraryArg,
     },
+    /// Mark a session reviewed by a trainer (the `reviewed` flag that
+    /// `tacit export --where status=reviewed` selects on), or clear it with --undo.
+    Review {
+        /// Session folder or id.
+        session: String,
+        /// Clear the flag instead.
+        #[arg(long)]
+        undo: bool,
+        #[command(flatten)]
+        library: LibraryArg,
+    },
     /// Rebuild annotations.json from annotations.log.jsonl.
     Rebuild {
         /// Session folder or id.
@@ -247,6 +258,17 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             let dir = Library::at(library.path()).resolve(&session)?;
             labels::commit(&dir, &[Change::Delete { id: id.clone(), author: author_or_user(author), at_utc: now() }])?;
             println!("deleted {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        LabelCommand::Review { session, undo, library } => {
+            let dir = Library::at(library.path()).resolve(&session)?;
+            let mut m = tacit_capture::store::read_manifest(&dir)?;
+            if m.status == tacit_schema::SessionStatus::Recording {
+                bail!("{} is still recording or was interrupted; stop it or run `tacit recover` first", m.id);
+            }
+            m.reviewed = !undo;
+            m.write_atomic(&dir).with_context(|| format!("cannot write {}", dir.join("session.json").display()))?;
+            println!("{}: {}", m.id, if undo { "no longer marked reviewed" } else { "marked reviewed" });
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::Rebuild { session, library } => {

@@ -330,6 +330,31 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
     assert_eq!(kim[0], kim[1]);
     ok(tacit().arg("validate").arg(&out).output().unwrap());
     assert_eq!(run("1").1, prov, "same seed, same splits");
+
+    // `tacit label review` sets the flag `--where status=reviewed` selects on.
+    let sid = prov["episodes"][0]["session_id"].as_str().unwrap().to_string();
+    let marked = ok(tacit().args(["label", "review", &sid, "--library"]).arg(&lib).output().unwrap());
+    assert!(marked.contains("marked reviewed"));
+    let reviewed = tmp.path().join("reviewed");
+    ok(tacit()
+        .args(["export", "--format", "tacit", "--where", "status=reviewed", "--library"])
+        .arg(&lib)
+        .arg("--out")
+        .arg(&reviewed)
+        .output()
+        .unwrap());
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(reviewed.join("tacit.json")).unwrap()).unwrap();
+    let got: Vec<&str> = m["episodes"].as_array().unwrap().iter().map(|e| e["session_id"].as_str().unwrap()).collect();
+    assert_eq!(got, [sid.as_str()]);
+    ok(tacit().args(["label", "review", &sid, "--undo", "--library"]).arg(&lib).output().unwrap());
+    let none = tacit()
+        .args(["export", "--where", "status=reviewed", "--library"])
+        .arg(&lib)
+        .arg("--out")
+        .arg(tmp.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no session matches"));
 }
 
 #[test]

@@ -49,6 +49,20 @@ impl Session {
         if manifest.status == SessionStatus::Recording {
             return Err(DatasetError::session("the session is still recording or was interrupted; run `tacit recover` on it first", dir));
         }
+        for stream in &manifest.streams {
+            for f in &stream.files {
+                if !dir.join(f).is_file() {
+                    return Err(DatasetError::session(
+                        format!(
+                            "{} stream {}: {f} is missing (the session is incomplete); restore the file, or leave the session out",
+                            stream.kind.name(),
+                            stream.name
+                        ),
+                        dir,
+                    ));
+                }
+            }
+        }
         let ppath = dir.join("station.toml");
         let ptext = std::fs::read_to_string(&ppath).map_err(|e| DatasetError::io("read", &ppath, e))?;
         let profile = StationProfile::from_toml(&ptext).map_err(|e| DatasetError::session(format!("station profile: {e}"), &ppath))?;

@@ -41,22 +41,24 @@ pub struct Placed {
 /// Speaks `text` with espeak-ng (`voice` e.g. `en-us`, `ko`) as 16 kHz mono
 /// f32, with leading and trailing silence trimmed.
 pub fn speak(text: &str, voice: &str, words_per_minute: u32) -> Result<Vec<f32>, TranscribeError> {
-    let dir = std::env::temp_dir().join(format!("tacit-espeak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| TranscribeError::io("create", &dir, e))?;
-    // One file per call: tests speak the same phrases in parallel.
+    // One folder per call (tests speak in parallel), removed afterwards.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let wav = dir.join(format!("{}.wav", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-    let out = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
-        .arg(&wav)
-        .arg(text)
-        .output()
-        .map_err(|e| TranscribeError::io("run espeak-ng (install it: scripts/setup)", Path::new("espeak-ng"), e))?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tacit-espeak-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| TranscribeError::io("create", &dir, e))?;
+    let wav = dir.join("speech.wav");
+    let out = Command::new("espeak-ng").args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"]).arg(&wav).arg(text).output();
+    let out = out.map_err(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        TranscribeError::io("run espeak-ng (install it: scripts/setup)", Path::new("espeak-ng"), e)
+    })?;
     if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
         return Err(TranscribeError::Session { message: format!("espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr)), path: wav });
     }
-    let prepared = crate::audio::load(&wav)?;
-    let _ = std::fs::remove_file(&wav);
+    let prepared = crate::audio::load(&wav);
+    let _ = std::fs::remove_dir_all(&dir);
+    let prepared = prepared?;
     let s = prepared.samples;
     let loud = |x: &f32| x.abs() > 0.01;
     let first = s.iter().position(loud).unwrap_or(0);
