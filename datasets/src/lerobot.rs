@@ -687,7 +687,7 @@ fn write_dataset(
     });
     write_json(&root.join("meta/tacit.json"), &provenance)?;
     report.episodes = episodes.len();
-    report.frames = index;
+    report.frames = index - base.frames;
     Ok(())
 }
 
