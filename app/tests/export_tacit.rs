@@ -427,6 +427,34 @@ fn lerobot_episodes_per_labeled_step() {
     let bad =
         tacit().args(["export", "--image-size", "160"]).arg("--library").arg(&lib).arg("--out").arg(tmp.path().join("x")).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("WIDTHxHEIGHT"));
+
+    // A session with a missing stream file: a clear error naming it, in both formats, nothing written.
+    std::fs::remove_file(lib.join("sessions").join(&sid).join("sensor-arc.arrows")).unwrap();
+    for format in ["lerobot", "tacit"] {
+        let out = tmp.path().join(format!("missing-{format}"));
+        let r = tacit().args(["export", "--strict", "--format", format, "--library"]).arg(&lib).arg("--out").arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains("sensor stream arc: sensor-arc.arrows is missing"), "{err}");
+        assert!(!out.exists());
+        let r = tacit().args(["export", "--format", format, "--library"]).arg(&lib).arg("--out").arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains("warning: skipping") && err.contains("no session"), "{err}");
+        assert!(!out.exists());
+    }
+    // …and one whose manifest lacks a stream the station profile declares.
+    let mpath = lib.join("sessions").join(&sid).join("session.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["streams"].as_array_mut().unwrap().retain(|s| s["kind"] != "sensor");
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    let r = tacit()
+        .args(["export", "--strict", "--format", "tacit", "--library"])
+        .arg(&lib)
+        .arg("--out")
+        .arg(tmp.path().join("undeclared"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("sensor arc is in the station profile but the session has no such stream"), "{err}");
 }
 
 /// (width, height) from a JPEG's start-of-frame marker.

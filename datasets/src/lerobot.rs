@@ -528,6 +528,8 @@ fn write_dataset(
             )?;
         } else if frames_of(s, fps) == 0 {
             skip(s, "shorter than one frame", opts.strict, progress, report)?;
+        } else if let Some(c) = s.streams(StreamKind::Camera).find(|c| c.count == 0) {
+            skip(s, &format!("camera {} recorded no frames", c.name), opts.strict, progress, report)?;
         } else {
             usable.push(s);
         }

@@ -66,6 +66,21 @@ impl Session {
         let ppath = dir.join("station.toml");
         let ptext = std::fs::read_to_string(&ppath).map_err(|e| DatasetError::io("read", &ppath, e))?;
         let profile = StationProfile::from_toml(&ptext).map_err(|e| DatasetError::session(format!("station profile: {e}"), &ppath))?;
+        // Every stream the profile declares must be in the manifest.
+        let declared = profile
+            .cameras
+            .iter()
+            .map(|c| (StreamKind::Camera, &c.name))
+            .chain(profile.microphone.iter().map(|m| (StreamKind::Audio, &m.name)))
+            .chain(profile.sensors.iter().map(|x| (StreamKind::Sensor, &x.name)));
+        for (kind, name) in declared {
+            if !manifest.streams.iter().any(|s| s.kind == kind && &s.name == name) {
+                return Err(DatasetError::session(
+                    format!("{} {name} is in the station profile but the session has no such stream; leave the session out", kind.name()),
+                    dir,
+                ));
+            }
+        }
         let labels = labels::load(dir).map_err(|e| DatasetError::session(e.to_string(), dir))?;
         let commentary = read_commentary(&dir.join("transcript.parquet"))?;
         Ok(Self { dir: dir.to_path_buf(), manifest, profile, labels, commentary })
