@@ -127,10 +127,10 @@ pub fn parse(text: &str) -> Result<Vec<ElanAnnotation>, String> {
     let mut out = Vec::new();
     for (tier, annotator, p, value) in raw {
         let (id, (start_ms, end_ms)) = match p {
-            Pending::Aligned { id, .. } => {
-                let t = times[&id];
-                (id, t)
-            }
+            Pending::Aligned { id, .. } => match times.get(&id) {
+                Some(t) => (id.clone(), *t),
+                None => return Err(format!("annotation {id} has no time")),
+            },
             Pending::Ref { id, parent } => {
                 let mut at = parent.clone();
                 let mut seen = 0;

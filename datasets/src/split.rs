@@ -127,6 +127,9 @@ pub struct Existing {
 
 /// The split of each unit, in input order.
 pub fn assign(spec: &SplitSpec, units: &[Unit], existing: &Existing) -> Vec<String> {
+    if spec.parts.is_empty() {
+        return units.iter().map(|_| "train".to_string()).collect();
+    }
     let mut group_weight: BTreeMap<&str, i64> = BTreeMap::new();
     for u in units {
         *group_weight.entry(u.group.as_str()).or_default() += u.weight.max(1);

@@ -956,8 +956,11 @@ fn card(m: &DatasetManifest, name: &str) -> String {
             "words" => "transcript word with its time".into(),
             "labels" => "label segment of a trainer (all review statuses)".into(),
             "events" => "recorder event (start, stop, marker, device error)".into(),
-            x if x.starts_with("frames-") => format!("frame of camera `{}` (JPEG as recorded)", &x[7..]),
-            x => format!("reading of sensor `{}` (one column per channel)", &x[8..]),
+            x => match (x.strip_prefix("frames-"), x.strip_prefix("sensors-")) {
+                (Some(cam), _) => format!("frame of camera `{cam}` (JPEG as recorded)"),
+                (_, Some(sensor)) => format!("reading of sensor `{sensor}` (one column per channel)"),
+                _ => x.to_string(),
+            },
         };
         b += &format!("| `{t}` | {what} | {rows} |\n");
     }
