@@ -28,7 +28,9 @@ use crate::session::{FrameCursor, SensorCursor, Session};
 use crate::split::{self, GroupBy, SplitSpec, Unit};
 use crate::stats::Stats;
 use crate::video::{VideoCodec, VideoWriter};
-use crate::write::{check_out, commit, dir_size, open_sessions, parquet_file, seal, skip, temp_beside, write_json, BackgroundWriter};
+use crate::write::{
+    check_out, commit, dir_size, files_under, open_sessions, parquet_file, seal, skip, temp_beside, write_json, BackgroundWriter,
+};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
@@ -446,8 +448,7 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
     }
     if appending {
         // New data, video and episode files first; then the metadata, info.json last.
-        let mut files = Vec::new();
-        collect_files(&tmp, &mut files);
+        let mut files = files_under(&tmp, None);
         files
             .sort_by_key(|p| (p.starts_with(tmp.join("meta")) && !p.starts_with(tmp.join("meta/episodes")), p.ends_with("meta/info.json")));
         for from in files {
@@ -464,19 +465,6 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
     }
     report.bytes = dir_size(&opts.out);
     Ok(report)
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                collect_files(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -72,19 +72,6 @@ fn int_col(batches: &[RecordBatch], name: &str) -> Option<Vec<i64>> {
     Some(out)
 }
 
-fn collect_mp4(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                collect_mp4(&p, out);
-            } else if p.extension().is_some_and(|x| x == "mp4") {
-                out.push(p);
-            }
-        }
-    }
-}
-
 fn float_col(batches: &[RecordBatch], name: &str) -> Option<Vec<f64>> {
     let mut out = Vec::new();
     for b in batches {
@@ -108,19 +95,7 @@ fn count_video_frames(path: &Path) -> Option<u64> {
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::write::files_under(dir, Some("parquet"))
 }
 
 const DEFAULTS: [(&str, &str); 5] =
@@ -458,9 +433,7 @@ pub fn summarize_lerobot(root: &Path) -> Result<Summary, crate::DatasetError> {
     }
     let mut all = files_under(root);
     all.extend(["meta/info.json", "meta/stats.json", "meta/tacit.json"].iter().map(|f| root.join(f)).filter(|p| p.is_file()));
-    let mut videos = Vec::new();
-    collect_mp4(&root.join("videos"), &mut videos);
-    all.extend(videos);
+    all.extend(crate::write::files_under(&root.join("videos"), Some("mp4")));
     all.sort();
     for f in &all {
         let bytes = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);

@@ -121,15 +121,27 @@ pub(crate) fn seal(w: ArrowWriter<std::fs::File>, path: &Path) -> Result<(), Dat
     f.sync_all().map_err(|e| DatasetError::io("sync", path, e))
 }
 
+/// Every file under a folder (recursively), sorted; with `ext`, only those
+/// with that extension.
+pub(crate) fn files_under(dir: &Path, ext: Option<&str>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(files_under(&p, ext));
+            } else if ext.is_none_or(|x| p.extension().is_some_and(|have| have == x)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Bytes of every file under a folder.
 pub fn dir_size(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.filter_map(|e| e.ok())
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
+    files_under(p, None).iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum()
 }
 
 /// What the writer thread is asked to do.
