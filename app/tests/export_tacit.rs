@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{ok, record, tacit};
+use common::{library_with, ok, record, tacit};
 
 fn read(path: &Path) -> (arrow_schema::SchemaRef, Vec<RecordBatch>) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -93,14 +93,8 @@ fn raw_frames(session: &Path) -> Vec<(i64, Vec<u8>)> {
 
 #[test]
 fn tacit_tables_round_trip_split_by_operator_and_append() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let (tmp, lib) = library_with(&[("kim", "용접 root pass", "2"), ("lee", "용접 root pass", "2"), ("park", "용접 root pass", "2")]);
     let profile = lib.join("stations/demo.toml");
-    for op in ["kim", "lee", "park"] {
-        ok(record(&lib, &profile, &["--duration", "2", "--operator", op, "--task", "용접 root pass"]).output().unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct session ids
-    }
     let mut ids: Vec<PathBuf> = std::fs::read_dir(lib.join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
     ids.sort();
     let id = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
@@ -265,14 +259,7 @@ fn tacit_tables_round_trip_split_by_operator_and_append() {
 
 #[test]
 fn lerobot_splits_are_contiguous_episode_ranges() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
-    let profile = lib.join("stations/demo.toml");
-    for op in ["kim", "lee", "kim"] {
-        ok(record(&lib, &profile, &["--duration", "1", "--operator", op, "--task", "tack"]).output().unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-    }
+    let (tmp, lib) = library_with(&[("kim", "tack", "1"), ("lee", "tack", "1"), ("kim", "tack", "1")]);
     let out = tmp.path().join("lr");
     let run = |seed: &str| {
         let _ = std::fs::remove_dir_all(&out);
@@ -359,11 +346,7 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
 
 #[test]
 fn lerobot_episodes_per_labeled_step() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
-    let profile = lib.join("stations/demo.toml");
-    ok(record(&lib, &profile, &["--duration", "3", "--operator", "kim", "--task", "butt weld"]).output().unwrap());
+    let (tmp, lib) = library_with(&[("kim", "butt weld", "3")]);
     let sid = std::fs::read_dir(lib.join("sessions")).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
     let label = |args: &[&str]| ok(tacit().arg("label").args(args).arg("--library").arg(&lib).output().unwrap());
     label(&["add", &sid, "--tier", "step", "--value", "root pass", "--from", "1.5", "--to", "2.5"]);

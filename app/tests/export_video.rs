@@ -16,7 +16,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{ok, record, tacit};
+use common::{library_with, ok, tacit};
 
 fn batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
     let f = std::fs::File::open(path).unwrap();
@@ -50,14 +50,7 @@ fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
 
 #[test]
 fn video_export_is_frame_exact() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
-    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
-    let profile = lib.join("stations/demo.toml");
-    for d in ["1", "2"] {
-        ok(record(&lib, &profile, &["--duration", d, "--operator", "kim", "--task", "tack"]).output().unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-    }
+    let (tmp, lib) = library_with(&[("kim", "tack", "1"), ("kim", "tack", "2")]);
     let export = |out: &Path, extra: &[&str]| {
         ok(tacit().args(["export", "--fps", "10", "--library"]).arg(&lib).arg("--out").arg(out).args(extra).output().unwrap())
     };

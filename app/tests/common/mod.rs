@@ -24,3 +24,19 @@ pub fn record(lib: &Path, profile: &Path, args: &[&str]) -> Command {
     c.arg("record").args(args).arg("--profile").arg(profile).arg("--library").arg(lib);
     c
 }
+
+/// A new library (`tacit init`) with one demo-station session per
+/// (operator, task, seconds), recorded a second apart so their ids differ.
+pub fn library_with(sessions: &[(&str, &str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
+    let profile = lib.join("stations/demo.toml");
+    for (i, (operator, task, seconds)) in sessions.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1100)); // ids have one-second resolution
+        }
+        ok(record(&lib, &profile, &["--duration", seconds, "--operator", operator, "--task", task]).output().unwrap());
+    }
+    (tmp, lib)
+}
