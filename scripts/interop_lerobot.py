@@ -13,17 +13,9 @@ import pyarrow.parquet as pq
 from datasets import load_dataset
 from PIL import Image
 
+from interop_checks import check, finish
+
 root = Path(sys.argv[1])
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 info = json.loads((root / "meta/info.json").read_text())
@@ -95,5 +87,4 @@ if "observation.state" in info["features"] and "label.step" in info["features"]:
     check("duckdb groups by step", sum(r[1] for r in rows) == n, rows)
     print("duckdb:", info["features"]["observation.state"]["names"][0], "mean per step:", [(r[0] or "(none)", r[1], round(r[2], 2)) for r in rows])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -8,16 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}", file=sys.stderr)
+from interop_checks import check, finish
 
 
 def read_stream(path):
@@ -28,16 +19,16 @@ def read_stream(path):
 for arg in sys.argv[1:]:
     d = Path(arg)
     m = json.loads((d / "session.json").read_text())
-    check(m["format_version"] == 1, f"{d}: format_version")
+    check(f"{d}: format_version", m["format_version"] == 1)
     for s in m["streams"]:
         if s["kind"] == "audio":
             wav = next(f for f in s["files"] if f.endswith(".wav"))
             with wave.open(str(d / wav)) as w:
-                check(w.getnframes() == s["count"], f"{wav}: {w.getnframes()} frames, manifest {s['count']}")
-                check(w.getframerate() == int(s["rate_hz"]), f"{wav}: rate")
-                check(w.getsampwidth() == 2, f"{wav}: 16-bit")
+                check(f"{wav}: {w.getnframes()} frames, manifest {s['count']}", w.getnframes() == s["count"])
+                check(f"{wav}: rate", w.getframerate() == int(s["rate_hz"]))
+                check(f"{wav}: 16-bit", w.getsampwidth() == 2)
             timing = read_stream(d / f"mic-{s['name']}.timing.arrows")
-            check(timing.schema.names == ["sample_index", "frames", "t_ns", "device_ts_ns", "xrun"], f"{s['name']}: timing schema")
+            check(f"{s['name']}: timing schema", timing.schema.names == ["sample_index", "frames", "t_ns", "device_ts_ns", "xrun"])
             continue
         rows = 0
         for name in s["files"]:
@@ -45,16 +36,15 @@ for arg in sys.argv[1:]:
                 continue
             t = read_stream(d / name)
             rows += t.num_rows
-            check(t.schema.field("t_ns").type == pa.int64(), f"{name}: t_ns is int64")
+            check(f"{name}: t_ns is int64", t.schema.field("t_ns").type == pa.int64())
             ts = t.column("t_ns").to_pylist()
-            check(all(a <= b for a, b in zip(ts, ts[1:])), f"{name}: t_ns sorted")
+            check(f"{name}: t_ns sorted", all(a <= b for a, b in zip(ts, ts[1:])))
             if s["kind"] == "camera" and t.num_rows:
                 data = t.column("data")[0].as_py()
-                check(data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", f"{name}: JPEG bytes")
+                check(f"{name}: JPEG bytes", data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9")
             if s["kind"] == "sensor":
                 names = [c["name"] for c in s["details"]["channels"]]
-                check(t.schema.names == ["t_ns", "device_ts_ns", *names], f"{name}: channel columns {t.schema.names}")
-        check(rows == s["count"], f"{s['name']}: {rows} rows, manifest {s['count']}")
+                check(f"{name}: channel columns {t.schema.names}", t.schema.names == ["t_ns", "device_ts_ns", *names])
+        check(f"{s['name']}: {rows} rows, manifest {s['count']}", rows == s["count"])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -17,18 +17,10 @@ import pyarrow.parquet as pq
 from datasets import Audio, load_dataset
 from PIL import Image
 
+from interop_checks import check, finish
+
 root = Path(sys.argv[1]).resolve()
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp())
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 m = json.loads((root / "tacit.json").read_text())
@@ -94,5 +86,4 @@ segs = con.execute(f"SELECT count(*), min(end_ns - start_ns) FROM read_parquet('
 check("commentary segments have positive length", segs[0] == 0 or segs[1] > 0, segs)
 print(f"commentary: {segs[0]} segments, {words} words")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
