@@ -42,8 +42,13 @@ fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
+/// A JSON file read and parsed.
+fn json_at(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
 fn manifest(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("tacit.json")).unwrap()).unwrap()
+    json_at(&dir.join("tacit.json"))
 }
 
 fn export(lib: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -150,7 +155,7 @@ fn tacit_tables_round_trip_split_by_operator_and_append() {
     }
     for dir in &ids {
         assert_eq!(got[&id(dir)], raw_frames(dir), "frames of {}", id(dir));
-        let sm: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+        let sm: Value = json_at(&dir.join("session.json"));
         let count = |kind: &str| sm["streams"].as_array().unwrap().iter().find(|s| s["kind"] == kind).unwrap()["count"].as_u64().unwrap();
         let sensor_rows = strs(&by_table["sensors-arc"], "session_id").iter().filter(|s| **s == id(dir)).count() as u64;
         assert_eq!(sensor_rows, count("sensor"), "every sensor reading at native rate");
@@ -283,8 +288,8 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
             .arg(&out)
             .output()
             .unwrap());
-        let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
-        let prov: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/tacit.json")).unwrap()).unwrap();
+        let info: Value = json_at(&out.join("meta/info.json"));
+        let prov: Value = json_at(&out.join("meta/tacit.json"));
         (info, prov)
     };
     let (info, prov) = run("1");
@@ -307,8 +312,7 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
         .iter()
         .filter(|e| {
             let sid = e["session_id"].as_str().unwrap();
-            let m: Value =
-                serde_json::from_str(&std::fs::read_to_string(lib.join("sessions").join(sid).join("session.json")).unwrap()).unwrap();
+            let m: Value = json_at(&lib.join("sessions").join(sid).join("session.json"));
             m["operator"] == "kim"
         })
         .map(|e| e["split"].as_str().unwrap())
@@ -330,7 +334,7 @@ fn lerobot_splits_are_contiguous_episode_ranges() {
         .arg(&reviewed)
         .output()
         .unwrap());
-    let m: Value = serde_json::from_str(&std::fs::read_to_string(reviewed.join("tacit.json")).unwrap()).unwrap();
+    let m: Value = json_at(&reviewed.join("tacit.json"));
     let got: Vec<&str> = m["episodes"].as_array().unwrap().iter().map(|e| e["session_id"].as_str().unwrap()).collect();
     assert_eq!(got, [sid.as_str()]);
     ok(tacit().args(["label", "review", &sid, "--undo", "--library"]).arg(&lib).output().unwrap());
@@ -361,7 +365,7 @@ fn lerobot_episodes_per_labeled_step() {
         .arg(&out)
         .output()
         .unwrap());
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+    let info: Value = json_at(&out.join("meta/info.json"));
     assert_eq!(info["total_episodes"], 2, "the rejected step is not an episode");
     assert_eq!(info["total_frames"], 17);
     let (_, data) = read(&out.join("data/chunk-000/file-000.parquet"));
@@ -398,7 +402,7 @@ fn lerobot_episodes_per_labeled_step() {
         .arg(&small)
         .output()
         .unwrap());
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(small.join("meta/info.json")).unwrap()).unwrap();
+    let info: Value = json_at(&small.join("meta/info.json"));
     assert_eq!(info["features"]["observation.images.front"]["shape"], serde_json::json!([120, 160, 3]));
     let (_, data) = read(&small.join("data/chunk-000/file-000.parquet"));
     let img = data[0].column_by_name("observation.images.front").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
@@ -426,7 +430,7 @@ fn lerobot_episodes_per_labeled_step() {
     }
     // …and one whose manifest lacks a stream the station profile declares.
     let mpath = lib.join("sessions").join(&sid).join("session.json");
-    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    let mut m: Value = json_at(&mpath);
     m["streams"].as_array_mut().unwrap().retain(|s| s["kind"] != "sensor");
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     let r = tacit()
@@ -500,7 +504,7 @@ fn lerobot_append_adds_files_and_matches_a_full_export() {
     // The same as exporting all three at once (except where the rows sit).
     let full = tmp.path().join("b/lr");
     ok(export(&full, &[]));
-    let json = |d: &Path, f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap() };
+    let json = |d: &Path, f: &str| json_at(&d.join(f));
     assert!(close(&json(&out, "meta/stats.json"), &json(&full, "meta/stats.json")), "aggregated stats differ");
     assert_eq!(json(&out, "meta/info.json"), json(&full, "meta/info.json"));
     let (_, t) = read(&out.join("meta/tasks.parquet"));
