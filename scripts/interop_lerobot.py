@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from datasets import load_dataset
 from PIL import Image
 
-from interop_checks import check, finish
+from interop_checks import check, finish, fresh_cache
 
 root = Path(sys.argv[1])
 
@@ -65,7 +65,7 @@ for key, feat in info["features"].items():
         check(f"stats shape {key}", len(s["mean"]) == feat["shape"][0] and "q99" in s)
 
 # Hugging Face datasets decodes images, and they match the declared shape.
-ds = load_dataset("parquet", data_files=[str(f) for f in sorted((root / "data").rglob("*.parquet"))], split="train")
+ds = load_dataset("parquet", data_files=[str(f) for f in sorted((root / "data").rglob("*.parquet"))], split="train", cache_dir=fresh_cache())
 check("datasets rows", len(ds) == n)
 images = [k for k, f in info["features"].items() if f["dtype"] == "image"]
 for key in images:

@@ -6,9 +6,7 @@ and WAV audio decodable, and a join of sensors with labels by time.
 Usage: interop_tacit.py DATASET"""
 import io
 import json
-import os
 import sys
-import tempfile
 import wave
 from pathlib import Path
 
@@ -17,10 +15,10 @@ import pyarrow.parquet as pq
 from datasets import Audio, load_dataset
 from PIL import Image
 
-from interop_checks import check, finish
+from interop_checks import check, finish, fresh_cache
 
 root = Path(sys.argv[1]).resolve()
-os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp())
+cache = fresh_cache()
 
 
 m = json.loads((root / "tacit.json").read_text())
@@ -41,19 +39,19 @@ for f in m["files"]:
     check(f"zstd in {f['path']}", "ZSTD" in codecs or f["rows"] == 0, codecs)
 
 # Hugging Face datasets: every config of the card loads; images and audio decode.
-episodes = load_dataset(str(root), "episodes")
+episodes = load_dataset(str(root), "episodes", cache_dir=cache)
 n_eps = sum(len(s) for s in episodes.values())
 check("datasets: episodes", n_eps == len(m["episodes"]), (n_eps, len(m["episodes"])))
 for table in tables:
-    ds = load_dataset(str(root), table)
+    ds = load_dataset(str(root), table, cache_dir=cache)
     rows = sum(len(s) for s in ds.values())
     want = sum(f["rows"] for f in m["files"] if f["table"] == table)
     check(f"datasets: {table} rows", rows == want, (rows, want))
 cam = m["layout"]["cameras"][0]
-frames = load_dataset(str(root), f"frames-{cam}", split=m["episodes"][0]["split"])
+frames = load_dataset(str(root), f"frames-{cam}", split=m["episodes"][0]["split"], cache_dir=cache)
 img = frames[0]["image"]
 check("datasets decodes images", isinstance(img, Image.Image) and img.size == (frames[0]["width"], frames[0]["height"]), img)
-audio = load_dataset(str(root), "audio", split=m["episodes"][0]["split"])
+audio = load_dataset(str(root), "audio", split=m["episodes"][0]["split"], cache_dir=cache)
 check("audio feature", type(audio.features["audio"]).__name__ == "Audio", audio.features)
 raw = audio.cast_column("audio", Audio(decode=False))[0]
 w = wave.open(io.BytesIO(raw["audio"]["bytes"]))
