@@ -15,6 +15,7 @@ pub mod devices;
 pub mod error;
 pub mod fit;
 pub mod ipc;
+pub mod live;
 pub mod recorder;
 pub mod recover;
 pub mod source;
@@ -24,6 +25,7 @@ pub mod writer;
 
 pub use clock::SessionClock;
 pub use error::CaptureError;
+pub use live::{LiveTap, PreviewFrame};
 pub use recorder::{RecordOptions, Recorder, RecorderStatus, StreamStatus};
 pub use recover::{recover, RecoverReport};
 pub use store::{read_manifest, Library};

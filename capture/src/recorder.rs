@@ -115,6 +115,11 @@ pub struct Recorder {
     _lock: SessionLock,
 }
 
+/// The live tap of the stream planned last.
+fn stats_tap(plans: &[StreamPlan]) -> Arc<crate::live::LiveTap> {
+    plans.last().map(|p| p.stats.tap.clone()).unwrap_or_default()
+}
+
 /// A writer thread's body, run once every device is open.
 type WriterJob = Box<dyn FnOnce() -> WriterOutput + Send>;
 
@@ -217,10 +222,11 @@ impl Recorder {
         if let Some((index, rx, format)) = mic_writer {
             let (d, n, f, s) =
                 (dir.clone(), profile.microphone.as_ref().map(|m| m.name.clone()).unwrap_or_default(), fatal.clone(), stop.clone());
+            let tap = plans[index].stats.tap.clone();
             writers.push((
                 index,
                 format!("write-mic-{n}"),
-                Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx), &f, &s)),
+                Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx, Some(tap.clone())), &f, &s)),
             ));
         }
 
@@ -257,10 +263,11 @@ impl Recorder {
                 stats,
             });
             let (d, n, f, s, seg) = (dir.clone(), c.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
+            let tap = stats_tap(&plans);
             writers.push((
                 plans.len() - 1,
                 format!("write-cam-{n}"),
-                Box::new(move || watch(writer::write_camera(&d, &n, seg, rx), &f, &s)),
+                Box::new(move || watch(writer::write_camera(&d, &n, seg, rx, Some(tap.clone())), &f, &s)),
             ));
         }
 
@@ -302,10 +309,11 @@ impl Recorder {
             });
             let channels: Vec<String> = sp.channels.iter().map(|c| c.name.clone()).collect();
             let (d, n, f, s, seg) = (dir.clone(), sp.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
+            let tap = stats_tap(&plans);
             writers.push((
                 plans.len() - 1,
                 format!("write-sensor-{n}"),
-                Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx), &f, &s)),
+                Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx, Some(tap.clone())), &f, &s)),
             ));
         }
 
@@ -459,6 +467,12 @@ impl Recorder {
             free_bytes: store::free_bytes(&self.dir),
             fatal: self.fatal(),
         }
+    }
+
+    /// The live view of each stream (newest frame, audio level, sensor
+    /// history) for a preview; reading it never slows the recording.
+    pub fn live(&self) -> Vec<(String, StreamKind, Arc<crate::live::LiveTap>)> {
+        self.plans.iter().filter(|p| p.kind != StreamKind::Events).map(|p| (p.name.clone(), p.kind, p.stats.tap.clone())).collect()
     }
 
     /// Stops every stream, waits for the writers, and writes the final

@@ -16,6 +16,7 @@ use tacit_schema::tables;
 
 use crate::error::CaptureError;
 use crate::ipc::{SegmentNaming, SegmentWriter};
+use crate::live::LiveTap;
 use crate::source::audio::AudioBlock;
 use crate::source::camera::FrameMsg;
 use crate::source::sensor::SensorBatch;
@@ -108,6 +109,7 @@ struct CameraSink {
     mono: Monotonic,
     rows: Vec<FrameMsg>,
     bytes: usize,
+    tap: Option<Arc<LiveTap>>,
 }
 
 impl CameraSink {
@@ -155,6 +157,9 @@ impl CameraSink {
 
 impl Sink<FrameMsg> for CameraSink {
     fn push(&mut self, msg: FrameMsg) -> Result<(), CaptureError> {
+        if let Some(tap) = &self.tap {
+            tap.offer_frame(msg.t_ns, || Arc::from(msg.jpeg.as_slice()));
+        }
         self.bytes += msg.jpeg.len();
         self.rows.push(msg);
         if self.bytes >= 8 << 20 {
@@ -174,13 +179,22 @@ impl Sink<FrameMsg> for CameraSink {
 }
 
 /// Writes camera frames to `cam-<name>.<n>.arrows` until the channel closes.
-pub fn write_camera(dir: &Path, name: &str, segment_bytes: u64, rx: Receiver<FrameMsg>) -> WriterOutput {
+pub fn write_camera(dir: &Path, name: &str, segment_bytes: u64, rx: Receiver<FrameMsg>, tap: Option<Arc<LiveTap>>) -> WriterOutput {
     let naming = SegmentNaming { stem: format!("cam-{name}"), number_first: true };
     let schema = tables::camera_schema();
     match SegmentWriter::create(dir, naming, schema.clone(), segment_bytes) {
         Ok(seg) => run(
             rx,
-            CameraSink { dir: dir.to_path_buf(), seg, schema, tally: Tally::new(), mono: Monotonic::default(), rows: Vec::new(), bytes: 0 },
+            CameraSink {
+                dir: dir.to_path_buf(),
+                seg,
+                schema,
+                tally: Tally::new(),
+                mono: Monotonic::default(),
+                rows: Vec::new(),
+                bytes: 0,
+                tap,
+            },
         ),
         Err(e) => failed(e),
     }
@@ -197,6 +211,7 @@ struct SensorSink {
     mono: Monotonic,
     pending: Vec<SensorBatch>,
     pending_rows: usize,
+    tap: Option<Arc<LiveTap>>,
 }
 
 impl SensorSink {
@@ -256,6 +271,9 @@ impl SensorSink {
 
 impl Sink<SensorBatch> for SensorSink {
     fn push(&mut self, batch: SensorBatch) -> Result<(), CaptureError> {
+        if let Some(tap) = &self.tap {
+            tap.offer_sensor(&batch.t_ns, &batch.values, self.channels);
+        }
         self.pending_rows += batch.rows();
         self.pending.push(batch);
         if self.pending_rows >= 65_536 {
@@ -282,7 +300,14 @@ impl Sink<SensorBatch> for SensorSink {
 
 /// Writes sensor rows to `sensor-<name>.arrows` (rejects to
 /// `sensor-<name>.rejects.arrows`) until the channel closes.
-pub fn write_sensor(dir: &Path, name: &str, channels: &[String], segment_bytes: u64, rx: Receiver<SensorBatch>) -> WriterOutput {
+pub fn write_sensor(
+    dir: &Path,
+    name: &str,
+    channels: &[String],
+    segment_bytes: u64,
+    rx: Receiver<SensorBatch>,
+    tap: Option<Arc<LiveTap>>,
+) -> WriterOutput {
     let naming = SegmentNaming { stem: format!("sensor-{name}"), number_first: false };
     let schema = tables::sensor_schema(channels);
     match SegmentWriter::create(dir, naming, schema.clone(), segment_bytes) {
@@ -299,6 +324,7 @@ pub fn write_sensor(dir: &Path, name: &str, channels: &[String], segment_bytes: 
                 mono: Monotonic::default(),
                 pending: Vec::new(),
                 pending_rows: 0,
+                tap,
             },
         ),
         Err(e) => failed(e),
@@ -372,6 +398,7 @@ struct AudioSink {
     frames_written: u64,
     inserted: u64,
     expected_next_t: Option<i64>,
+    tap: Option<Arc<LiveTap>>,
 }
 
 impl AudioSink {
@@ -387,6 +414,9 @@ impl AudioSink {
 
 impl Sink<AudioBlock> for AudioSink {
     fn push(&mut self, block: AudioBlock) -> Result<(), CaptureError> {
+        if let Some(tap) = &self.tap {
+            tap.offer_audio(&block.samples);
+        }
         let frames = (block.samples.len() / usize::from(self.channels.max(1))) as u64;
         // Fill lost frames with silence so sample index stays time: the
         // channel's own count, or a jump in capture time (a device xrun).
@@ -470,7 +500,14 @@ impl Sink<AudioBlock> for AudioSink {
 
 /// Writes audio blocks to `mic-<name>.wav` (16-bit PCM) with anchors in
 /// `mic-<name>.timing.arrows`, until the channel closes.
-pub fn write_audio(dir: &Path, name: &str, rate_hz: u32, channels: u16, rx: Receiver<AudioBlock>) -> WriterOutput {
+pub fn write_audio(
+    dir: &Path,
+    name: &str,
+    rate_hz: u32,
+    channels: u16,
+    rx: Receiver<AudioBlock>,
+    tap: Option<Arc<LiveTap>>,
+) -> WriterOutput {
     let wav_name = format!("mic-{name}.wav");
     let wav_path = dir.join(&wav_name);
     let naming = SegmentNaming { stem: format!("mic-{name}.timing"), number_first: false };
@@ -502,6 +539,7 @@ pub fn write_audio(dir: &Path, name: &str, rate_hz: u32, channels: u16, rx: Rece
             frames_written: 0,
             inserted: 0,
             expected_next_t: None,
+            tap,
         },
     )
 }

@@ -56,8 +56,10 @@ fn cpal_captures_alsa_file_pcm_into_wav_sample_exactly() {
     assert_eq!(format.rate_hz, RATE);
     assert_eq!(format.channels, 1);
     let dir = session.path().to_path_buf();
-    let writer =
-        std::thread::Builder::new().name("write-mic-alsa".into()).spawn(move || writer::write_audio(&dir, "alsa", RATE, 1, rx)).unwrap();
+    let writer = std::thread::Builder::new()
+        .name("write-mic-alsa".into())
+        .spawn(move || writer::write_audio(&dir, "alsa", RATE, 1, rx, None))
+        .unwrap();
 
     // Unpaced: stop once the whole file went through (or after 5 s).
     let started = Instant::now();

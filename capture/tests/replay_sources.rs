@@ -49,7 +49,8 @@ fn a_wav_file_replays_as_the_microphone_sample_exactly() {
     let (format, mic) = audio::start(&profile, ctx, 0, tx).unwrap();
     assert_eq!(format.rate_hz, 8_000, "a file microphone keeps the file's rate");
     let out_dir = dir.path().to_path_buf();
-    let writer = std::thread::Builder::new().name("w".into()).spawn(move || writer::write_audio(&out_dir, "lapel", 8_000, 1, rx)).unwrap();
+    let writer =
+        std::thread::Builder::new().name("w".into()).spawn(move || writer::write_audio(&out_dir, "lapel", 8_000, 1, rx, None)).unwrap();
     std::thread::sleep(Duration::from_millis(800)); // the file is 0.5 s long
     stop.store(true, Ordering::Relaxed);
     mic.join().unwrap();
@@ -108,8 +109,10 @@ fn a_csv_replays_as_a_sensor_with_its_own_time() {
     let th = std::thread::Builder::new().name("s".into()).spawn(move || sensor::run(source, ctx, 0, tx)).unwrap();
     let out_dir = dir.path().to_path_buf();
     let channels = vec!["current".to_string(), "voltage".to_string()];
-    let writer =
-        std::thread::Builder::new().name("w".into()).spawn(move || writer::write_sensor(&out_dir, "arc", &channels, u64::MAX, rx)).unwrap();
+    let writer = std::thread::Builder::new()
+        .name("w".into())
+        .spawn(move || writer::write_sensor(&out_dir, "arc", &channels, u64::MAX, rx, None))
+        .unwrap();
     let t0 = std::time::Instant::now();
     while stats.captured.load(Ordering::Relaxed) < 50 && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));

@@ -58,7 +58,7 @@ fn start(dir: &Path, source: Box<dyn SensorSource>) -> Running {
     let channels = vec!["current".to_string(), "voltage".to_string()];
     let writer = std::thread::Builder::new()
         .name("write-sensor-arc".into())
-        .spawn(move || writer::write_sensor(&d, "arc", &channels, u64::MAX, rx))
+        .spawn(move || writer::write_sensor(&d, "arc", &channels, u64::MAX, rx, None))
         .unwrap();
     Running { stop, stats, events, source, writer }
 }

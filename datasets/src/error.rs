@@ -26,6 +26,9 @@ pub enum DatasetError {
     /// The export was asked for something it cannot do.
     #[error("{0}")]
     Options(String),
+    /// The user cancelled the export; nothing was written.
+    #[error("export cancelled; nothing was written")]
+    Cancelled,
     /// Arrow or Parquet failed while writing.
     #[error("{message}: {}", path.display())]
     Write {

@@ -858,6 +858,9 @@ fn write_episode(
         }
         k += rows;
         progress.advance(rows as u64);
+        if progress.cancelled() {
+            return Err(DatasetError::Cancelled);
+        }
     }
     writer.flush()?;
     // Episode statistics.

@@ -12,6 +12,7 @@ pub mod elan;
 pub mod error;
 pub mod lerobot;
 pub mod resample;
+pub mod seek;
 pub mod session;
 pub mod split;
 pub mod stats;

@@ -20,8 +20,10 @@ pub struct Commentary {
     pub start_ns: i64,
     /// End, ns.
     pub end_ns: i64,
-    /// Text.
+    /// Text (the trainer's correction where there is one).
     pub text: String,
+    /// `segment_id` in `transcript.parquet`.
+    pub segment_id: Option<u32>,
 }
 
 /// One session, opened for export.
@@ -82,7 +84,14 @@ impl Session {
             }
         }
         let labels = labels::load(dir).map_err(|e| DatasetError::session(e.to_string(), dir))?;
-        let commentary = read_commentary(&dir.join("transcript.parquet"))?;
+        let mut commentary = read_commentary(&dir.join("transcript.parquet"))?;
+        // A trainer's correction replaces the machine text (it was made on
+        // this transcript if the segment still starts where it did).
+        for c in &mut commentary {
+            if let Some(e) = labels.transcript_edits.iter().find(|e| Some(e.segment_id) == c.segment_id && e.start_ns == c.start_ns) {
+                c.text = e.text.trim().to_string();
+            }
+        }
         Ok(Self { dir: dir.to_path_buf(), manifest, profile, labels, commentary })
     }
 
@@ -122,8 +131,14 @@ fn read_commentary(path: &Path) -> Result<Vec<Commentary>, DatasetError> {
         ) else {
             return Err(bad(&"columns start_ns, end_ns, text missing"));
         };
+        let ids = batch.column_by_name("segment_id").and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt32Array>());
         for i in 0..batch.num_rows() {
-            out.push(Commentary { start_ns: s.value(i), end_ns: e.value(i), text: t.value(i).trim().to_string() });
+            out.push(Commentary {
+                start_ns: s.value(i),
+                end_ns: e.value(i),
+                text: t.value(i).trim().to_string(),
+                segment_id: ids.map(|a| a.value(i)),
+            });
         }
     }
     out.sort_by_key(|c| c.start_ns);

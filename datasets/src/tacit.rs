@@ -714,6 +714,9 @@ fn write_session(
             ];
             emit(t, cols, &s.dir)?;
             progress.advance(n as u64);
+            if progress.cancelled() {
+                return Err(DatasetError::Cancelled);
+            }
         }
     }
     // sensors at native rate
@@ -880,6 +883,19 @@ fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut Tables) -> Res
         let mut cols: Vec<ArrayRef> = vec![repeat_i64(ep, n), repeat_str(sid, n)];
         for name in ["segment_id", "start_ns", "end_ns", "text", "language", "avg_logprob", "no_speech_prob"] {
             cols.push(b.column_by_name(name).cloned().ok_or_else(|| bad(&format!("no column {name}")))?);
+        }
+        if !s.labels.transcript_edits.is_empty() {
+            // The trainer's corrections replace the machine text (which stays in the session).
+            let ids = column::<UInt32Array>(&b, "segment_id", &path)?;
+            let starts = column::<Int64Array>(&b, "start_ns", &path)?;
+            let texts = column::<StringArray>(&b, "text", &path)?;
+            let edited: StringArray = (0..n)
+                .map(|i| {
+                    let e = s.labels.transcript_edits.iter().find(|e| e.segment_id == ids.value(i) && e.start_ns == starts.value(i));
+                    Some(e.map_or(texts.value(i), |e| e.text.as_str()))
+                })
+                .collect();
+            cols[5] = Arc::new(edited);
         }
         emit(tables.get("commentary")?, cols, &s.dir)?;
         let words = column::<ListArray>(&b, "words", &path)?;

@@ -99,6 +99,29 @@ pub struct Annotations {
     pub format_version: u32,
     /// Labels sorted by (start, tier, id).
     pub labels: Vec<LabelSegment>,
+    /// The trainer's corrections of transcript segments, one per segment
+    /// (the latest), sorted by segment id. The machine text stays in
+    /// `transcript.parquet`; exports use the corrected text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript_edits: Vec<TranscriptEdit>,
+}
+
+/// A trainer's correction of one transcript segment's text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptEdit {
+    /// `segment_id` in `transcript.parquet`.
+    pub segment_id: u32,
+    /// The segment's start, session time (to find it again if the session
+    /// is transcribed anew).
+    pub start_ns: i64,
+    /// The machine text the edit replaces (kept, never overwritten).
+    pub original: String,
+    /// The corrected text.
+    pub text: String,
+    /// Who corrected it.
+    pub author: String,
+    /// When, RFC 3339 UTC.
+    pub at_utc: String,
 }
 
 /// One line of `annotations.log.jsonl`.
@@ -114,6 +137,12 @@ pub enum Change {
     Update {
         /// The label as it is now.
         label: LabelSegment,
+    },
+    /// A transcript segment's text corrected (replaces an earlier edit of
+    /// the same segment; an edit back to the original text removes it).
+    Edit {
+        /// The correction.
+        edit: TranscriptEdit,
     },
     /// A label removed.
     Delete {
@@ -230,6 +259,14 @@ impl Annotations {
                 };
                 *slot = label.clone();
             }
+            Change::Edit { edit } => {
+                self.transcript_edits.retain(|e| e.segment_id != edit.segment_id);
+                if edit.text != edit.original {
+                    self.transcript_edits.push(edit.clone());
+                    self.transcript_edits.sort_by_key(|e| e.segment_id);
+                }
+                return Ok(());
+            }
             Change::Delete { id, .. } => {
                 let before = self.labels.len();
                 self.labels.retain(|l| &l.id != id);
@@ -248,6 +285,11 @@ impl Annotations {
         let from_log = read_log(dir).map(|c| c.len()).unwrap_or(0);
         let max_here = self.labels.iter().filter_map(|l| l.id.strip_prefix("l-")?.parse::<usize>().ok()).max().unwrap_or(0);
         format!("l-{:04}", max_here.max(from_log) + 1)
+    }
+
+    /// The corrected text of a transcript segment, if a trainer edited it.
+    pub fn edited_text(&self, segment_id: u32) -> Option<&str> {
+        self.transcript_edits.iter().find(|e| e.segment_id == segment_id).map(|e| e.text.as_str())
     }
 
     /// Labels on a tier, in time order.
@@ -278,7 +320,7 @@ pub fn load(dir: &Path) -> Result<Annotations, LabelError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Annotations { format_version: ANNOTATIONS_VERSION, labels: Vec::new() })
+            return Ok(Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() })
         }
         Err(e) => return Err(io("read", &path, e)),
     };
@@ -352,7 +394,7 @@ fn save(dir: &Path, state: &Annotations) -> Result<(), LabelError> {
 /// Rebuilds `annotations.json` from the log (after the state file was lost
 /// or damaged) and writes it.
 pub fn rebuild(dir: &Path) -> Result<Annotations, LabelError> {
-    let mut state = Annotations { format_version: ANNOTATIONS_VERSION, labels: Vec::new() };
+    let mut state = Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() };
     for (i, c) in read_log(dir)?.iter().enumerate() {
         state.apply(c).map_err(|e| LabelError::Malformed {
             path: dir.join(LOG_FILE).display().to_string(),
@@ -431,6 +473,35 @@ mod tests {
         let mut f = std::fs::OpenOptions::new().append(true).open(dir.join(LOG_FILE)).unwrap();
         f.write_all(b"{\"op\":\"add\",\"lab").unwrap();
         assert_eq!(read_log(&dir).unwrap().len(), 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn transcript_edits_keep_the_machine_text_and_the_latest_correction() {
+        let dir = std::env::temp_dir().join(format!("tacit-edits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let edit = |text: &str| TranscriptEdit {
+            segment_id: 3,
+            start_ns: 2_000_000_000,
+            original: "keyhole sighs".into(),
+            text: text.into(),
+            author: "kim".into(),
+            at_utc: "2026-11-28T10:00:00Z".into(),
+        };
+        commit(&dir, &[Change::Edit { edit: edit("keyhole size") }]).unwrap();
+        let s = commit(&dir, &[Change::Edit { edit: edit("키홀 크기") }]).unwrap();
+        assert_eq!(s.transcript_edits.len(), 1);
+        assert_eq!(s.edited_text(3), Some("키홀 크기"));
+        assert_eq!(s.transcript_edits[0].original, "keyhole sighs");
+        assert_eq!(s.edited_text(4), None);
+        assert_eq!(load(&dir).unwrap(), s);
+        assert_eq!(rebuild(&dir).unwrap(), s);
+        // Back to the machine text: no edit left.
+        let s = commit(&dir, &[Change::Edit { edit: edit("keyhole sighs") }]).unwrap();
+        assert!(s.transcript_edits.is_empty());
+        assert!(!std::fs::read_to_string(dir.join(ANNOTATIONS_FILE)).unwrap().contains("transcript_edits"));
+        assert_eq!(read_log(&dir).unwrap().len(), 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

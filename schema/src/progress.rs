@@ -12,6 +12,11 @@ pub trait Progress: Send + Sync {
     fn message(&self, text: &str);
     /// The phase is over.
     fn finish(&self);
+    /// The user asked to stop; long jobs check this between units and give
+    /// up without leaving partial output.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere (tests, scripts).

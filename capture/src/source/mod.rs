@@ -30,6 +30,8 @@ pub struct LiveStats {
     pub last_t_ns: AtomicI64,
     /// The device is currently failing.
     pub failing: AtomicBool,
+    /// What the Record screen shows (filled by the stream's writer).
+    pub tap: Arc<crate::live::LiveTap>,
 }
 
 impl LiveStats {
