@@ -101,11 +101,23 @@ pub enum LabelCommand {
     },
 }
 
-fn now() -> String {
+/// Sets or clears the session's `reviewed` flag (atomic manifest replace);
+/// the CLI's `tacit label review` and the app's Review screen both use it.
+pub(crate) fn set_reviewed(dir: &Path, reviewed: bool) -> Result<tacit_schema::SessionManifest> {
+    let mut m = tacit_capture::store::read_manifest(dir)?;
+    if matches!(m.status, tacit_schema::SessionStatus::Recording | tacit_schema::SessionStatus::Interrupted) {
+        bail!("{} is still recording or was interrupted; stop it or run `tacit recover` first", m.id);
+    }
+    m.reviewed = reviewed;
+    m.write_atomic(dir).with_context(|| format!("cannot write {}", dir.join("session.json").display()))?;
+    Ok(m)
+}
+
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn author_or_user(a: Option<String>) -> String {
+pub(crate) fn author_or_user(a: Option<String>) -> String {
     a.or_else(|| std::env::var("USER").ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into())
 }
 
@@ -262,12 +274,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
         }
         LabelCommand::Review { session, undo, library } => {
             let dir = Library::at(library.path()).resolve(&session)?;
-            let mut m = tacit_capture::store::read_manifest(&dir)?;
-            if m.status == tacit_schema::SessionStatus::Recording {
-                bail!("{} is still recording or was interrupted; stop it or run `tacit recover` first", m.id);
-            }
-            m.reviewed = !undo;
-            m.write_atomic(&dir).with_context(|| format!("cannot write {}", dir.join("session.json").display()))?;
+            let m = set_reviewed(&dir, !undo)?;
             println!("{}: {}", m.id, if undo { "no longer marked reviewed" } else { "marked reviewed" });
             Ok(ExitCode::SUCCESS)
         }

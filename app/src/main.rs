@@ -1,10 +1,12 @@
-//! `tacit`: the command line (and, later, the desktop app) over the library
-//! crates. Each command is a few lines of glue; the work is in the libraries.
+//! `tacit`: the command line and the desktop app (`tacit app`) over the
+//! library crates. Each command is a few lines of glue; the work is in the
+//! libraries.
 
 mod bench;
 mod bench_export;
 mod demo;
 mod export;
+mod gui;
 mod label;
 mod progress;
 mod record;
@@ -23,8 +25,9 @@ pub const DEMO_PROFILE: &str = include_str!("demo.toml");
 #[derive(Parser)]
 #[command(name = "tacit", version, about = "Capture skilled workers' know-how as labeled, synchronized datasets")]
 struct Cli {
+    /// Without a command: the desktop app when a display is available.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -122,6 +125,8 @@ enum Command {
     },
     /// Transcribe a session's commentary with Whisper, locally.
     Transcribe(transcribe::TranscribeArgs),
+    /// Open the desktop app: Library, Record, Review, Export.
+    App(gui::AppArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -143,7 +148,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+            return gui::run(gui::AppArgs { library: None, open: None, lang: None, screenshot: None, settings: None, place: None });
+        }
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        eprintln!("\nNo display (DISPLAY/WAYLAND_DISPLAY unset): use a command above, or `xvfb-run tacit app`.");
+        return Ok(ExitCode::from(2));
+    };
+    match command {
         Command::Init { library, force } => {
             let path = init_library(&library.path(), force)?;
             println!("Library ready. Demo station profile: {}", path.display());
@@ -173,6 +187,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Label { which } => label::run(which),
         Command::Export(args) => export::run(args),
         Command::Validate { dataset, json } => export::validate(&dataset, json),
+        Command::App(args) => gui::run(args),
         Command::Bench { which } => bench::run(which),
     }
 }

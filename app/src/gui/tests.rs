@@ -1,0 +1,287 @@
+//! The app driven by label with egui_kittest: record a synthetic session,
+//! review it (play, label with keys, edit the transcript, undo/redo, mark
+//! reviewed), export it — asserting on the files written.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::Harness;
+
+use super::{Lang, Place, Settings, TacitApp};
+
+fn harness(settings: Settings, settings_path: &Path) -> Harness<'static, TacitApp> {
+    let path = settings_path.to_path_buf();
+    Harness::builder().with_size([1280.0, 860.0]).build_eframe(move |cc| TacitApp::new(&cc.egui_ctx, settings, Some(path)))
+}
+
+/// Steps the app (real time passes between steps) until `cond` holds; fails after 60 s.
+fn wait_for(h: &mut Harness<'static, TacitApp>, what: &str, cond: impl Fn(&TacitApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond(h.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what} (review says {:?}, loaded {}, frame {}, place {:?})",
+            h.state().review.message(),
+            h.state().review_loaded(),
+            h.state().review.frame_shown(),
+            h.state().settings().place
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn write_transcript(dir: &Path) {
+    use tacit_transcribe::transcript::{write, Segment, Word};
+    let seg = |id: u32, a: i64, b: i64, text: &str| Segment {
+        segment_id: id,
+        start_ns: a,
+        end_ns: b,
+        text: text.into(),
+        language: "en".into(),
+        avg_logprob: -0.2,
+        no_speech_prob: 0.01,
+        words: text
+            .split(' ')
+            .enumerate()
+            .map(|(k, w)| Word {
+                word: w.into(),
+                start_ns: a + k as i64 * 100_000_000,
+                end_ns: a + (k as i64 + 1) * 100_000_000,
+                probability: 0.9,
+            })
+            .collect(),
+    };
+    write(
+        &dir.join("transcript.parquet"),
+        &[seg(0, 200_000_000, 900_000_000, "start the root pass"), seg(1, 1_000_000_000, 1_800_000_000, "keep the key hole small")],
+        &[],
+    )
+    .unwrap();
+}
+
+#[test]
+fn record_review_label_edit_and_mark_reviewed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    crate::init_library(&lib, false).unwrap();
+    let settings_path = tmp.path().join("app.json");
+    let settings = Settings {
+        library: lib.clone(),
+        lang: Lang::En,
+        operator: "op-07".into(),
+        task: "butt weld".into(),
+        export_out: tmp.path().join("dataset"),
+        ..Settings::default()
+    };
+    let mut h = harness(settings, &settings_path);
+    h.step();
+
+    // Record: a few seconds from the built-in demo station (synthetic devices).
+    h.get_by_label("Record").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Start recording").click();
+    wait_for(&mut h, "recording to start", |a| a.record.is_recording());
+    let started = Instant::now();
+    // Previews and counters arrive while recording.
+    wait_for(&mut h, "a preview frame and counters", |a| a.record.has_preview() && a.record.has_status());
+    while started.elapsed() < Duration::from_millis(2500) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // A marker key flashes and lands in the events.
+    h.key_press(egui::Key::Num3);
+    h.step();
+    h.get_by_label_contains("Stop recording").click();
+    wait_for(&mut h, "the recording to stop and the library to list it", |a| {
+        !a.record.is_recording()
+            && !a.record.is_busy()
+            && a.library.rows().len() == 1
+            && a.library.rows()[0].manifest.status == tacit_schema::SessionStatus::Complete
+    });
+    let dir = h.state().library.rows()[0].dir.clone();
+    let m = json(&dir.join("session.json"));
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["operator"], "op-07");
+    assert_eq!(m["task"], "butt weld");
+    assert!(m["duration_ns"].as_i64().unwrap() > 2_000_000_000, "{}", m["duration_ns"]);
+    write_transcript(&dir);
+    let transcript_before = std::fs::read(dir.join("transcript.parquet")).unwrap();
+
+    // Library → Review.
+    h.get_by_label("Library").click();
+    // Grids size their columns from the frame before: let the layout settle.
+    h.run_steps(3);
+    h.get_by_label("Open").click();
+    wait_for(&mut h, "the session to load in Review", |a| a.review_loaded() && a.review.frame_shown());
+    assert_eq!(h.state().settings().place, Place::Review);
+
+    // Play for a moment: the playhead moves and frames follow.
+    h.get_by_label("Play").click();
+    let t0 = h.state().review.playhead_ns();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(600) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    h.get_by_label("Pause").click();
+    h.step();
+    let t1 = h.state().review.playhead_ns();
+    assert!(t1 > t0, "playhead did not move: {t0} → {t1}");
+
+    // A step label with keys: I at the playhead, step 10 frames, O, then 2 = "tack".
+    h.key_press(egui::Key::I);
+    h.step();
+    for _ in 0..10 {
+        h.key_press(egui::Key::ArrowRight);
+        h.step();
+    }
+    h.key_press(egui::Key::O);
+    h.step();
+    h.key_press(egui::Key::Num2);
+    h.step();
+    wait_for(&mut h, "the label to be saved", |a| a.review.pending() == 0);
+    let ann = json(&dir.join("annotations.json"));
+    let labels = ann["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 1, "{ann}");
+    assert_eq!(labels[0]["tier"], "step");
+    assert_eq!(labels[0]["value"], "tack");
+    let (a, b) = (labels[0]["start_ns"].as_i64().unwrap(), labels[0]["end_ns"].as_i64().unwrap());
+    assert_eq!(a, t1, "mark in at the playhead");
+    // Ten frames on.
+    assert_eq!(Some(b), h.state().review.frame_after(a, 10), "span {a}..{b}");
+
+    // Undo removes it (on disk too), redo brings it back.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.step();
+    wait_for(&mut h, "undo to be saved", |a| a.review.pending() == 0);
+    assert_eq!(json(&dir.join("annotations.json"))["labels"].as_array().unwrap().len(), 0);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Y);
+    h.step();
+    wait_for(&mut h, "redo to be saved", |a| a.review.pending() == 0);
+    assert_eq!(json(&dir.join("annotations.json"))["labels"][0]["value"], "tack");
+
+    // Edit a transcript word: the correction is kept beside the machine text.
+    h.get_all_by_label("Edit").nth(1).expect("an Edit button per segment").click();
+    h.run_steps(2);
+    let is_input = |n: &egui_kittest::Node<'_>| {
+        matches!(n.accesskit_node().role(), egui::accesskit::Role::TextInput | egui::accesskit::Role::MultilineTextInput)
+    };
+    let roles: Vec<String> = h.query_all_by_value("keep the key hole small").map(|n| format!("{:?}", n.accesskit_node().role())).collect();
+    let field =
+        h.query_all_by_value("keep the key hole small").find(|n| is_input(n)).unwrap_or_else(|| panic!("no text field, only {roles:?}"));
+    field.focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.query_all_by_value("keep the key hole small").find(|n| is_input(n)).expect("the text field").type_text("keep the keyhole small");
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    wait_for(&mut h, "the transcript edit to be saved", |a| a.review.pending() == 0);
+    let ann = json(&dir.join("annotations.json"));
+    let edits = ann["transcript_edits"].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{ann}");
+    assert_eq!(edits[0]["segment_id"], 1);
+    assert_eq!(edits[0]["original"], "keep the key hole small");
+    assert_eq!(edits[0]["text"], "keep the keyhole small");
+    assert_eq!(std::fs::read(dir.join("transcript.parquet")).unwrap(), transcript_before, "machine text untouched");
+    h.get_by_label("keep the keyhole small");
+    // Every change went through the log too.
+    let log = std::fs::read_to_string(dir.join("annotations.log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+
+    // Mark reviewed.
+    h.get_by_label("Mark reviewed").click();
+    wait_for(&mut h, "the reviewed flag", |a| a.review.reviewed());
+    assert_eq!(json(&dir.join("session.json"))["reviewed"], true);
+
+    // Export (LeRobot) on the worker thread: the corrected text is in the dataset.
+    h.get_by_label("Export").click();
+    h.run_steps(3);
+    h.get_by_label("Start export").click();
+    wait_for(&mut h, "the export to finish", |a| a.export.result().is_some());
+    match h.state().export.result() {
+        Some(Ok(r)) => assert_eq!(r.episodes, 1),
+        other => panic!("export failed: {:?}", other.map(|r| r.as_ref().err())),
+    }
+    let info = json(&tmp.path().join("dataset/meta/info.json"));
+    assert!(info["total_frames"].as_u64().unwrap() > 20);
+    let v = tacit_datasets::validate_lerobot(&tmp.path().join("dataset"));
+    assert!(v.defects.is_empty(), "{:?}", v.defects);
+
+    // Settings were saved as they changed.
+    let saved = json(&settings_path);
+    assert_eq!(saved["place"], "Export");
+    assert_eq!(saved["operator"], "op-07");
+}
+
+#[test]
+fn korean_ui_with_a_hangul_font() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = Settings { library: tmp.path().join("lib"), lang: Lang::Ko, ..Settings::default() };
+    let mut h = harness(settings, &tmp.path().join("app.json"));
+    h.step();
+    match h.state().font() {
+        super::FontStatus::Loaded(p) => assert!(p.exists()),
+        super::FontStatus::Missing => panic!("no Hangul font: scripts/setup installs fonts-nanum"),
+    }
+    for label in ["라이브러리", "녹화", "검토", "내보내기"] {
+        h.get_by_label(label);
+    }
+    h.get_by_label("녹화").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("녹화 시작");
+    // Switch to English in the settings combo.
+    h.get_by_label("언어").click();
+    h.run_steps(3);
+    h.get_by_label("English").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().settings().lang, Lang::En);
+    h.get_by_label_contains("Start recording");
+}
+
+#[test]
+fn a_cancelled_export_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    crate::init_library(&lib, false).unwrap();
+    let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
+    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(&lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let dir = rec.dir().to_path_buf();
+    rec.stop("test").unwrap();
+    // The Cancel button sets this flag; the exporters check it after each batch.
+    let progress = super::export_view::SharedProgress::default();
+    progress.cancel();
+    let out = tmp.path().join("ds");
+    let lerobot = tacit_datasets::LeRobotOptions {
+        out: out.clone(),
+        fps: None,
+        robot_type: None,
+        strict: false,
+        replace: false,
+        split: Default::default(),
+        split_given: false,
+        episodes: tacit_datasets::EpisodeUnit::Session,
+        image_size: None,
+        video: None,
+        append: false,
+    };
+    let e = tacit_datasets::export_lerobot(&[dir.clone()], &lerobot, &progress).unwrap_err();
+    assert!(matches!(e, tacit_datasets::DatasetError::Cancelled), "{e}");
+    let tacit =
+        tacit_datasets::TacitOptions { out: out.clone(), strict: false, replace: false, append: false, split: None, audio_chunk_s: 30 };
+    let e = tacit_datasets::export_tacit(&[dir], &tacit, &progress).unwrap_err();
+    assert!(matches!(e, tacit_datasets::DatasetError::Cancelled), "{e}");
+    let left: Vec<String> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(left, vec!["lib".to_string()], "a cancelled export left files behind");
+}
