@@ -58,6 +58,34 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Review: open time, seek-to-frame time and memory of a short and a
+    /// long generated session (targets: open < 2 s, seek < 100 ms).
+    Review {
+        /// Session lengths, minutes.
+        #[arg(long, num_args = 1.., default_values_t = vec![1.0, 60.0])]
+        minutes: Vec<f64>,
+        /// Folder to generate the sessions in.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Random seeks per session.
+        #[arg(long, default_value_t = 200)]
+        seeks: usize,
+        /// Keep the generated sessions.
+        #[arg(long)]
+        keep: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One Review measurement (run by `bench review` in its own process).
+    #[command(hide = true)]
+    ReviewProbe {
+        /// The session folder.
+        session: PathBuf,
+        /// Random seeks.
+        #[arg(long, default_value_t = 200)]
+        seeks: usize,
+    },
     /// Recorder load test.
     Record {
         /// Seconds to record.
@@ -225,6 +253,8 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {
             return crate::bench_export::run(&minutes, dir, dd_mb, &python, keep, json)
         }
+        BenchCommand::Review { minutes, dir, seeks, keep, json } => return crate::bench_review::run(&minutes, dir, seeks, keep, json),
+        BenchCommand::ReviewProbe { session, seeks } => return crate::bench_review::probe(&session, seeks),
         BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json } => {
             (seconds, dir, dd_mb, keep, noise, jpeg_quality, json)
         }

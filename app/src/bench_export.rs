@@ -20,10 +20,12 @@ use tacit_schema::tables;
 
 use crate::bench::{dd, load_profile};
 
-/// Writes a synthetic session of `seconds` into `lib/sessions/<id>`.
-fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
+/// Writes a synthetic session of `seconds` into `lib/sessions/<id>` with
+/// the first `cameras` cameras of the bench station (2 for export).
+pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: usize) -> Result<PathBuf> {
     let mut profile = load_profile(noise, 85);
     profile.microphone = None;
+    profile.cameras.truncate(cameras);
     for (i, ch) in profile.sensors[0].channels.iter_mut().enumerate() {
         if i >= 14 {
             ch.role = tacit_schema::ChannelRole::Action;
@@ -113,7 +115,7 @@ fn generate(lib: &Path, id: &str, seconds: u32, noise: u8) -> Result<PathBuf> {
 }
 
 /// Peak resident memory of a running process, KiB.
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
+pub(crate) fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -169,7 +171,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         let seconds = (m * 60.0).round() as u32;
         let lib = root.join(format!("lib-{seconds}s"));
         eprintln!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
-        generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20)?;
+        generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20, 2)?;
         // A recorded session is on disk long before anyone exports it: flush
         // the generated files now, so their writeback does not compete with
         // the timed runs.

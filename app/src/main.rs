@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_export;
+mod bench_review;
 mod demo;
 mod export;
 mod gui;
@@ -127,6 +128,25 @@ enum Command {
     Transcribe(transcribe::TranscribeArgs),
     /// Open the desktop app: Library, Record, Review, Export.
     App(gui::AppArgs),
+    /// Play a session's commentary through the speakers (what Review plays).
+    Play {
+        /// Session folder or id.
+        session: String,
+        #[command(flatten)]
+        library: LibraryArg,
+        /// Start, seconds of session time.
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// Seconds to play (default: to the end).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// 0.25 to 4 (pitch changes with speed).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f32,
+        /// Output device: an ALSA PCM name or cpal id (default: $TACIT_AUDIO_OUT, else the system default).
+        #[arg(long, env = "TACIT_AUDIO_OUT")]
+        device: Option<String>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -188,8 +208,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Validate { dataset, json } => export::validate(&dataset, json),
         Command::App(args) => gui::run(args),
+        Command::Play { session, library, from, seconds, speed, device } => play(&library.path(), &session, from, seconds, speed, device),
         Command::Bench { which } => bench::run(which),
     }
+}
+
+/// `tacit play`: the session's microphone WAV from `from` seconds.
+fn play(root: &std::path::Path, session: &str, from: f64, seconds: Option<f64>, speed: f32, device: Option<String>) -> Result<ExitCode> {
+    let dir = tacit_capture::Library::at(root).resolve(session)?;
+    let m = tacit_capture::read_manifest(&dir)?;
+    let Some(wav) =
+        m.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Audio).flat_map(|s| s.files.iter()).find(|f| f.ends_with(".wav"))
+    else {
+        anyhow::bail!("{} has no audio stream", m.id);
+    };
+    if !(0.25..=4.0).contains(&speed) || !from.is_finite() || from < 0.0 {
+        anyhow::bail!("--speed takes 0.25–4 and --from a time ≥ 0 (got {speed}, {from})");
+    }
+    let left_s = (m.duration_ns as f64 / 1e9 - from).max(0.0) / f64::from(speed);
+    let play_s = seconds.unwrap_or(left_s).min(left_s);
+    let player = gui::audio_out::play(&dir.join(wav), (from * 1e9) as i64, speed, device.as_deref()).map_err(anyhow::Error::msg)?;
+    eprintln!("playing {} from {from:.1} s on {} ({play_s:.1} s)", m.id, player.device);
+    std::thread::sleep(std::time::Duration::from_secs_f64(play_s + 0.2));
+    drop(player);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Creates the library folders and writes `stations/demo.toml` unless it exists.

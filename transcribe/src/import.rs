@@ -338,7 +338,7 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
     for t in &tensors {
         let ne: Vec<usize> = t.dims.iter().rev().copied().collect();
         // ggml type codes: 0 f32, 1 f16, 8 q8_0.
-        let quantize = t.kind == Kind::Weight && weights == WeightType::Q8_0 && ne[0] % 32 == 0;
+        let quantize = t.kind == Kind::Weight && weights == WeightType::Q8_0 && ne[0].is_multiple_of(32);
         let ttype = match t.kind {
             Kind::F32 => 0,
             _ if quantize => 8,

@@ -88,7 +88,7 @@ impl Decoder {
     }
 }
 
-fn decode(source: &Source) -> Result<egui::ColorImage, String> {
+pub(crate) fn decode(source: &Source) -> Result<egui::ColorImage, String> {
     let bytes: std::borrow::Cow<'_, [u8]> = match source {
         Source::Bytes(b) => std::borrow::Cow::Borrowed(b),
         Source::Frame(index, i) => std::borrow::Cow::Owned(index.frame(*i).map_err(|e| e.to_string())?),

@@ -66,12 +66,15 @@ impl SharedProgress {
     }
 }
 
+/// A running export: its result channel and its progress.
+type Running = (Receiver<Result<ExportReport, String>>, Arc<SharedProgress>);
+
 /// The Export place.
 #[derive(Default)]
 pub struct ExportView {
     chosen: std::collections::BTreeSet<PathBuf>,
     initialised: bool,
-    running: Option<(Receiver<Result<ExportReport, String>>, Arc<SharedProgress>)>,
+    running: Option<Running>,
     result: Option<Result<ExportReport, String>>,
 }
 
@@ -86,12 +89,8 @@ impl ExportView {
         }
     }
 
-    /// An export is running.
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
-    }
-
     /// The last export's outcome.
+    #[cfg(test)]
     pub fn result(&self) -> Option<&Result<ExportReport, String>> {
         self.result.as_ref()
     }

@@ -9,12 +9,13 @@
 //!              annotations (every label/transcript edit, atomic + logged), export
 //! ```
 
-mod decode;
+pub(crate) mod audio_out;
+pub(crate) mod decode;
 mod export_view;
 pub mod i18n;
 mod library_view;
 mod record_view;
-mod review_view;
+pub(crate) mod review_view;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -147,21 +148,19 @@ impl TacitApp {
     }
 
     /// The settings now.
+    #[cfg(test)]
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
     /// Where the Hangul font came from.
+    #[cfg(test)]
     pub fn font(&self) -> &FontStatus {
         &self.font
     }
 
-    /// Review's last seek: (asked → shown) in ms, for the benchmark.
-    pub fn last_seek_ms(&self) -> Option<f64> {
-        self.review.last_seek_ms()
-    }
-
     /// Review has a session loaded.
+    #[cfg(test)]
     pub fn review_loaded(&self) -> bool {
         self.review.is_loaded()
     }
@@ -346,14 +345,12 @@ pub fn run(args: AppArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(l) = &args.lang {
         settings.lang = if l == "ko" { Lang::Ko } else { Lang::En };
     }
-    if let Some(p) = &args.place {
-        settings.place = match p.as_str() {
-            "record" => Place::Record,
-            "review" => Place::Review,
-            "export" => Place::Export,
-            _ => Place::Library,
-        };
-    }
+    let place = args.place.as_deref().map(|p| match p {
+        "record" => Place::Record,
+        "review" => Place::Review,
+        "export" => Place::Export,
+        _ => Place::Library,
+    });
     let open = match &args.open {
         Some(s) => Some(tacit_capture::Library::at(&settings.library).resolve(s)?),
         None => None,
@@ -375,6 +372,9 @@ pub fn run(args: AppArgs) -> anyhow::Result<std::process::ExitCode> {
             let mut app = TacitApp::new(&cc.egui_ctx, settings, Some(settings_path));
             if let Some(dir) = open {
                 app.open_in_review(&cc.egui_ctx, &dir);
+            }
+            if let Some(p) = place {
+                app.settings.place = p;
             }
             if let Some(p) = screenshot {
                 app = app.screenshot_to(p);

@@ -58,21 +58,25 @@ fn load_profiles(library: &std::path::Path) -> Vec<(String, Result<StationProfil
 
 impl RecordView {
     /// A recording is running.
+    #[cfg(test)]
     pub fn is_recording(&self) -> bool {
         self.recorder.is_some()
     }
 
     /// Starting or stopping is under way.
+    #[cfg(test)]
     pub fn is_busy(&self) -> bool {
         self.starting.is_some() || self.stopping.is_some()
     }
 
     /// A preview frame of some camera is on screen.
+    #[cfg(test)]
     pub fn has_preview(&self) -> bool {
         self.previews.values().any(|p| p.texture.is_some())
     }
 
     /// Counters have been read at least once.
+    #[cfg(test)]
     pub fn has_status(&self) -> bool {
         self.status.is_some()
     }

@@ -39,14 +39,16 @@ pub struct Loaded {
     vocab: LabelVocabulary,
     ann: Annotations,
     segments: Vec<Segment>,
-    cams: Vec<(String, Arc<FrameIndex>)>,
+    pub(crate) cams: Vec<(String, Arc<FrameIndex>)>,
     sensors: Vec<SensorPlot>,
     wave: Vec<f32>,
+    /// The microphone's WAV, played from the playhead.
+    wav: Option<PathBuf>,
     duration_ns: i64,
     opened_in: Duration,
 }
 
-fn open_session(dir: &Path) -> Result<Loaded, String> {
+pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     let started = Instant::now();
     let manifest = tacit_capture::read_manifest(dir).map_err(|e| e.to_string())?;
     let profile = crate::label::session_profile(dir).map_err(|e| format!("{e:#}"))?;
@@ -56,15 +58,17 @@ fn open_session(dir: &Path) -> Result<Loaded, String> {
     let mut cams = Vec::new();
     let mut sensors = Vec::new();
     let mut wave = Vec::new();
+    let mut wav = None;
     for s in &manifest.streams {
         match s.kind {
             StreamKind::Camera => cams.push((s.name.clone(), Arc::new(FrameIndex::open(dir, s).map_err(|e| e.to_string())?))),
             StreamKind::Sensor => {
-                let channels: Vec<String> = s
-                    .details
-                    .get("channels")
-                    .and_then(|c| c.as_array())
-                    .map(|a| a.iter().filter_map(|c| c.get("name")?.as_str().map(String::from)).collect())
+                // The channels as recorded: the session's station profile.
+                let channels: Vec<String> = profile
+                    .sensors
+                    .iter()
+                    .find(|p| p.name == s.name)
+                    .map(|p| p.channels.iter().map(|c| c.name.clone()).collect())
                     .unwrap_or_default();
                 let index = Arc::new(SensorIndex::open(dir, s, &channels).map_err(|e| e.to_string())?);
                 let overview = index.sample(i64::MIN, i64::MAX, PLOT_ROWS).map_err(|e| e.to_string())?;
@@ -73,6 +77,7 @@ fn open_session(dir: &Path) -> Result<Loaded, String> {
             StreamKind::Audio if wave.is_empty() => {
                 if let Some(f) = s.files.iter().find(|f| f.ends_with(".wav")) {
                     wave = waveform(&dir.join(f)).unwrap_or_default();
+                    wav = Some(dir.join(f));
                 }
             }
             _ => {}
@@ -88,6 +93,7 @@ fn open_session(dir: &Path) -> Result<Loaded, String> {
         cams,
         sensors,
         wave,
+        wav,
         duration_ns,
         opened_in: started.elapsed(),
     })
@@ -112,6 +118,11 @@ fn waveform(path: &Path) -> Result<Vec<f32>, String> {
     }
     Ok(out)
 }
+
+/// The annotations thread: edits in, save results out.
+type Saver = (Sender<(PathBuf, Change)>, Receiver<Result<(), String>>);
+/// A sensor's rows for a zoomed range: (sensor, from, to, rows).
+type Sampled = (usize, i64, i64, SensorSample);
 
 /// An edit and how to undo it.
 #[derive(Clone)]
@@ -142,10 +153,17 @@ pub struct ReviewView {
     editing: Option<(u32, String)>,
     undo: Vec<Step>,
     redo: Vec<Step>,
-    saver: Option<(Sender<(PathBuf, Change)>, Receiver<Result<(), String>>)>,
+    saver: Option<Saver>,
     pending: usize,
     reviewing: Option<Receiver<Result<bool, String>>>,
-    sampling: Option<Receiver<Result<(usize, i64, i64, SensorSample), String>>>,
+    sampling: Option<Receiver<Result<Sampled, String>>>,
+    /// Sound from the playhead while playing (None when paused or without output).
+    player: Option<super::audio_out::Player>,
+    /// Speed the player was started at; a seek or a speed change restarts it.
+    player_speed: f32,
+    audio_restart: bool,
+    /// Why there is no sound (no output device), shown once.
+    audio_error: Option<String>,
     /// Label being resized: id, which edge (start?), the label before the drag.
     drag: Option<(String, bool, LabelSegment)>,
 }
@@ -177,6 +195,10 @@ impl Default for ReviewView {
             pending: 0,
             reviewing: None,
             sampling: None,
+            player: None,
+            player_speed: 1.0,
+            audio_restart: false,
+            audio_error: None,
             drag: None,
         }
     }
@@ -186,7 +208,7 @@ fn user() -> String {
     crate::label::author_or_user(None)
 }
 
-fn start_saver(ctx: &egui::Context) -> Option<(Sender<(PathBuf, Change)>, Receiver<Result<(), String>>)> {
+fn start_saver(ctx: &egui::Context) -> Option<Saver> {
     let (tx, rx) = bounded::<(PathBuf, Change)>(256);
     let (done_tx, done_rx) = bounded::<Result<(), String>>(256);
     let ctx = ctx.clone();
@@ -215,6 +237,7 @@ impl ReviewView {
     }
 
     /// A session is loaded.
+    #[cfg(test)]
     pub fn is_loaded(&self) -> bool {
         self.data.is_some()
     }
@@ -232,31 +255,42 @@ impl ReviewView {
     }
 
     /// The status or error line.
+    #[cfg(test)]
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
     /// A camera frame is on screen.
+    #[cfg(test)]
     pub fn frame_shown(&self) -> bool {
         self.shown.iter().any(Option::is_some)
     }
 
     /// The playhead, session time.
+    #[cfg(test)]
     pub fn playhead_ns(&self) -> i64 {
         self.playhead_ns
     }
 
     /// The session is marked reviewed.
+    #[cfg(test)]
     pub fn reviewed(&self) -> bool {
         self.data.as_ref().is_some_and(|d| d.manifest.reviewed)
     }
 
     /// Edits not yet on disk.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.pending
     }
 
+    /// Moves the playhead where the user asked (the sound follows).
     fn seek(&mut self, t_ns: i64) {
+        self.audio_restart = true;
+        self.move_playhead(t_ns);
+    }
+
+    fn move_playhead(&mut self, t_ns: i64) {
         let dur = self.data.as_ref().map_or(0, |d| d.duration_ns);
         self.playhead_ns = t_ns.clamp(0, dur);
         if self.playhead_ns < self.view_start_ns || self.playhead_ns > self.view_start_ns + self.view_len_ns {
@@ -281,6 +315,8 @@ impl ReviewView {
                         self.redo.clear();
                         self.selected = None;
                         self.editing = None;
+                        self.player = None;
+                        self.audio_error = None;
                         self.message = Some(format!("{} · {:.0} ms", d.manifest.id, d.opened_in.as_secs_f64() * 1e3));
                         self.data = Some(d);
                     }
@@ -337,10 +373,11 @@ impl ReviewView {
             if next >= d.duration_ns {
                 self.playing = false;
             }
-            self.seek(next);
+            self.move_playhead(next);
             ctx.request_repaint();
         }
         self.tick = Some(now);
+        self.audio_logic();
         let Some(d) = &self.data else { return };
         if let Some(dec) = decoder {
             for (i, (name, index)) in d.cams.iter().enumerate() {
@@ -359,6 +396,32 @@ impl ReviewView {
                 self.sampling = Some(worker("review-sample", ctx, move || {
                     index.sample(a, b, PLOT_ROWS).map(|s| (i, a, b, s)).map_err(|e| e.to_string())
                 }));
+            }
+        }
+    }
+
+    /// Starts, restarts or stops the sound to follow play/pause, seeks and speed.
+    fn audio_logic(&mut self) {
+        let wav = self.data.as_ref().and_then(|d| d.wav.clone());
+        let Some(wav) = wav.filter(|_| self.playing) else {
+            self.player = None;
+            return;
+        };
+        let restart = self.audio_restart || self.player_speed != self.speed;
+        self.audio_restart = false;
+        if self.player.is_some() && !restart || self.audio_error.is_some() {
+            return;
+        }
+        self.player = None;
+        let device = std::env::var("TACIT_AUDIO_OUT").ok();
+        match super::audio_out::play(&wav, self.playhead_ns, self.speed, device.as_deref()) {
+            Ok(p) => {
+                self.player = Some(p);
+                self.player_speed = self.speed;
+            }
+            Err(e) => {
+                tracing::warn!("no sound: {e}");
+                self.audio_error = Some(e);
             }
         }
     }
@@ -636,6 +699,9 @@ impl ReviewView {
             }
             if let Some(m) = &self.message {
                 ui.label(m.as_str());
+            }
+            if let Some(e) = &self.audio_error {
+                ui.weak(t("No audio output on this machine: playback is silent.")).on_hover_text(e.as_str());
             }
         });
     }

@@ -276,7 +276,7 @@ fn a_cancelled_export_leaves_nothing() {
         video: None,
         append: false,
     };
-    let e = tacit_datasets::export_lerobot(&[dir.clone()], &lerobot, &progress).unwrap_err();
+    let e = tacit_datasets::export_lerobot(std::slice::from_ref(&dir), &lerobot, &progress).unwrap_err();
     assert!(matches!(e, tacit_datasets::DatasetError::Cancelled), "{e}");
     let tacit =
         tacit_datasets::TacitOptions { out: out.clone(), strict: false, replace: false, append: false, split: None, audio_chunk_s: 30 };

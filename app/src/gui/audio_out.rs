@@ -1,0 +1,170 @@
+//! Review's audio: the session's WAV played through cpal from the playhead.
+//!
+//! ```text
+//! audio-feed thread: WAV (hound, seek to playhead) ─► speed/rate/channels ─► bounded chunks
+//! cpal callback:     takes chunks without blocking; silence when none are ready
+//! ```
+//!
+//! The playhead clock stays the master: a seek, a pause or a speed change
+//! stops the stream and starts a new one at the playhead. Speeds other than
+//! 1× pick the nearest sample (pitch changes, as on a tape).
+
+use std::path::Path;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use crossbeam_channel::{bounded, Receiver, TryRecvError};
+
+/// Samples per chunk handed from the feeder to the callback.
+const CHUNK_FRAMES: usize = 1024;
+
+/// A playing output stream; dropping it stops the sound and the feeder.
+pub struct Player {
+    _stream: cpal::Stream,
+    /// The device's name, for the status line.
+    pub device: String,
+}
+
+/// Finds an output device: `name` (an ALSA PCM or cpal id), else the default.
+fn output_device(name: Option<&str>) -> Result<cpal::Device, String> {
+    let host = cpal::default_host();
+    let Some(name) = name.filter(|n| !n.is_empty() && *n != "default") else {
+        return host.default_output_device().ok_or_else(|| "no audio output device".to_string());
+    };
+    let devices = host.output_devices().map_err(|e| format!("cannot list audio outputs: {e}"))?;
+    let mut seen = Vec::new();
+    for d in devices {
+        let id = d.id().map(|i| i.to_string()).unwrap_or_default();
+        let label = d.to_string();
+        if label == name || id == name || id.split_once(':').map(|(_, rest)| rest) == Some(name) {
+            return Ok(d);
+        }
+        seen.push(if id.is_empty() { label } else { id });
+    }
+    Err(format!("no audio output {name:?}; outputs found: {}", if seen.is_empty() { "none".into() } else { seen.join(", ") }))
+}
+
+/// Starts playing `wav` from session time `from_ns` (sample index = time,
+/// as the recorder writes it) at `speed`, on `device` (or the default output).
+pub fn play(wav: &Path, from_ns: i64, speed: f32, device: Option<&str>) -> Result<Player, String> {
+    let mut reader = hound::WavReader::open(wav).map_err(|e| format!("cannot read {}: {e}", wav.display()))?;
+    let spec = reader.spec();
+    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
+        return Err(format!("{} is not 16-bit PCM", wav.display()));
+    }
+    let start = (i128::from(from_ns.max(0)) * i128::from(spec.sample_rate) / 1_000_000_000) as u32;
+    reader.seek(start.min(reader.duration())).map_err(|e| format!("cannot seek {}: {e}", wav.display()))?;
+
+    let device = output_device(device)?;
+    let name = device.to_string();
+    // The file's own rate and channels as i16 when the device takes them (bit-exact), else its default.
+    let exact = device.supported_output_configs().ok().and_then(|mut c| {
+        c.find(|r| {
+            r.channels() == spec.channels
+                && r.sample_format() == cpal::SampleFormat::I16
+                && r.min_sample_rate() <= spec.sample_rate
+                && spec.sample_rate <= r.max_sample_rate()
+        })
+    });
+    let (config, format) = match exact {
+        Some(r) => (r.with_sample_rate(spec.sample_rate).config(), cpal::SampleFormat::I16),
+        None => {
+            let d = device.default_output_config().map_err(|e| format!("{name}: no output format: {e}"))?;
+            (d.config(), d.sample_format())
+        }
+    };
+    let out_channels = usize::from(config.channels);
+    let in_channels = usize::from(spec.channels.max(1));
+    // Source frames per output frame.
+    let step = f64::from(spec.sample_rate) * f64::from(speed.clamp(0.25, 4.0)) / f64::from(config.sample_rate);
+
+    let (tx, rx) = bounded::<Vec<i16>>(8);
+    std::thread::Builder::new()
+        .name("audio-feed".into())
+        .spawn(move || {
+            let mut samples = reader.samples::<i16>();
+            let mut frame = vec![0i16; in_channels];
+            let mut have: f64 = -1.0; // index of the frame in `frame`
+            let mut pos: f64 = 0.0;
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK_FRAMES * out_channels);
+                for _ in 0..CHUNK_FRAMES {
+                    while have < pos.floor() {
+                        for s in frame.iter_mut() {
+                            match samples.next() {
+                                Some(Ok(v)) => *s = v,
+                                _ => {
+                                    // End of the file: send what is left, then stop.
+                                    if !chunk.is_empty() {
+                                        let _ = tx.send(chunk);
+                                    }
+                                    return;
+                                }
+                            }
+                        }
+                        have += 1.0;
+                    }
+                    for c in 0..out_channels {
+                        chunk.push(frame[c.min(in_channels - 1)]);
+                    }
+                    pos += step;
+                }
+                if tx.send(chunk).is_err() {
+                    return; // the stream was dropped
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the audio-feed thread: {e}"))?;
+
+    let on_error = |e: cpal::Error| tracing::warn!("audio output: {e}");
+    let stream = match format {
+        cpal::SampleFormat::I16 => {
+            let mut feed = Feed::new(rx);
+            device.build_output_stream::<i16, _, _>(config, move |out: &mut [i16], _| feed.fill(out, |s| s), on_error, None)
+        }
+        cpal::SampleFormat::F32 => {
+            let mut feed = Feed::new(rx);
+            device.build_output_stream::<f32, _, _>(
+                config,
+                move |out: &mut [f32], _| feed.fill(out, |s| f32::from(s) / 32768.0),
+                on_error,
+                None,
+            )
+        }
+        other => return Err(format!("{name}: output sample format {other:?} is not supported (i16 or f32)")),
+    }
+    .map_err(|e| format!("{name}: cannot open the output: {e}"))?;
+    stream.play().map_err(|e| format!("{name}: cannot start the output: {e}"))?;
+    Ok(Player { _stream: stream, device: name })
+}
+
+/// The callback's side: chunks in, silence when the feeder is behind.
+struct Feed {
+    rx: Receiver<Vec<i16>>,
+    chunk: Vec<i16>,
+    at: usize,
+}
+
+impl Feed {
+    fn new(rx: Receiver<Vec<i16>>) -> Self {
+        Self { rx, chunk: Vec::new(), at: 0 }
+    }
+
+    fn fill<T: Copy + Default>(&mut self, out: &mut [T], convert: impl Fn(i16) -> T) {
+        for o in out.iter_mut() {
+            if self.at >= self.chunk.len() {
+                match self.rx.try_recv() {
+                    Ok(c) => {
+                        self.chunk = c;
+                        self.at = 0;
+                    }
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
+                        *o = T::default();
+                        continue;
+                    }
+                }
+            }
+            *o = convert(self.chunk[self.at]);
+            self.at += 1;
+        }
+    }
+}
