@@ -111,6 +111,21 @@ fn record_review_label_edit_and_mark_reviewed() {
     assert_eq!(m["operator"], "op-07");
     assert_eq!(m["task"], "butt weld");
     assert!(m["duration_ns"].as_i64().unwrap() > 2_000_000_000, "{}", m["duration_ns"]);
+    // The marker key landed in the session's events.
+    let events = std::fs::File::open(dir.join("events.arrows")).unwrap();
+    let mut markers = Vec::new();
+    for b in arrow_ipc::reader::StreamReader::try_new(events, None).unwrap() {
+        let b = b.unwrap();
+        let kind = b.column_by_name("kind").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+        let label = b.column_by_name("label").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+        let source = b.column_by_name("source").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+        for i in 0..b.num_rows() {
+            if kind.value(i) == "marker" {
+                markers.push((label.value(i).to_string(), source.value(i).to_string()));
+            }
+        }
+    }
+    assert_eq!(markers, vec![("spatter".to_string(), "keyboard".to_string())]);
     write_transcript(&dir);
     let transcript_before = std::fs::read(dir.join("transcript.parquet")).unwrap();
 
@@ -284,4 +299,30 @@ fn a_cancelled_export_leaves_nothing() {
     assert!(matches!(e, tacit_datasets::DatasetError::Cancelled), "{e}");
     let left: Vec<String> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert_eq!(left, vec!["lib".to_string()], "a cancelled export left files behind");
+}
+
+#[test]
+fn library_recovers_an_interrupted_session_with_one_click() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    crate::init_library(&lib, false).unwrap();
+    let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
+    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(&lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let dir = rec.dir().to_path_buf();
+    drop(rec); // as a crash would: no stop, the manifest still says recording
+    let settings = Settings { library: lib, lang: Lang::En, ..Settings::default() };
+    let mut h = harness(settings, &tmp.path().join("app.json"));
+    wait_for(&mut h, "the library scan", |a| !a.library.rows().is_empty());
+    h.run_steps(3);
+    h.get_by_label("interrupted");
+    h.get_by_label("Recover").click();
+    wait_for(&mut h, "the recovery", |a| {
+        a.library.rows().first().is_some_and(|r| r.manifest.status == tacit_schema::SessionStatus::Recovered)
+    });
+    assert_eq!(json(&dir.join("session.json"))["status"], "recovered");
+    h.run_steps(3);
+    // Now it opens in Review.
+    h.get_by_label("Open").click();
+    wait_for(&mut h, "the recovered session in Review", |a| a.review_loaded());
 }
