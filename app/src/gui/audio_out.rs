@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use crossbeam_channel::{bounded, Receiver, TryRecvError};
 
 /// Samples per chunk handed from the feeder to the callback.
@@ -22,25 +22,6 @@ pub struct Player {
     _stream: cpal::Stream,
     /// The device's name, for the status line.
     pub device: String,
-}
-
-/// Finds an output device: `name` (an ALSA PCM or cpal id), else the default.
-fn output_device(name: Option<&str>) -> Result<cpal::Device, String> {
-    let host = cpal::default_host();
-    let Some(name) = name.filter(|n| !n.is_empty() && *n != "default") else {
-        return host.default_output_device().ok_or_else(|| "no audio output device".to_string());
-    };
-    let devices = host.output_devices().map_err(|e| format!("cannot list audio outputs: {e}"))?;
-    let mut seen = Vec::new();
-    for d in devices {
-        let id = d.id().map(|i| i.to_string()).unwrap_or_default();
-        let label = d.to_string();
-        if label == name || id == name || id.split_once(':').map(|(_, rest)| rest) == Some(name) {
-            return Ok(d);
-        }
-        seen.push(if id.is_empty() { label } else { id });
-    }
-    Err(format!("no audio output {name:?}; outputs found: {}", if seen.is_empty() { "none".into() } else { seen.join(", ") }))
 }
 
 /// Starts playing `wav` from session time `from_ns` (sample index = time,
@@ -54,7 +35,7 @@ pub fn play(wav: &Path, from_ns: i64, speed: f32, device: Option<&str>) -> Resul
     let start = (i128::from(from_ns.max(0)) * i128::from(spec.sample_rate) / 1_000_000_000) as u32;
     reader.seek(start.min(reader.duration())).map_err(|e| format!("cannot seek {}: {e}", wav.display()))?;
 
-    let device = output_device(device)?;
+    let device = tacit_capture::source::audio::find_output_device(device.filter(|n| !n.is_empty()).unwrap_or("default"))?;
     let name = device.to_string();
     // The file's own rate and channels as i16 when the device takes them (bit-exact), else its default.
     let exact = device.supported_output_configs().ok().and_then(|mut c| {

@@ -33,6 +33,14 @@ fn wait_for(h: &mut Harness<'static, TacitApp>, what: &str, cond: impl Fn(&Tacit
     h.step();
 }
 
+/// A demo-station recording in `lib`, running for `ms` before it is returned.
+fn start_demo_recording(lib: &Path, ms: u64) -> tacit_capture::Recorder {
+    let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
+    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(ms));
+    rec
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -269,9 +277,7 @@ fn a_cancelled_export_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     crate::init_library(&lib, false).unwrap();
-    let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
-    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(&lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    let rec = start_demo_recording(&lib, 1000);
     let dir = rec.dir().to_path_buf();
     rec.stop("test").unwrap();
     // The Cancel button sets this flag; the exporters check it after each batch.
@@ -306,9 +312,7 @@ fn library_recovers_an_interrupted_session_with_one_click() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
     crate::init_library(&lib, false).unwrap();
-    let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
-    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(&lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let rec = start_demo_recording(&lib, 800);
     let dir = rec.dir().to_path_buf();
     drop(rec); // as a crash would: no stop, the manifest still says recording
     let settings = Settings { library: lib, lang: Lang::En, ..Settings::default() };

@@ -228,12 +228,24 @@ fn run_file(
 /// Finds a cpal input device by name (`default`, an ALSA PCM such as `hw:1,0`,
 /// or a cpal id such as `alsa:hw:1,0`).
 pub fn find_cpal_device(name: &str) -> Result<cpal::Device, String> {
+    find_device(name, false)
+}
+
+/// Finds a cpal output device the same way (Review's sound).
+pub fn find_output_device(name: &str) -> Result<cpal::Device, String> {
+    find_device(name, true)
+}
+
+fn find_device(name: &str, output: bool) -> Result<cpal::Device, String> {
     use cpal::traits::{DeviceTrait, HostTrait};
     let host = cpal::default_host();
+    let what = if output { "output" } else { "input" };
     if name == "default" {
-        return host.default_input_device().ok_or_else(|| "no default input device".to_string());
+        let d = if output { host.default_output_device() } else { host.default_input_device() };
+        return d.ok_or_else(|| format!("no default {what} device"));
     }
-    let devices = host.input_devices().map_err(|e| format!("cannot list input devices: {e}"))?;
+    let devices =
+        if output { host.output_devices() } else { host.input_devices() }.map_err(|e| format!("cannot list {what} devices: {e}"))?;
     let mut seen = Vec::new();
     for d in devices {
         let id = d.id().map(|i| i.to_string()).unwrap_or_default();
@@ -243,7 +255,7 @@ pub fn find_cpal_device(name: &str) -> Result<cpal::Device, String> {
         }
         seen.push(if id.is_empty() { label } else { id });
     }
-    Err(format!("no input device {name:?}; inputs found: {}", if seen.is_empty() { "none".into() } else { seen.join(", ") }))
+    Err(format!("no {what} device {name:?}; {what}s found: {}", if seen.is_empty() { "none".into() } else { seen.join(", ") }))
 }
 
 fn run_cpal(
