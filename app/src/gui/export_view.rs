@@ -73,7 +73,8 @@ type Running = (Receiver<Result<ExportReport, String>>, Arc<SharedProgress>);
 #[derive(Default)]
 pub struct ExportView {
     chosen: std::collections::BTreeSet<PathBuf>,
-    initialised: bool,
+    /// Sessions listed before: a new one starts chosen, an unticked one stays unticked.
+    seen: std::collections::BTreeSet<PathBuf>,
     running: Option<Running>,
     result: Option<Result<ExportReport, String>>,
 }
@@ -143,9 +144,10 @@ impl ExportView {
             .filter(|r| matches!(r.manifest.status, SessionStatus::Complete | SessionStatus::Recovered))
             .filter(|r| !s.export_reviewed_only || r.manifest.reviewed)
             .collect();
-        if !self.initialised && !rows.is_empty() {
-            self.chosen = rows.iter().map(|r| r.dir.clone()).collect();
-            self.initialised = true;
+        for r in rows {
+            if self.seen.insert(r.dir.clone()) {
+                self.chosen.insert(r.dir.clone());
+            }
         }
         let running = self.running.is_some();
         ui.add_enabled_ui(!running, |ui| {
