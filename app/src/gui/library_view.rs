@@ -6,7 +6,7 @@ use crossbeam_channel::Receiver;
 use tacit_schema::{SessionManifest, SessionStatus};
 
 use super::settings::{Settings, SortKey};
-use super::{hms, tr, worker, Event};
+use super::{finished, hms, tr, worker, Event};
 
 /// One session in the table.
 #[derive(Clone, Debug)]
@@ -67,23 +67,14 @@ impl LibraryView {
 
     /// Takes finished scans and recoveries.
     pub fn logic(&mut self, events: &mut Vec<Event>) {
-        if let Some(rx) = &self.scanning {
-            if let Ok(r) = rx.try_recv() {
-                self.scanning = None;
-                match r {
-                    Ok(rows) => self.rows = rows,
-                    Err(e) => self.message = Some(e),
-                }
-            }
+        match finished(&mut self.scanning) {
+            Some(Ok(rows)) => self.rows = rows,
+            Some(Err(e)) => self.message = Some(e),
+            None => {}
         }
-        if let Some(rx) = &self.recovering {
-            if let Ok(r) = rx.try_recv() {
-                self.recovering = None;
-                self.message = Some(match r {
-                    Ok(m) | Err(m) => m,
-                });
-                events.push(Event::RefreshLibrary);
-            }
+        if let Some(Ok(m) | Err(m)) = finished(&mut self.recovering) {
+            self.message = Some(m);
+            events.push(Event::RefreshLibrary);
         }
     }
 

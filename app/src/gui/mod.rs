@@ -48,6 +48,14 @@ pub(crate) fn worker<T: Send + 'static>(
     rx
 }
 
+/// The result of a worker started with [`worker`], once it has arrived; the
+/// slot is emptied then, so a `Some` slot means "still running".
+pub(crate) fn finished<T>(slot: &mut Option<Receiver<T>>) -> Option<T> {
+    let r = slot.as_ref()?.try_recv().ok()?;
+    *slot = None;
+    Some(r)
+}
+
 /// Where the Hangul font came from, for the status line.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FontStatus {

@@ -13,7 +13,7 @@ use tacit_schema::{StationProfile, StreamKind};
 
 use super::decode::{Decoded, Decoder, Source};
 use super::settings::Settings;
-use super::{hms, tr, worker, Event};
+use super::{finished, hms, tr, worker, Event};
 
 /// A camera's preview picture.
 struct Preview {
@@ -24,8 +24,9 @@ struct Preview {
 /// The Record place.
 #[derive(Default)]
 pub struct RecordView {
-    profiles: Vec<(String, Result<StationProfile, String>)>,
+    profiles: Profiles,
     profiles_for: Option<PathBuf>,
+    profiles_loading: Option<Receiver<Result<Profiles, String>>>,
     consent: bool,
     starting: Option<Receiver<Result<Recorder, String>>>,
     stopping: Option<Receiver<Result<String, String>>>,
@@ -39,7 +40,10 @@ pub struct RecordView {
     message: Option<String>,
 }
 
-fn load_profiles(library: &std::path::Path) -> Vec<(String, Result<StationProfile, String>)> {
+/// The station profiles to choose from: (file name, profile or why not).
+type Profiles = Vec<(String, Result<StationProfile, String>)>;
+
+fn load_profiles(library: &std::path::Path) -> Profiles {
     let mut out = vec![("demo (built in)".to_string(), StationProfile::from_toml(crate::DEMO_PROFILE).map_err(|e| e.to_string()))];
     let dir = tacit_capture::Library::at(library).stations_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -61,6 +65,12 @@ impl RecordView {
     #[cfg(test)]
     pub fn is_recording(&self) -> bool {
         self.recorder.is_some()
+    }
+
+    /// The station profiles have been read.
+    #[cfg(test)]
+    pub fn profiles_ready(&self) -> bool {
+        !self.profiles.is_empty()
     }
 
     /// Starting or stopping is under way.
@@ -92,34 +102,30 @@ impl RecordView {
 
     /// Takes started/stopped recorders, refreshes counters, asks for previews.
     pub fn logic(&mut self, ctx: &egui::Context, s: &Settings, decoder: Option<&Decoder>, events: &mut Vec<Event>) {
-        if self.profiles_for.as_deref() != Some(s.library.as_path()) {
-            self.profiles = load_profiles(&s.library);
-            self.profiles_for = Some(s.library.clone());
+        // The library's station files are read on a worker, like all disk work.
+        if self.profiles_for.as_deref() != Some(s.library.as_path()) && self.profiles_loading.is_none() {
+            let library = s.library.clone();
+            self.profiles_for = Some(library.clone());
+            self.profiles_loading = Some(worker("station-profiles", ctx, move || Ok(load_profiles(&library))));
         }
-        if let Some(rx) = &self.starting {
-            if let Ok(r) = rx.try_recv() {
-                self.starting = None;
-                match r {
-                    Ok(rec) => {
-                        self.live = rec.live();
-                        self.message = None;
-                        self.previews.clear();
-                        self.free_at_start = None;
-                        self.recorder = Some(rec);
-                        events.push(Event::RefreshLibrary);
-                    }
-                    Err(e) => self.message = Some(e),
-                }
-            }
+        if let Some(Ok(p)) = finished(&mut self.profiles_loading) {
+            self.profiles = p;
         }
-        if let Some(rx) = &self.stopping {
-            if let Ok(r) = rx.try_recv() {
-                self.stopping = None;
-                self.message = Some(match r {
-                    Ok(m) | Err(m) => m,
-                });
+        match finished(&mut self.starting) {
+            Some(Ok(rec)) => {
+                self.live = rec.live();
+                self.message = None;
+                self.previews.clear();
+                self.free_at_start = None;
+                self.recorder = Some(rec);
                 events.push(Event::RefreshLibrary);
             }
+            Some(Err(e)) => self.message = Some(e),
+            None => {}
+        }
+        if let Some(Ok(m) | Err(m)) = finished(&mut self.stopping) {
+            self.message = Some(m);
+            events.push(Event::RefreshLibrary);
         }
         let Some(rec) = &self.recorder else { return };
         // Counters twice a second (free space is a syscall).

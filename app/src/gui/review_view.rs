@@ -16,7 +16,7 @@ use tacit_transcribe::transcript::Segment;
 
 use super::decode::{Decoded, Decoder, Source};
 use super::i18n::Lang;
-use super::{clock, hms, tr, worker, Event};
+use super::{clock, finished, hms, tr, worker, Event};
 
 /// Bins of the whole-session waveform.
 const WAVE_BINS: usize = 2000;
@@ -42,6 +42,9 @@ pub struct Loaded {
     pub(crate) cams: Vec<(String, Arc<FrameIndex>)>,
     sensors: Vec<SensorPlot>,
     wave: Vec<f32>,
+    /// Number of the next new label's id (`l-NNNN`): past every id in the
+    /// log when opened, then counted up, so a deleted id is never reused.
+    next_label: usize,
     /// The microphone's WAV, played from the playhead.
     wav: Option<PathBuf>,
     duration_ns: i64,
@@ -53,6 +56,7 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     let manifest = tacit_capture::read_manifest(dir).map_err(|e| e.to_string())?;
     let profile = crate::label::session_profile(dir).map_err(|e| format!("{e:#}"))?;
     let ann = labels::load(dir).map_err(|e| e.to_string())?;
+    let next_label = ann.next_id(dir).trim_start_matches("l-").parse().unwrap_or(1);
     let tpath = dir.join("transcript.parquet");
     let segments = if tpath.is_file() { tacit_transcribe::transcript::read(&tpath).map_err(|e| e.to_string())? } else { Vec::new() };
     let mut cams = Vec::new();
@@ -92,6 +96,7 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
         segments,
         cams,
         sensors,
+        next_label,
         wave,
         wav,
         duration_ns,
@@ -300,29 +305,25 @@ impl ReviewView {
 
     /// Takes loads and saves, advances playback, asks for frames.
     pub fn logic(&mut self, ctx: &egui::Context, decoder: Option<&Decoder>, events: &mut Vec<Event>) {
-        if let Some(rx) = &self.opening {
-            if let Ok(r) = rx.try_recv() {
-                self.opening = None;
-                match r {
-                    Ok(d) => {
-                        self.shown = d.cams.iter().map(|_| None).collect();
-                        self.asked = d.cams.iter().map(|_| None).collect();
-                        self.view_start_ns = 0;
-                        self.view_len_ns = d.duration_ns;
-                        self.playhead_ns = 0;
-                        self.playing = false;
-                        self.undo.clear();
-                        self.redo.clear();
-                        self.selected = None;
-                        self.editing = None;
-                        self.player = None;
-                        self.audio_error = None;
-                        self.message = Some(format!("{} · {:.0} ms", d.manifest.id, d.opened_in.as_secs_f64() * 1e3));
-                        self.data = Some(d);
-                    }
-                    Err(e) => self.message = Some(e),
-                }
+        match finished(&mut self.opening) {
+            Some(Ok(d)) => {
+                self.shown = d.cams.iter().map(|_| None).collect();
+                self.asked = d.cams.iter().map(|_| None).collect();
+                self.view_start_ns = 0;
+                self.view_len_ns = d.duration_ns;
+                self.playhead_ns = 0;
+                self.playing = false;
+                self.undo.clear();
+                self.redo.clear();
+                self.selected = None;
+                self.editing = None;
+                self.player = None;
+                self.audio_error = None;
+                self.message = Some(format!("{} · {:.0} ms", d.manifest.id, d.opened_in.as_secs_f64() * 1e3));
+                self.data = Some(d);
             }
+            Some(Err(e)) => self.message = Some(e),
+            None => {}
         }
         if self.saver.is_none() {
             self.saver = start_saver(ctx);
@@ -341,28 +342,19 @@ impl ReviewView {
                 }
             }
         }
-        if let Some(rx) = &self.reviewing {
-            if let Ok(r) = rx.try_recv() {
-                self.reviewing = None;
-                match r {
-                    Ok(flag) => {
-                        if let Some(d) = &mut self.data {
-                            d.manifest.reviewed = flag;
-                        }
-                        events.push(Event::RefreshLibrary);
-                    }
-                    Err(e) => self.message = Some(e),
+        match finished(&mut self.reviewing) {
+            Some(Ok(flag)) => {
+                if let Some(d) = &mut self.data {
+                    d.manifest.reviewed = flag;
                 }
+                events.push(Event::RefreshLibrary);
             }
+            Some(Err(e)) => self.message = Some(e),
+            None => {}
         }
-        if let Some(rx) = &self.sampling {
-            if let Ok(r) = rx.try_recv() {
-                self.sampling = None;
-                if let (Ok((i, a, b, s)), Some(d)) = (r, &mut self.data) {
-                    if let Some(p) = d.sensors.get_mut(i) {
-                        p.detail = Some((a, b, s));
-                    }
-                }
+        if let (Some(Ok((i, a, b, s))), Some(d)) = (finished(&mut self.sampling), &mut self.data) {
+            if let Some(p) = d.sensors.get_mut(i) {
+                p.detail = Some((a, b, s));
             }
         }
         let Some(d) = &self.data else { return };
@@ -484,14 +476,8 @@ impl ReviewView {
             return;
         }
         let now = crate::label::now();
-        let mut id = d.ann.next_id(&d.dir);
-        // Edits still in flight are not in the log yet.
-        while d.ann.labels.iter().any(|l| l.id == id)
-            || self.undo.iter().any(|s| matches!(&s.change, Change::Add { label } if label.id == id))
-        {
-            let n: usize = id.trim_start_matches("l-").parse().unwrap_or(0);
-            id = format!("l-{:04}", n + 1);
-        }
+        // Counted here, not from the log: edits still in flight are not in it yet.
+        let id = format!("l-{:04}", d.next_label);
         let label = LabelSegment {
             id: id.clone(),
             tier: self.tier.clone(),
@@ -506,6 +492,9 @@ impl ReviewView {
         self.mark_in = None;
         self.mark_out = None;
         self.selected = Some(id.clone());
+        if let Some(d) = &mut self.data {
+            d.next_label += 1;
+        }
         self.commit(Step { change: Change::Add { label }, inverse: Change::Delete { id, author: user(), at_utc: now } }, true);
     }
 

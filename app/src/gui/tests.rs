@@ -93,6 +93,7 @@ fn record_review_label_edit_and_mark_reviewed() {
 
     // Record: a few seconds from the built-in demo station (synthetic devices).
     h.get_by_label("Record").click();
+    wait_for(&mut h, "the station profiles", |a| a.record.profiles_ready());
     h.run_steps(3);
     h.get_by_label_contains("Start recording").click();
     wait_for(&mut h, "recording to start", |a| a.record.is_recording());
