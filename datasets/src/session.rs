@@ -88,8 +88,8 @@ impl Session {
         // A trainer's correction replaces the machine text (it was made on
         // this transcript if the segment still starts where it did).
         for c in &mut commentary {
-            if let Some(e) = labels.transcript_edits.iter().find(|e| Some(e.segment_id) == c.segment_id && e.start_ns == c.start_ns) {
-                c.text = e.text.trim().to_string();
+            if let Some(text) = c.segment_id.and_then(|id| labels.edited_text(id, c.start_ns)) {
+                c.text = text.trim().to_string();
             }
         }
         Ok(Self { dir: dir.to_path_buf(), manifest, profile, labels, commentary })

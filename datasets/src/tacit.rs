@@ -889,12 +889,8 @@ fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut Tables) -> Res
             let ids = column::<UInt32Array>(&b, "segment_id", &path)?;
             let starts = column::<Int64Array>(&b, "start_ns", &path)?;
             let texts = column::<StringArray>(&b, "text", &path)?;
-            let edited: StringArray = (0..n)
-                .map(|i| {
-                    let e = s.labels.transcript_edits.iter().find(|e| e.segment_id == ids.value(i) && e.start_ns == starts.value(i));
-                    Some(e.map_or(texts.value(i), |e| e.text.as_str()))
-                })
-                .collect();
+            let edited: StringArray =
+                (0..n).map(|i| Some(s.labels.edited_text(ids.value(i), starts.value(i)).unwrap_or(texts.value(i)))).collect();
             cols[5] = Arc::new(edited);
         }
         emit(tables.get("commentary")?, cols, &s.dir)?;

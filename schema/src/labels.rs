@@ -287,9 +287,11 @@ impl Annotations {
         format!("l-{:04}", max_here.max(from_log) + 1)
     }
 
-    /// The corrected text of a transcript segment, if a trainer edited it.
-    pub fn edited_text(&self, segment_id: u32) -> Option<&str> {
-        self.transcript_edits.iter().find(|e| e.segment_id == segment_id).map(|e| e.text.as_str())
+    /// The corrected text of a transcript segment, if a trainer edited it
+    /// on this transcript (same segment id and start: a new transcription
+    /// leaves old edits unmatched rather than misplaced).
+    pub fn edited_text(&self, segment_id: u32, start_ns: i64) -> Option<&str> {
+        self.transcript_edits.iter().find(|e| e.segment_id == segment_id && e.start_ns == start_ns).map(|e| e.text.as_str())
     }
 
     /// Labels on a tier, in time order.
@@ -492,9 +494,10 @@ mod tests {
         commit(&dir, &[Change::Edit { edit: edit("keyhole size") }]).unwrap();
         let s = commit(&dir, &[Change::Edit { edit: edit("키홀 크기") }]).unwrap();
         assert_eq!(s.transcript_edits.len(), 1);
-        assert_eq!(s.edited_text(3), Some("키홀 크기"));
+        assert_eq!(s.edited_text(3, 2_000_000_000), Some("키홀 크기"));
+        assert_eq!(s.edited_text(3, 2_500_000_000), None);
         assert_eq!(s.transcript_edits[0].original, "keyhole sighs");
-        assert_eq!(s.edited_text(4), None);
+        assert_eq!(s.edited_text(4, 2_000_000_000), None);
         assert_eq!(load(&dir).unwrap(), s);
         assert_eq!(rebuild(&dir).unwrap(), s);
         // Back to the machine text: no edit left.

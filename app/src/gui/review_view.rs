@@ -524,7 +524,7 @@ impl ReviewView {
         let Some(d) = &self.data else { return };
         let Some(seg) = d.segments.iter().find(|s| s.segment_id == segment_id) else { return };
         let original = seg.text.trim().to_string();
-        let before = d.ann.transcript_edits.iter().find(|e| e.segment_id == segment_id).map_or(original.clone(), |e| e.text.clone());
+        let before = d.ann.edited_text(segment_id, seg.start_ns).map_or(original.clone(), str::to_string);
         let text = text.trim().to_string();
         if text == before {
             return;
@@ -1045,12 +1045,7 @@ impl ReviewView {
             .segments
             .iter()
             .map(|s| {
-                let edited = d
-                    .ann
-                    .transcript_edits
-                    .iter()
-                    .find(|e| e.segment_id == s.segment_id && e.start_ns == s.start_ns)
-                    .map(|e| e.text.clone());
+                let edited = d.ann.edited_text(s.segment_id, s.start_ns).map(str::to_string);
                 (s.segment_id, s.start_ns, s.text.trim().to_string(), edited)
             })
             .collect();

@@ -239,6 +239,39 @@ fn record_review_label_edit_and_mark_reviewed() {
     assert!(info["total_frames"].as_u64().unwrap() > 20);
     let v = tacit_datasets::validate_lerobot(&tmp.path().join("dataset"));
     assert!(v.defects.is_empty(), "{:?}", v.defects);
+    // The trainer's correction, not the machine text, is the frames' commentary.
+    let data = std::fs::File::open(tmp.path().join("dataset/data/chunk-000/file-000.parquet")).unwrap();
+    let mut commentary = std::collections::BTreeSet::new();
+    for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data).unwrap().build().unwrap() {
+        let b = b.unwrap();
+        let c = b.column_by_name("commentary").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+        commentary.extend(c.iter().flatten().map(String::from));
+    }
+    assert!(commentary.contains("keep the keyhole small"), "{commentary:?}");
+    assert!(!commentary.contains("keep the key hole small"), "{commentary:?}");
+    // And in the tacit tables' commentary table.
+    let tables = tmp.path().join("tables");
+    let opts =
+        tacit_datasets::TacitOptions { out: tables.clone(), strict: true, replace: false, append: false, split: None, audio_chunk_s: 30 };
+    tacit_datasets::export_tacit(std::slice::from_ref(&dir), &opts, &tacit_schema::progress::NoProgress).unwrap();
+    let mut texts = Vec::new();
+    let mut stack = vec![tables.join("commentary")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let f = std::fs::File::open(&p).unwrap();
+                for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
+                    let b = b.unwrap();
+                    let c = b.column_by_name("text").unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone();
+                    texts.extend(c.iter().flatten().map(String::from));
+                }
+            }
+        }
+    }
+    assert_eq!(texts, vec!["start the root pass".to_string(), "keep the keyhole small".to_string()]);
 
     // Settings were saved as they changed.
     let saved = json(&settings_path);
