@@ -1,37 +1,74 @@
-"""faster-whisper on the files `tacit bench transcribe` wrote, then the ratio
-table. Usage: bench_faster_whisper.py OUT_DIR CT2_MODEL_DIR"""
+"""faster-whisper on the files `tacit bench transcribe` wrote, then both
+engines scored by one scorer (asr_score.py) and the table printed.
+
+Usage: bench_faster_whisper.py OUT_DIR EN_CT2_MODEL_DIR [KO_CT2_MODEL_DIR]
+
+Same weights (the CTranslate2 models tacit imported), int8, the same CPU
+threads and the same prompt; faster-whisper's own Silero VAD on. Each clip
+is decoded greedily (beam 1, as tacit does) and, for Korean, also with
+faster-whisper's default beam of 5.
+"""
 import json
-import re
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from faster_whisper import WhisperModel
-
-out, model_dir = Path(sys.argv[1]), sys.argv[2]
-tacit = json.loads((out / "tacit.json").read_text())
-
-
-def normalize(text):
-    words = (re.sub(r"[^\w']", "", w).lower() for w in text.split())
-    return [w for w in words if w]
-
-
-def wer(ref, hyp):
-    prev = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        cur = [i] + [0] * len(hyp)
-        for j in range(1, len(hyp) + 1):
-            cur[j] = min(prev[j - 1] + (ref[i - 1] != hyp[j - 1]), prev[j] + 1, cur[j - 1] + 1)
-        prev = cur
-    return prev[-1] / max(1, len(ref))
-
-
-reference = normalize((out / "reference.txt").read_text())
-model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=tacit["threads"])
-# Where the time goes: one 30 s window through the encoder alone.
 from faster_whisper.audio import decode_audio
 
+sys.path.insert(0, str(Path(__file__).parent))
+import asr_score  # noqa: E402
+
+out, en_model = Path(sys.argv[1]), sys.argv[2]
+ko_model = sys.argv[3] if len(sys.argv) > 3 else None
+tacit = json.loads((out / "tacit.json").read_text())
+threads, repeat = tacit["threads"], tacit.get("repeat", 1)
+
+
+def joined(model_dir):
+    """A CTranslate2 folder whose model.bin is split into parts, joined in a temp folder."""
+    d = Path(model_dir)
+    if (d / "model.bin").is_file():
+        return str(d), None
+    tmp = tempfile.mkdtemp(prefix="ct2-")
+    for f in d.iterdir():
+        if f.is_file() and not f.name.startswith("model.bin.part"):
+            shutil.copy(f, tmp)
+    with open(os.path.join(tmp, "model.bin"), "wb") as dst:
+        for part in sorted(d.glob("model.bin.part*"), key=lambda p: int(p.name.rsplit("part", 1)[1])):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, dst)
+    return tmp, tmp
+
+
+def run(model, wav, language, beam, prompt):
+    """(median wall s, segments with words) of one faster-whisper transcription."""
+    walls, segments = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        segs, _ = model.transcribe(
+            wav, language=language, beam_size=beam, best_of=beam, vad_filter=True, word_timestamps=True, initial_prompt=prompt or None
+        )
+        segments = [
+            {
+                "start_s": s.start,
+                "end_s": s.end,
+                "text": s.text,
+                "words": [{"start_s": w.start, "end_s": w.end, "text": w.word} for w in s.words],
+            }
+            for s in segs  # the generator decodes lazily: the time is spent here
+        ]
+        walls.append(time.perf_counter() - start)
+    return sorted(walls)[len(walls) // 2], segments
+
+
+report = {"threads": threads, "english": [], "korean": []}
+
+model = WhisperModel(en_model, device="cpu", compute_type="int8", cpu_threads=threads)
+# Where the time goes: one 30 s window through the encoder alone.
 window = decode_audio(str(out / "commentary.wav"))[: 30 * 16000]
 features = model.feature_extractor(window)[:, :3000]
 encoder = []
@@ -39,23 +76,56 @@ for _ in range(3):
     start = time.perf_counter()
     model.encode(features)
     encoder.append(time.perf_counter() - start)
-encoder_s = sorted(encoder)[1]
-print(f"encoder, one 30 s window: tacit {tacit.get('encoder_window_s', float('nan')):.3f} s, faster-whisper {encoder_s:.3f} s")
-
-rows = []
+print(f"encoder, one 30 s window: tacit {tacit.get('encoder_window_s', float('nan')):.3f} s, faster-whisper {sorted(encoder)[1]:.3f} s")
+reference = (out / "reference.txt").read_text()
 for t in tacit["results"]:
-    wav = str(out / f"{t['clip']}.wav")
-    walls = []
-    for _ in range(tacit.get("repeat", 1)):
-        start = time.perf_counter()
-        segments, _ = model.transcribe(wav, language="en", beam_size=1, best_of=1, temperature=0.0, vad_filter=True, initial_prompt=tacit["prompt"])
-        text = " ".join(s.text for s in segments)  # the generator decodes lazily
-        walls.append(time.perf_counter() - start)
-    wall = sorted(walls)[len(walls) // 2]
-    w = wer(reference, normalize(text))
-    rows.append({"clip": t["clip"], "audio_s": t["audio_s"], "tacit_s": t["wall_s"], "fw_s": wall, "ratio": t["wall_s"] / wall, "tacit_wer": t["wer"], "fw_wer": w})
+    wall, segs = run(model, str(out / f"{t['clip']}.wav"), "en", 1, tacit["prompt"])
+    tacit_text = " ".join(s["text"] for s in t["segments"])
+    report["english"].append(
+        {
+            "clip": t["clip"],
+            "audio_s": t["audio_s"],
+            "tacit_s": t["wall_s"],
+            "fw_s": wall,
+            "tacit_wer": asr_score.score_english(reference, tacit_text),
+            "fw_wer": asr_score.score_english(reference, " ".join(s["text"] for s in segs)),
+        }
+    )
 
-(out / "comparison.json").write_text(json.dumps(rows, indent=2))
+ko = tacit.get("korean")
+if ko and ko_model:
+    path, tmp = joined(ko_model)
+    try:
+        model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
+        clips = json.loads((out / "korean-clips.json").read_text())
+        rows = [("tacit (beam 1)", ko["wall_s"], ko["segments"])]
+        for beam in (1, 5):
+            wall, segs = run(model, str(out / "korean.wav"), "ko", beam, ko["prompt"])
+            rows.append((f"faster-whisper (beam {beam})", wall, segs))
+            (out / f"fw-korean-beam{beam}.json").write_text(json.dumps(segs, ensure_ascii=False, indent=1))
+        for name, wall, segs in rows:
+            summary, per_clip = asr_score.score_korean(clips, segs)
+            report["korean"].append({"engine": name, "wall_s": wall, **summary, "per_clip": per_clip})
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+(out / "comparison.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+print(f"\nEnglish ({threads} threads, same prompt, beam 1)")
 print(f"{'clip':<12} {'audio s':>8} {'tacit s':>8} {'fw s':>8} {'tacit/fw':>9} {'tacit WER':>10} {'fw WER':>8}")
-for r in rows:
-    print(f"{r['clip']:<12} {r['audio_s']:>8.1f} {r['tacit_s']:>8.2f} {r['fw_s']:>8.2f} {r['ratio']:>9.2f} {r['tacit_wer']*100:>9.1f}% {r['fw_wer']*100:>7.1f}%")
+for r in report["english"]:
+    print(
+        f"{r['clip']:<12} {r['audio_s']:>8.1f} {r['tacit_s']:>8.2f} {r['fw_s']:>8.2f} {r['tacit_s'] / r['fw_s']:>9.2f}"
+        f" {r['tacit_wer'] * 100:>9.1f}% {r['fw_wer'] * 100:>7.1f}%"
+    )
+if report["korean"]:
+    base = next(r for r in report["korean"] if r["engine"] == "faster-whisper (beam 1)")
+    print(f"\nKorean dev set ({ko['clips']} clips, {ko['audio_s']:.0f} s, {threads} threads, prompt {ko['prompt']!r})")
+    print(f"{'engine':<28} {'CER spoken':>11} {'CER written':>12} {'empty':>6} {'wall s':>8} {'/fw beam 1':>11}")
+    for r in report["korean"]:
+        print(
+            f"{r['engine']:<28} {r['cer_spoken']:>11.3f} {r['cer_written']:>12.3f} {r['empty']:>6} {r['wall_s']:>8.1f}"
+            f" {r['wall_s'] / base['wall_s']:>11.2f}"
+        )
+elif not ko:
+    print("\nKorean: skipped (no dev set; see tacit bench transcribe --korean-dev)")

@@ -13,14 +13,24 @@ use tacit_schema::{CameraProfile, ChannelProfile, MicrophoneProfile, SensorKind,
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
-    /// Transcription: the spoken commentary, clean, and inside ten minutes
-    /// of welding noise. Writes the WAVs, the reference text and tacit's
+    /// Transcription: the spoken English commentary, clean and inside ten
+    /// minutes of welding noise, and the Korean dev set (61 clips of real
+    /// speech) as one session. Writes the WAVs, the references and tacit's
     /// results (JSON) to --out, for scripts/bench-transcribe to compare with
     /// faster-whisper on the same files.
     Transcribe {
-        /// Model name in the library, or a ggml file.
+        /// English model: name in the library, or a ggml file.
         #[arg(long)]
         model: String,
+        /// Korean (multilingual) model: name in the library, or a ggml file.
+        #[arg(long, default_value = "base")]
+        korean_model: String,
+        /// The Korean dev set: a folder with manifest.tsv and its WAVs.
+        #[arg(long, env = "TACIT_KOREAN_DEV", default_value = "../shared/korean-dev")]
+        korean_dev: PathBuf,
+        /// Initial prompt for the Korean session (both engines get it).
+        #[arg(long, default_value = "")]
+        korean_prompt: String,
         /// Folder for the audio and results.
         #[arg(long)]
         out: PathBuf,
@@ -186,69 +196,13 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
     Ok(mb as f64 * 1048576.0 / secs)
 }
 
-/// The initial prompt both engines get in the transcription benchmark.
-pub const BENCH_PROMPT: &str = "keyhole, undercut, porosity, root pass, spatter.";
-
-fn bench_transcribe(model: &str, out: &Path, threads: usize, snr_db: f32, repeat: usize, lib: &Path) -> Result<ExitCode> {
-    use tacit_transcribe::engine::{DecodeParams, Engine};
-    use tacit_transcribe::fixture::{self, Placed, COMMENTARY};
-    use tacit_transcribe::vad::{self, VadParams};
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let model = tacit_transcribe::models::resolve(&lib.join("models"), Some(model), "en")?;
-    eprintln!("making the commentary with espeak-ng…");
-    let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0)?;
-    let total = 600 * 16_000;
-    let at = 300 * 16_000;
-    let mut long = vec![0.0; total];
-    long[at..at + speech.len()].copy_from_slice(&speech);
-    let shifted: Vec<Placed> = placed.iter().map(|p| Placed { text: p.text.clone(), start: p.start + at, end: p.end + at }).collect();
-    let long = fixture::mix(&long, &shifted, &fixture::welding_noise(total, 5), snr_db);
-    let clips = [("commentary", speech, placed.clone()), ("session10", long, shifted)];
-    let reference: Vec<String> = placed.iter().flat_map(|p| fixture::normalize(&p.text)).collect();
-    std::fs::write(out.join("reference.txt"), COMMENTARY.join(" "))?;
-    let engine = Engine::load(&model, false)?;
-    let decode = DecodeParams { language: "en".into(), threads, initial_prompt: BENCH_PROMPT.into(), ..DecodeParams::default() };
-    let mut results = Vec::new();
-    // Where the time goes: one 30 s window through the encoder alone.
-    let window = &clips[0].1[..(30 * 16_000).min(clips[0].1.len())];
-    let mut encoder = Vec::new();
-    for _ in 0..3 {
-        encoder.push(engine.encode_only(window, threads)?.1.as_secs_f64());
-    }
-    encoder.sort_by(f64::total_cmp);
-    eprintln!("tacit encoder, one 30 s window: {:.3} s (median of 3)", encoder[1]);
-    for (name, audio, _) in &clips {
-        let wav = out.join(format!("{name}.wav"));
-        fixture::write_wav(&wav, audio)?;
-        let mut walls = Vec::new();
-        let mut last = None;
-        for _ in 0..repeat.max(1) {
-            let started = Instant::now();
-            let prepared = tacit_transcribe::audio::load(&wav)?;
-            let regions = vad::detect(&prepared.samples, &VadParams::default());
-            let (segs, _) =
-                tacit_transcribe::session::decode_regions(&engine, &prepared.samples, &regions, &decode, &tacit_schema::NoProgress)?;
-            walls.push(started.elapsed().as_secs_f64());
-            last = Some((segs, regions));
-        }
-        walls.sort_by(f64::total_cmp);
-        let wall = walls[walls.len() / 2];
-        let Some((segs, regions)) = last else { continue };
-        let hyp: Vec<String> = segs.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
-        let wer = fixture::wer(&reference, &hyp);
-        eprintln!("tacit {name}: {:.1} s audio, {:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wall, wer * 100.0);
-        results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": regions.iter().map(|r| (r.end - r.start) as f64 / 16e3).sum::<f64>(), "text": hyp.join(" ")}));
-    }
-    let report = json!({"engine": "tacit", "encoder_window_s": encoder[1], "model": model, "threads": threads, "repeat": repeat.max(1), "snr_db": snr_db, "prompt": BENCH_PROMPT, "results": results});
-    std::fs::write(out.join("tacit.json"), serde_json::to_string_pretty(&report)?)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
-        BenchCommand::Transcribe { model, out, threads, snr_db, repeat, library } => {
-            return bench_transcribe(&model, &out, threads, snr_db, repeat, &library.path())
+        BenchCommand::Transcribe { model, korean_model, korean_dev, korean_prompt, out, threads, snr_db, repeat, library } => {
+            let library = library.path();
+            let o =
+                crate::bench_transcribe::Options { model, korean_model, korean_dev, korean_prompt, out, threads, snr_db, repeat, library };
+            return crate::bench_transcribe::run(&o);
         }
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {
             return crate::bench_export::run(&minutes, dir, dd_mb, &python, keep, json)

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_export;
 mod bench_review;
+mod bench_transcribe;
 mod demo;
 mod export;
 mod gui;

@@ -95,6 +95,7 @@ pub struct Engine {
     /// One decoding state, reused: creating one allocates ~200 MB of buffers.
     state: std::sync::Mutex<Option<whisper_rs::WhisperState>>,
     path: PathBuf,
+    tokenizer: crate::tokenizer::Tokenizer,
 }
 
 /// Centiseconds (whisper's unit) to 16 kHz samples.
@@ -130,7 +131,9 @@ impl Engine {
         }
         let ctx = WhisperContext::new_with_params(path, cp)
             .map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
-        Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf() })
+        let vocab = (0..ctx.token_eot()).map(|id| ctx.token_to_bytes(id).map(<[u8]>::to_vec).unwrap_or_default()).collect();
+        let tokenizer = crate::tokenizer::Tokenizer::new(vocab);
+        Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf(), tokenizer })
     }
 
     /// Runs only the mel spectrogram and the encoder over `samples` (one
@@ -188,10 +191,18 @@ impl Engine {
         fp.set_print_realtime(false);
         fp.set_print_timestamps(false);
         fp.set_print_special(false);
-        let prompt: String = p.initial_prompt.chars().filter(|c| *c != '\0').collect();
-        if !prompt.is_empty() {
-            fp.set_initial_prompt(&prompt);
+        // Ids from our tokenizer (see `tokenizer`), with the leading space
+        // OpenAI's decoder puts before a prompt.
+        let prompt_tokens = match p.initial_prompt.trim() {
+            "" => Vec::new(),
+            text => self.tokenizer.encode(&format!(" {text}")),
+        };
+        if !prompt_tokens.is_empty() {
+            fp.set_tokens(&prompt_tokens);
         }
+        // SAFETY: the callback only writes into the logits buffer whisper.cpp
+        // hands it, within the text-token range, and uses no user data.
+        unsafe { fp.set_filter_logits_callback(Some(first_token_is_a_timestamp)) };
         state.full(fp, samples).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
         let lang = whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or(language).to_string();
         let eot = self.ctx.token_eot();
@@ -219,6 +230,7 @@ impl Engine {
             let avg_logprob = if tokens.is_empty() { 0.0 } else { tokens.iter().map(|t| t.plog).sum::<f32>() / tokens.len() as f32 };
             let text = seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default();
             let no_speech_prob = seg.no_speech_probability();
+            tracing::trace!(start_cs = seg.start_timestamp(), end_cs = seg.end_timestamp(), no_speech_prob, avg_logprob, %text, "whisper segment");
             if (no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor) || avg_logprob < p.min_avg_logprob {
                 continue;
             }
@@ -236,6 +248,32 @@ impl Engine {
         }
         Ok((out, lang))
     }
+}
+
+/// OpenAI's rule "suppress generating non-timestamp tokens at the
+/// beginning" (`ApplyTimestampRules` in whisper's decoding.py; CTranslate2
+/// applies it too), which whisper.cpp 1.8.3 lacks: the first token of every
+/// window must be a timestamp. Without it, a prompt often makes the base
+/// model start with text, skip every later timestamp and drift into another
+/// language (a Korean window with a Korean glossary prompt came out as
+/// "while you're still alive.").
+unsafe extern "C" fn first_token_is_a_timestamp(
+    ctx: *mut whisper_rs::WhisperSysContext,
+    _state: *mut whisper_rs::WhisperSysState,
+    _tokens: *const whisper_rs::WhisperTokenData,
+    n_tokens: std::os::raw::c_int,
+    logits: *mut f32,
+    _user_data: *mut std::ffi::c_void,
+) {
+    if n_tokens != 0 || ctx.is_null() || logits.is_null() {
+        return;
+    }
+    // SAFETY: ctx is the live context whisper.cpp passes in.
+    let beg = unsafe { whisper_rs::whisper_rs_sys::whisper_token_beg(ctx) };
+    let Ok(n) = usize::try_from(beg) else { return };
+    // SAFETY: `logits` holds one value per vocabulary entry (n_vocab > beg).
+    let text = unsafe { std::slice::from_raw_parts_mut(logits, n) };
+    text.fill(f32::NEG_INFINITY);
 }
 
 /// Text with no words in it: empty, punctuation, or only bracketed sound

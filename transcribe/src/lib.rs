@@ -17,6 +17,7 @@ pub mod import;
 pub mod mel;
 pub mod models;
 pub mod session;
+pub mod tokenizer;
 pub mod transcript;
 pub mod vad;
 pub mod vocab;

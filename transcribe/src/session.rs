@@ -141,6 +141,13 @@ pub fn pack(samples: &[f32], regions: &[Region]) -> Vec<Chunk> {
 
 /// Decodes the regions (packed into chunks) and returns segments in track
 /// time, and the language.
+///
+/// A packed chunk is decoded window by window, and whisper sometimes jumps
+/// over a whole phrase (more often with a prompt: three of the 61 Korean
+/// dev clips vanished that way). Every piece of a chunk that got (almost) no
+/// text is therefore decoded again (all such pieces packed together, apart
+/// from the rest), and the result with more text kept, so speech the VAD
+/// found is not silently lost.
 pub fn decode_regions(
     engine: &Engine,
     samples: &[f32],
@@ -151,55 +158,113 @@ pub fn decode_regions(
     let chunks = pack(samples, regions);
     let total: usize = chunks.iter().map(|c| c.samples.len()).sum();
     progress.start("transcribing", total as u64);
-    let mut out = Vec::new();
     let mut language = decode.language.clone();
+    // Every piece of every chunk, with the segments decoded in it, and
+    // whether it shared its chunk with others.
+    let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
     for chunk in &chunks {
-        let (raw, lang) = engine.decode(&chunk.samples, decode)?;
+        let (segments, lang) = decode_chunk(engine, chunk, decode)?;
         language = lang;
-        for seg in raw {
-            let ws = words(&seg.tokens, seg.end);
-            if ws.is_empty() {
-                continue;
-            }
-            // A segment may run across pieces that lie far apart on the track:
-            // split it where its words change piece, each part timed by its words.
-            let mut start = 0;
-            while start < ws.len() {
-                let piece = chunk.piece_of(ws[start].start);
-                let mut end = start + 1;
-                while end < ws.len() && chunk.piece_of(ws[end].start) == piece {
-                    end += 1;
-                }
-                let (off, _, len) = chunk.pieces[piece];
-                let part: Vec<RawWord> = ws[start..end]
-                    .iter()
-                    .map(|w| {
-                        let (a, b) = (chunk.to_track(w.start), chunk.to_track_end(w.end.clamp(off, off + len)));
-                        RawWord { start: a, end: b.max(a), ..w.clone() }
-                    })
-                    .collect();
-                let text = if start == 0 && end == ws.len() {
-                    seg.text.clone()
-                } else {
-                    part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
-                };
-                let mean_p = part.iter().map(|w| w.probability).sum::<f32>() / part.len() as f32;
-                if mean_p >= decode.min_word_probability {
-                    out.push(TimedSegment {
-                        start: part[0].start,
-                        end: part[part.len() - 1].end,
-                        text,
-                        avg_logprob: seg.avg_logprob,
-                        no_speech_prob: seg.no_speech_prob,
-                        words: part,
-                    });
-                }
-                start = end;
-            }
-        }
+        let first = pieces.len();
+        pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
+        assign(&mut pieces[first..], segments);
         progress.advance(chunk.samples.len() as u64);
     }
+    // Second pass: packed pieces whisper (almost) skipped, packed together
+    // again, so a pass costs one encoder window per 28 s of such audio.
+    let redo: Vec<usize> = (0..pieces.len())
+        .filter(|&i| {
+            let (r, shared, segs) = &pieces[i];
+            let len = r.end - r.start;
+            *shared && len >= MIN_REDECODE && (spoken_chars(segs) as f64) < MIN_CHARS_PER_S * len as f64 / f64::from(WHISPER_RATE)
+        })
+        .collect();
+    if !redo.is_empty() {
+        let regions: Vec<Region> = redo.iter().map(|&i| pieces[i].0).collect();
+        tracing::debug!(pieces = redo.len(), "pieces with too little text: decoding them again, packed apart from the rest");
+        let mut again: Vec<(Region, bool, Vec<TimedSegment>)> = regions.iter().map(|r| (*r, true, Vec::new())).collect();
+        for chunk in pack(samples, &regions) {
+            assign(&mut again, decode_chunk(engine, &chunk, decode)?.0);
+        }
+        for (&i, (_, _, segs)) in redo.iter().zip(again) {
+            if spoken_chars(&segs) > spoken_chars(&pieces[i].2) {
+                pieces[i].2 = segs;
+            }
+        }
+    }
+    let mut out: Vec<TimedSegment> = pieces.into_iter().flat_map(|(_, _, segs)| segs).collect();
+    out.sort_by_key(|s| s.start);
     progress.finish();
+    Ok((out, language))
+}
+
+/// Pieces shorter than this are not decoded again on their own (0.5 s).
+const MIN_REDECODE: usize = 8_000;
+/// A packed piece with fewer letters and digits than this per second of
+/// audio is decoded again on its own: speech runs at 5–15 per second, and a
+/// phrase whisper jumped over leaves none (or a stray word from the next).
+const MIN_CHARS_PER_S: f64 = 1.0;
+
+/// Gives each segment to the piece its start lies in.
+fn assign(pieces: &mut [(Region, bool, Vec<TimedSegment>)], segments: Vec<TimedSegment>) {
+    for s in segments {
+        let i = pieces.iter().position(|(r, _, _)| (r.start..=r.end).contains(&s.start)).unwrap_or(0);
+        if let Some(p) = pieces.get_mut(i) {
+            p.2.push(s);
+        }
+    }
+}
+
+/// Letters and digits in the segments' text.
+fn spoken_chars(segments: &[TimedSegment]) -> usize {
+    segments.iter().flat_map(|s| s.text.chars()).filter(|c| c.is_alphanumeric()).count()
+}
+
+/// Decodes one chunk; segments in track time.
+fn decode_chunk(engine: &Engine, chunk: &Chunk, decode: &DecodeParams) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
+    let (raw, language) = engine.decode(&chunk.samples, decode)?;
+    let mut out = Vec::new();
+    for seg in raw {
+        let ws = words(&seg.tokens, seg.end);
+        if ws.is_empty() {
+            continue;
+        }
+        // A segment may run across pieces that lie far apart on the track:
+        // split it where its words change piece, each part timed by its words.
+        let mut start = 0;
+        while start < ws.len() {
+            let piece = chunk.piece_of(ws[start].start);
+            let mut end = start + 1;
+            while end < ws.len() && chunk.piece_of(ws[end].start) == piece {
+                end += 1;
+            }
+            let (off, _, len) = chunk.pieces[piece];
+            let part: Vec<RawWord> = ws[start..end]
+                .iter()
+                .map(|w| {
+                    let (a, b) = (chunk.to_track(w.start), chunk.to_track_end(w.end.clamp(off, off + len)));
+                    RawWord { start: a, end: b.max(a), ..w.clone() }
+                })
+                .collect();
+            let text = if start == 0 && end == ws.len() {
+                seg.text.clone()
+            } else {
+                part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+            };
+            let mean_p = part.iter().map(|w| w.probability).sum::<f32>() / part.len() as f32;
+            if mean_p >= decode.min_word_probability {
+                out.push(TimedSegment {
+                    start: part[0].start,
+                    end: part[part.len() - 1].end,
+                    text,
+                    avg_logprob: seg.avg_logprob,
+                    no_speech_prob: seg.no_speech_prob,
+                    words: part,
+                });
+            }
+            start = end;
+        }
+    }
     Ok((out, language))
 }
 

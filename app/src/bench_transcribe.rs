@@ -1,0 +1,194 @@
+//! `tacit bench transcribe`: tacit's half of the transcription benchmark.
+//! It writes the audio both engines get, the references, and tacit's
+//! results; `scripts/bench-transcribe` then runs faster-whisper on the same
+//! files with the same weights and threads and scores both with one scorer
+//! (`scripts/asr_score.py`).
+//!
+//! - English: the espeak-ng welding commentary, clean, and inside ten
+//!   minutes of welding noise (tiny.en).
+//! - Korean: the 61 clips of real speech in the Korean dev set laid out as
+//!   one session (1 s lead, 1.5 s pauses), through the multilingual model.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tacit_transcribe::engine::{DecodeParams, Engine};
+use tacit_transcribe::fixture::{self, Placed, COMMENTARY};
+use tacit_transcribe::session::{decode_regions, TimedSegment};
+use tacit_transcribe::vad::{self, VadParams};
+
+/// The initial prompt both engines get on the English commentary.
+pub const BENCH_PROMPT: &str = "keyhole, undercut, porosity, root pass, spatter.";
+
+/// What to measure.
+pub struct Options {
+    /// English model (name or file).
+    pub model: String,
+    /// Korean model (name or file); Korean is skipped when `korean_dev` has no clips.
+    pub korean_model: String,
+    /// The Korean dev set: `manifest.tsv` and its WAVs.
+    pub korean_dev: PathBuf,
+    /// Initial prompt for Korean (both engines get it).
+    pub korean_prompt: String,
+    /// Output folder.
+    pub out: PathBuf,
+    /// CPU threads.
+    pub threads: usize,
+    /// SNR of the welding noise in the ten-minute English session.
+    pub snr_db: f32,
+    /// Runs per clip (median wall time).
+    pub repeat: usize,
+    /// The library with the models.
+    pub library: PathBuf,
+}
+
+/// Runs tacit's half; prints and writes `tacit.json`.
+pub fn run(o: &Options) -> Result<ExitCode> {
+    std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
+    let models = o.library.join("models");
+    let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1)});
+    let english_model = tacit_transcribe::models::resolve(&models, Some(&o.model), "en")?;
+    english(o, &english_model, &mut report)?;
+    match korean_clips(&o.korean_dev) {
+        Ok(clips) => {
+            let model = tacit_transcribe::models::resolve(&models, Some(&o.korean_model), "ko")?;
+            report["korean"] = korean(o, &model, &clips)?;
+        }
+        Err(why) => eprintln!("Korean skipped: {why:#}"),
+    }
+    std::fs::write(o.out.join("tacit.json"), serde_json::to_string_pretty(&report)?)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// VAD and decoding of one WAV, as `tacit transcribe` does it, timed from
+/// reading the file (the model is loaded once, outside the timing).
+fn transcribe_wav(engine: &Engine, wav: &Path, decode: &DecodeParams, repeat: usize) -> Result<(f64, Vec<TimedSegment>, f64)> {
+    let mut walls = Vec::new();
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let prepared = tacit_transcribe::audio::load(wav)?;
+        let regions = vad::detect(&prepared.samples, &VadParams::default());
+        let (segs, _) = decode_regions(engine, &prepared.samples, &regions, decode, &tacit_schema::NoProgress)?;
+        walls.push(started.elapsed().as_secs_f64());
+        let speech_s = regions.iter().map(|r| (r.end - r.start) as f64 / 16e3).sum::<f64>();
+        last = Some((segs, speech_s));
+    }
+    let (segs, speech_s) = last.unwrap_or_default();
+    Ok((median(walls), segs, speech_s))
+}
+
+fn segments_json(segs: &[TimedSegment]) -> Value {
+    let s = |x: usize| x as f64 / 16e3;
+    segs.iter()
+        .map(|g| {
+            json!({"start_s": s(g.start), "end_s": s(g.end), "text": g.text,
+                "words": g.words.iter().map(|w| json!({"start_s": s(w.start), "end_s": s(w.end), "text": w.text})).collect::<Vec<_>>()})
+        })
+        .collect()
+}
+
+fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
+    eprintln!("making the English commentary with espeak-ng…");
+    let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0)?;
+    let total = 600 * 16_000;
+    let at = 300 * 16_000;
+    let mut long = vec![0.0; total];
+    long[at..at + speech.len()].copy_from_slice(&speech);
+    let shifted: Vec<Placed> = placed.iter().map(|p| Placed { text: p.text.clone(), start: p.start + at, end: p.end + at }).collect();
+    let long = fixture::mix(&long, &shifted, &fixture::welding_noise(total, 5), o.snr_db);
+    let clips = [("commentary", speech, placed.clone()), ("session10", long, shifted)];
+    let reference: Vec<String> = placed.iter().flat_map(|p| fixture::normalize(&p.text)).collect();
+    std::fs::write(o.out.join("reference.txt"), COMMENTARY.join(" "))?;
+    let engine = Engine::load(model, false)?;
+    let decode = DecodeParams { language: "en".into(), threads: o.threads, initial_prompt: BENCH_PROMPT.into(), ..DecodeParams::default() };
+    // Where the time goes: one 30 s window through the encoder alone.
+    let window = &clips[0].1[..(30 * 16_000).min(clips[0].1.len())];
+    let mut encoder = Vec::new();
+    for _ in 0..3 {
+        encoder.push(engine.encode_only(window, o.threads)?.1.as_secs_f64());
+    }
+    let encoder_s = median(encoder);
+    eprintln!("tacit encoder, one 30 s window: {encoder_s:.3} s (median of 3)");
+    let mut results = Vec::new();
+    for (name, audio, _) in &clips {
+        let wav = o.out.join(format!("{name}.wav"));
+        fixture::write_wav(&wav, audio)?;
+        let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
+        let hyp: Vec<String> = segs.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
+        let wer = fixture::wer(&reference, &hyp);
+        eprintln!("tacit {name}: {:.1} s audio, {wall:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wer * 100.0);
+        results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": speech_s, "text": hyp.join(" "), "segments": segments_json(&segs)}));
+    }
+    report["model"] = json!(model);
+    report["encoder_window_s"] = json!(encoder_s);
+    report["snr_db"] = json!(o.snr_db);
+    report["prompt"] = json!(BENCH_PROMPT);
+    report["results"] = json!(results);
+    Ok(())
+}
+
+/// One clip of the Korean dev set.
+struct KoreanClip {
+    wav: String,
+    spoken: String,
+    written: String,
+    samples: Vec<f32>,
+}
+
+/// Reads `manifest.tsv` (wav, spoken, written, seconds, source) and every
+/// clip it names.
+fn korean_clips(dir: &Path) -> Result<Vec<KoreanClip>> {
+    let manifest = dir.join("manifest.tsv");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("no Korean dev set (pass --korean-dev DIR): cannot read {}", manifest.display()))?;
+    let mut clips = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [wav, spoken, written, ..] = cols[..] else { bail!("line {} has fewer than 3 columns: {}", n + 1, manifest.display()) };
+        let path = dir.join(wav);
+        if !path.is_file() {
+            bail!("the Korean dev set names {wav} but the file is not there (the manifest is, its WAVs are not): {}", dir.display());
+        }
+        let samples = tacit_transcribe::audio::load(&path)?.samples;
+        clips.push(KoreanClip { wav: wav.to_string(), spoken: spoken.to_string(), written: written.to_string(), samples });
+    }
+    if clips.is_empty() {
+        bail!("the Korean dev set lists no clips: {}", manifest.display());
+    }
+    Ok(clips)
+}
+
+fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
+    // One session: 1 s lead, the clips with 1.5 s pauses, 1 s tail.
+    let (lead, gap) = (16_000, 24_000);
+    let mut audio = vec![0.0; lead];
+    let mut layout = Vec::new();
+    for c in clips {
+        let start = audio.len();
+        audio.extend_from_slice(&c.samples);
+        layout.push(json!({"wav": c.wav, "spoken": c.spoken, "written": c.written, "start_s": start as f64 / 16e3, "end_s": audio.len() as f64 / 16e3}));
+        audio.extend(std::iter::repeat_n(0.0, gap));
+    }
+    audio.truncate(audio.len() - gap + lead);
+    let wav = o.out.join("korean.wav");
+    fixture::write_wav(&wav, &audio)?;
+    std::fs::write(o.out.join("korean-clips.json"), serde_json::to_string_pretty(&layout)?)?;
+    let engine = Engine::load(model, false)?;
+    let decode =
+        DecodeParams { language: "ko".into(), threads: o.threads, initial_prompt: o.korean_prompt.clone(), ..DecodeParams::default() };
+    let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
+    eprintln!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
+    Ok(
+        json!({"model": model, "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),
+    )
+}
