@@ -20,7 +20,12 @@ pub struct DecodeParams {
     /// Temperature step on fallback; 0 turns fallback off (a bad clip once took
     /// 50× real time in fallback loops).
     pub temperature_inc: f32,
-    /// Most tokens per segment (caps repetition loops); 0 = no cap.
+    /// Most tokens decoded per 30 s window before whisper.cpp moves on; 0 =
+    /// its own bound (half the text context, 224 tokens). A cap of 96 cut
+    /// Korean windows short (Korean takes ~2 tokens a syllable) and made
+    /// each packed chunk cost two or three encoder passes: the Korean dev
+    /// session took 77 s with it and 58 s without, same CER; English was
+    /// unchanged.
     pub max_tokens: i32,
     /// Segments with no-speech probability above this *and* mean log-prob
     /// below `logprob_floor` are dropped as hallucinations.
@@ -45,7 +50,7 @@ impl Default for DecodeParams {
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8),
             initial_prompt: String::new(),
             temperature_inc: 0.0,
-            max_tokens: 96,
+            max_tokens: 0,
             no_speech_threshold: 0.6,
             logprob_floor: -1.0,
             min_avg_logprob: -1.8,
