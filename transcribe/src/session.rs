@@ -155,15 +155,27 @@ pub fn decode_regions(
     decode: &DecodeParams,
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
+    decode_packed(samples, regions, &decode.language, |chunk| decode_chunk(engine, chunk, decode), progress)
+}
+
+/// `decode_regions` with the decoder of one chunk given: packing, the
+/// second pass and the choice between the passes.
+fn decode_packed(
+    samples: &[f32],
+    regions: &[Region],
+    language: &str,
+    mut decode_one: impl FnMut(&Chunk) -> Result<(Vec<TimedSegment>, String), TranscribeError>,
+    progress: &dyn Progress,
+) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let chunks = pack(samples, regions);
     let total: usize = chunks.iter().map(|c| c.samples.len()).sum();
     progress.start("transcribing", total as u64);
-    let mut language = decode.language.clone();
+    let mut language = language.to_string();
     // Every piece of every chunk, with the segments decoded in it, and
     // whether it shared its chunk with others.
     let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
     for chunk in &chunks {
-        let (segments, lang) = decode_chunk(engine, chunk, decode)?;
+        let (segments, lang) = decode_one(chunk)?;
         language = lang;
         let first = pieces.len();
         pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
@@ -184,7 +196,7 @@ pub fn decode_regions(
         tracing::debug!(pieces = redo.len(), "pieces with too little text: decoding them again, packed apart from the rest");
         let mut again: Vec<(Region, bool, Vec<TimedSegment>)> = regions.iter().map(|r| (*r, true, Vec::new())).collect();
         for chunk in pack(samples, &regions) {
-            assign(&mut again, decode_chunk(engine, &chunk, decode)?.0);
+            assign(&mut again, decode_one(&chunk)?.0);
         }
         for (&i, (_, _, segs)) in redo.iter().zip(again) {
             if spoken_chars(&segs) > spoken_chars(&pieces[i].2) {
@@ -401,6 +413,69 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn segment(start: usize, text: &str) -> TimedSegment {
+        let words = vec![RawWord { text: text.into(), start, end: start + 100, probability: 0.9 }];
+        TimedSegment { start, end: start + 100, text: text.into(), avg_logprob: -0.2, no_speech_prob: 0.0, words }
+    }
+
+    #[test]
+    fn skipped_pieces_are_decoded_again_and_the_fuller_result_kept() {
+        let track = vec![0.0; 16_000 * 60];
+        // Three 3 s regions: one chunk of three pieces.
+        let regions: Vec<Region> = [10, 20, 30].iter().map(|s| Region { start: s * 16_000, end: (s + 3) * 16_000 }).collect();
+        let mut calls: Vec<Vec<usize>> = Vec::new();
+        let (out, _) = decode_packed(
+            &track,
+            &regions,
+            "ko",
+            |chunk| {
+                calls.push(chunk.pieces.iter().map(|p| p.1).collect());
+                Ok((
+                    match calls.len() {
+                        // First pass: piece 0 heard, a stray word in piece 1, nothing in piece 2.
+                        1 => vec![segment(160_000, "공연 시간이 오후 세시니까"), segment(320_000, "또한")],
+                        // Second pass: both skipped pieces, packed together.
+                        _ => vec![segment(320_000, "어머니가 장례식에 다녀온 후로"), segment(480_000, "뉴욕 지하철은")],
+                    },
+                    "ko".into(),
+                ))
+            },
+            &tacit_schema::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(calls, [vec![160_000, 320_000, 480_000], vec![320_000, 480_000]]);
+        let texts: Vec<&str> = out.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["공연 시간이 오후 세시니까", "어머니가 장례식에 다녀온 후로", "뉴욕 지하철은"]);
+
+        // A second pass with less text keeps the first; a lone region is not decoded twice.
+        let mut n = 0;
+        let (out, _) = decode_packed(
+            &track,
+            &regions[..2],
+            "ko",
+            |_| {
+                n += 1;
+                Ok((if n == 1 { vec![segment(160_000, "공연"), segment(320_000, "또한")] } else { Vec::new() }, "ko".into()))
+            },
+            &tacit_schema::NoProgress,
+        )
+        .unwrap();
+        assert_eq!((n, out.len()), (2, 2));
+        let mut n = 0;
+        decode_packed(
+            &track,
+            &regions[..1],
+            "ko",
+            |_| {
+                n += 1;
+                Ok((Vec::new(), "ko".into()))
+            },
+            &tacit_schema::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+    }
 
     #[test]
     fn packing_maps_back_to_the_track() {
