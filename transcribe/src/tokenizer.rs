@@ -5,11 +5,11 @@
 //!
 //! whisper.cpp's own `whisper_tokenize` matches the longest vocabulary entry
 //! greedily inside words found by a `std::regex` that does not know Hangul
-//! as letters. Its ids for Korean text are not the ones the model saw in
-//! training: measured on the Korean dev set, a Korean glossary prompt
-//! tokenized that way raised the CER from 0.134 to 0.201 and made four
-//! clips come out empty (docs/performance.md). Prompts are therefore
-//! tokenized here and handed to whisper.cpp as ids.
+//! as letters, so its ids for Korean text are not the ones the model saw in
+//! training. Prompts are therefore tokenized here and handed to whisper.cpp
+//! as ids (tested against the model's `tokenizer.json`). On the Korean dev
+//! set this alone did not lower the error: the damage a prompt did there came
+//! from a missing timestamp rule (see `engine`), fixed separately.
 //!
 //! ```
 //! use tacit_transcribe::tokenizer::Tokenizer;
@@ -50,14 +50,9 @@ impl Tokenizer {
                 out.push(id as i32);
                 continue;
             }
-            for part in self.merge(bytes) {
-                match self.ranks.get(part) {
-                    Some(&id) => out.push(id as i32),
-                    // A vocabulary without every single byte: skip the byte
-                    // rather than send an id the model does not have.
-                    None => {}
-                }
-            }
+            // A vocabulary without every single byte: a byte it lacks is
+            // skipped rather than sent as an id the model does not have.
+            out.extend(self.merge(bytes).into_iter().filter_map(|part| self.ranks.get(part)).map(|&id| id as i32));
         }
         out
     }
