@@ -210,10 +210,10 @@ fn decode_packed(
     Ok((out, language))
 }
 
-/// Pieces shorter than this are not decoded again on their own (0.5 s).
+/// Pieces shorter than this are not decoded a second time (0.5 s).
 const MIN_REDECODE: usize = 8_000;
 /// A packed piece with fewer letters and digits than this per second of
-/// audio is decoded again on its own: speech runs at 5–15 per second, and a
+/// audio is decoded a second time: speech runs at 5–15 per second, and a
 /// phrase whisper jumped over leaves none (or a stray word from the next).
 const MIN_CHARS_PER_S: f64 = 1.0;
 
