@@ -155,7 +155,30 @@ enum Command {
     },
 }
 
+/// OpenMP's spin before a waiting worker thread sleeps. libgomp reads it
+/// once, when it is loaded (before `main`), so tacit sets it and starts
+/// itself again. A station PC is never idle: with another process busy on
+/// one of the two cores, the English commentary took 4.6 s to transcribe
+/// with libgomp's default, 3.1–3.3 s with `OMP_WAIT_POLICY=PASSIVE` and
+/// 3.4–3.6 s with a spin of 1000; idle, 1.8–2.1 s default, 2.8 s passive,
+/// 1.9 s with 1000 (docs/performance.md). A value the user set is kept.
+const GOMP_SPINCOUNT: &str = "1000";
+
+fn set_openmp_spin_and_restart() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("GOMP_SPINCOUNT").is_some() || std::env::var_os("OMP_WAIT_POLICY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // exec only returns on failure; then tacit runs on with libgomp's default.
+    let err = std::process::Command::new(&exe).arg0(arg0).args(args).env("GOMP_SPINCOUNT", GOMP_SPINCOUNT).exec();
+    tracing::debug!("could not restart with GOMP_SPINCOUNT set ({err}); using libgomp's default spin");
+}
+
 fn main() -> ExitCode {
+    set_openmp_spin_and_restart();
     let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::env::var_os("NO_COLOR").is_none()).init();
     let cli = Cli::parse();
