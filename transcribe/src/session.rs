@@ -155,7 +155,16 @@ pub fn decode_regions(
     decode: &DecodeParams,
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
-    decode_packed(samples, regions, &decode.language, |chunk| decode_chunk(engine, chunk, decode), progress)
+    // The second pass goes without the prompt: a prompt is what makes
+    // whisper skip phrases in the first place.
+    let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
+    decode_packed(
+        samples,
+        regions,
+        &decode.language,
+        |chunk, second| decode_chunk(engine, chunk, if second { &unprompted } else { decode }),
+        progress,
+    )
 }
 
 /// `decode_regions` with the decoder of one chunk given: packing, the
@@ -164,7 +173,7 @@ fn decode_packed(
     samples: &[f32],
     regions: &[Region],
     language: &str,
-    mut decode_one: impl FnMut(&Chunk) -> Result<(Vec<TimedSegment>, String), TranscribeError>,
+    mut decode_one: impl FnMut(&Chunk, bool) -> Result<(Vec<TimedSegment>, String), TranscribeError>,
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let chunks = pack(samples, regions);
@@ -175,7 +184,7 @@ fn decode_packed(
     // whether it shared its chunk with others.
     let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
     for chunk in &chunks {
-        let (segments, lang) = decode_one(chunk)?;
+        let (segments, lang) = decode_one(chunk, false)?;
         language = lang;
         let first = pieces.len();
         pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
@@ -196,7 +205,7 @@ fn decode_packed(
         tracing::debug!(pieces = redo.len(), "pieces with too little text: decoding them again, packed apart from the rest");
         let mut again: Vec<(Region, bool, Vec<TimedSegment>)> = regions.iter().map(|r| (*r, true, Vec::new())).collect();
         for chunk in pack(samples, &regions) {
-            assign(&mut again, decode_one(&chunk)?.0);
+            assign(&mut again, decode_one(&chunk, true)?.0);
         }
         for (&i, (_, _, segs)) in redo.iter().zip(again) {
             if spoken_chars(&segs) > spoken_chars(&pieces[i].2) {
@@ -429,7 +438,7 @@ mod tests {
             &track,
             &regions,
             "ko",
-            |chunk| {
+            |chunk, _| {
                 calls.push(chunk.pieces.iter().map(|p| p.1).collect());
                 Ok((
                     match calls.len() {
@@ -454,7 +463,7 @@ mod tests {
             &track,
             &regions[..2],
             "ko",
-            |_| {
+            |_, _| {
                 n += 1;
                 Ok((if n == 1 { vec![segment(160_000, "공연"), segment(320_000, "또한")] } else { Vec::new() }, "ko".into()))
             },
@@ -467,7 +476,7 @@ mod tests {
             &track,
             &regions[..1],
             "ko",
-            |_| {
+            |_, _| {
                 n += 1;
                 Ok((Vec::new(), "ko".into()))
             },
