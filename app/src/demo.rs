@@ -77,7 +77,9 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         Ok(model) => {
             eprintln!("Transcribing with {} …", model.display());
             let opts = TranscribeOptions {
-                model,
+                model: Some(model),
+                remote: None,
+                fallback: false,
                 stream: None,
                 language: Some("en".into()),
                 decode: DecodeParams::default(),

@@ -8,6 +8,7 @@ use serde_json::json;
 use tacit_capture::Library;
 use tacit_transcribe::engine::DecodeParams;
 use tacit_transcribe::models;
+use tacit_transcribe::remote::RemoteParams;
 use tacit_transcribe::vad::VadParams;
 use tacit_transcribe::TranscribeOptions;
 
@@ -81,6 +82,26 @@ pub struct TranscribeArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Who transcribes: `local` (this PC's model), `remote` (the site's
+    /// server) or `auto` (the server when one is named, else local).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "local", "remote"])]
+    pub engine: String,
+    /// The site's OpenAI-compatible transcription server, e.g.
+    /// http://asr.site.lan:8000 (default: `server` in the station profile).
+    #[arg(long, env = "TACIT_TRANSCRIBE_URL")]
+    pub url: Option<String>,
+    /// The server's name for its model (default: `server_model` in the profile, else whisper-1).
+    #[arg(long)]
+    pub server_model: Option<String>,
+    /// Further attempts after a failed request to the server.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Time limit of one request to the server, s.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Fail instead of transcribing with the local model when the server cannot be used.
+    #[arg(long)]
+    pub no_fallback: bool,
 }
 
 fn models_dir(lib: &Path) -> PathBuf {
@@ -174,18 +195,44 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
         }
     }
     // The model must fit the language that will be used: the flag, else the station's.
-    let station_language = std::fs::read_to_string(dir.join("station.toml"))
-        .ok()
-        .and_then(|t| tacit_schema::StationProfile::from_toml(&t).ok())
-        .and_then(|p| p.transcription.language);
-    let language_hint = args.language.clone().or(station_language).unwrap_or_else(|| "auto".into());
-    let model = models::resolve(&models_dir(&lib), args.model.as_deref(), &language_hint)?;
+    let station = std::fs::read_to_string(dir.join("station.toml")).ok().and_then(|t| tacit_schema::StationProfile::from_toml(&t).ok());
+    let station = station.map(|p| p.transcription).unwrap_or_default();
+    let language_hint = args.language.clone().or(station.language.clone()).unwrap_or_else(|| "auto".into());
+    let url = args.url.clone().filter(|u| !u.trim().is_empty()).or(station.server.clone());
+    let remote = match (args.engine.as_str(), url) {
+        ("local", _) => None,
+        ("remote", None) => {
+            bail!("--engine remote needs the server: give --url URL, or `server` under [transcription] in the station profile")
+        }
+        (_, Some(url)) => Some(RemoteParams {
+            url,
+            model: args.server_model.clone().or(station.server_model.clone()).unwrap_or_else(|| "whisper-1".into()),
+            outside_site: station.server_outside_site,
+            retries: args.retries,
+            timeout_s: args.timeout,
+            api_key: std::env::var("TACIT_TRANSCRIBE_API_KEY").ok().filter(|k| !k.is_empty()),
+        }),
+        (_, None) => None,
+    };
+    let model = match models::resolve(&models_dir(&lib), args.model.as_deref(), &language_hint) {
+        Ok(m) => Some(m),
+        // With a server, the local model is only the fallback.
+        Err(e) if remote.is_some() => {
+            if !args.no_fallback {
+                eprintln!("note: no local model to fall back to if the server fails ({e})");
+            }
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut decode = DecodeParams::default();
     if let Some(t) = args.threads {
         decode.threads = t.max(1);
     }
     let opts = TranscribeOptions {
         model: model.clone(),
+        remote,
+        fallback: !args.no_fallback,
         stream: args.stream.clone(),
         language: args.language.clone(),
         decode,
@@ -194,24 +241,29 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
     let progress = CliProgress::new();
     let summary =
         tacit_transcribe::transcribe_session(&dir, &opts, &progress).with_context(|| format!("cannot transcribe {}", dir.display()))?;
+    if let Some(reason) = &summary.fell_back {
+        eprintln!("warning: {reason}\n         transcribed with the local model {} instead", summary.engine);
+    }
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "transcript": summary.path, "segments": summary.segments, "words": summary.words, "audio_s": summary.audio_s,
                 "speech_s": summary.speech_s, "decode_s": summary.decode_s, "language": summary.language, "model": model,
+                "engine": summary.engine, "fell_back": summary.fell_back,
             }))?
         );
     } else {
         println!(
-            "{}: {} segments, {} words ({}) from {:.1} s of speech in {:.1} s of audio, decoded in {:.1} s",
+            "{}: {} segments, {} words ({}) from {:.1} s of speech in {:.1} s of audio, decoded in {:.1} s by {}",
             summary.path.display(),
             summary.segments,
             summary.words,
             summary.language,
             summary.speech_s,
             summary.audio_s,
-            summary.decode_s
+            summary.decode_s,
+            summary.engine
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -19,29 +19,31 @@ fn ct2_dir() -> PathBuf {
     dir
 }
 
-#[test]
-fn recorded_commentary_is_transcribed_in_session_time() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lib = tmp.path().join("lib");
+/// A library with the test model and one session whose `file:` microphone
+/// played the first five commentary phrases; `transcription` replaces the
+/// profile's `[transcription]` table when given.
+fn recorded_commentary(tmp: &Path, transcription: Option<&str>) -> (PathBuf, String, Vec<fixture::Placed>) {
+    let lib = tmp.join("lib");
     let phrases = &COMMENTARY[..5];
     let (speech, placed) = fixture::lay_out(phrases, "en-us", 1.0, 1.5, 1.0).unwrap();
-    let wav = tmp.path().join("commentary.wav");
+    let wav = tmp.join("commentary.wav");
     fixture::write_wav(&wav, &speech).unwrap();
 
     ok(tacit().args(["init", "--library"]).arg(&lib).output().unwrap());
     let imported = ok(tacit().args(["model", "import"]).arg(ct2_dir()).arg("--library").arg(&lib).output().unwrap());
     assert!(imported.contains("ggml-tiny.en.bin") && imported.contains("77704715 bytes"), "{imported}");
-    let list = ok(tacit().args(["model", "list", "--json", "--library"]).arg(&lib).output().unwrap());
-    let list: Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(list[0]["name"], "tiny.en");
-    assert_eq!(list[0]["languages"], "en");
 
     let demo = std::fs::read_to_string(lib.join("stations/demo.toml")).unwrap();
     let mic_at = demo.find("[microphone]").unwrap();
     let dev_at = mic_at + demo[mic_at..].find("device = \"synthetic\"").unwrap();
-    let profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..])
+    let mut profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..])
         .replace("language = \"ko\"", "language = \"en\"");
-    let profile_path = tmp.path().join("speech.toml");
+    if let Some(table) = transcription {
+        let at = profile.find("[transcription]").unwrap();
+        let end = profile[at + 1..].find("\n[").map_or(profile.len(), |e| at + 1 + e);
+        profile.replace_range(at..end, table);
+    }
+    let profile_path = tmp.join("speech.toml");
     std::fs::write(&profile_path, profile).unwrap();
     let seconds = speech.len() as f64 / 16_000.0 + 0.5;
     ok(record(
@@ -54,6 +56,18 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     .unwrap());
     let sessions: Value = serde_json::from_str(&ok(tacit().args(["sessions", "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
     let id = sessions[0]["id"].as_str().unwrap().to_string();
+    (lib, id, placed)
+}
+
+#[test]
+fn recorded_commentary_is_transcribed_in_session_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phrases = &COMMENTARY[..5];
+    let (lib, id, placed) = recorded_commentary(tmp.path(), None);
+    let list = ok(tacit().args(["model", "list", "--json", "--library"]).arg(&lib).output().unwrap());
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["name"], "tiny.en");
+    assert_eq!(list[0]["languages"], "en");
 
     let out: Value =
         serde_json::from_str(&ok(tacit().args(["transcribe", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
@@ -122,4 +136,145 @@ fn model_fetch_lists_what_it_knows_and_explains_offline() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("looks offline") && err.contains("tacit model import"), "{err}");
     assert!(!lib.join("models/ggml-base.bin").exists() && !lib.join("models/ggml-base.bin.part").exists());
+}
+
+/// faster-whisper-server (PyPI), installed by scripts/setup into .venv-asr.
+fn asr_server() -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-asr/bin/faster-whisper-server");
+    assert!(bin.is_file(), "run scripts/setup first (it installs faster-whisper-server into .venv-asr)");
+    bin
+}
+
+/// A server process that is ended (by its PID) when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn manifest(lib: &Path, id: &str) -> Value {
+    serde_json::from_str(&ok(tacit().args(["inspect", id, "--json", "--library"]).arg(lib).output().unwrap())).unwrap()
+}
+
+#[test]
+fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
+    use std::io::BufRead;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    // The station profile names the server: no flag needed.
+    let table = format!("[transcription]\nlanguage = \"en\"\nserver = \"{url}\"\nserver_model = \"tiny.en\"\n");
+    let (lib, id, placed) = recorded_commentary(tmp.path(), Some(&table));
+    let dir = PathBuf::from(manifest(&lib, &id)["path"].as_str().unwrap());
+
+    // tacit starts first and finds nothing listening; it retries, and the
+    // server comes up meanwhile (the same CTranslate2 tiny.en the station
+    // model was imported from).
+    let mut run = tacit()
+        .args(["transcribe", &id, "--json", "--retries", "30", "--library"])
+        .arg(&lib)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(run.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("retrying") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "tacit ended without retrying: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("unreachable"), "{seen}");
+    let server = Server(
+        std::process::Command::new(asr_server())
+            .arg(ct2_dir())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{seen}{rest}");
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["fell_back"], Value::Null, "{out}");
+    assert!(out["engine"].as_str().unwrap().contains(&format!("127.0.0.1:{port}/v1/audio/transcriptions")), "{out}");
+
+    let m = manifest(&lib, &id);
+    let t = &m["transcript"];
+    assert_eq!(t["model"], "tiny.en");
+    assert_eq!(t["model_sha256"], "", "the server's weights are not hashed");
+    let engine = &t["params"]["engine"];
+    assert_eq!(engine["kind"], "remote", "{engine}");
+    assert!(engine["retried"].as_u64().unwrap() >= 1, "{engine}");
+    // faster-whisper-server 0.0.3 answers with segment times only.
+    assert_eq!(engine["word_times"], "spread", "{engine}");
+
+    // The words come back in session time, like a local transcript.
+    let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
+    let remote = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let reference: Vec<String> = COMMENTARY[..5].iter().flat_map(|p| fixture::normalize(p)).collect();
+    let hyp: Vec<String> = remote.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
+    let wer = fixture::wer(&reference, &hyp);
+    eprintln!("remote WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
+    let spoken_ns = mic_t0 + placed[1].start as i64 * 62_500;
+    let keyhole = remote
+        .iter()
+        .flat_map(|s| &s.words)
+        .find(|w| w.word.to_lowercase().starts_with("key") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
+        .expect("keyhole transcribed");
+    let off_s = (keyhole.start_ns - spoken_ns) as f64 / 1e9;
+    eprintln!("remote 'Keyhole' {off_s:+.3} s from where it was spoken");
+    // Spread over the segment the server timed: coarser than local DTW.
+    assert!(off_s.abs() <= 0.6, "{off_s}");
+    for s in &remote {
+        assert!(s.start_ns >= mic_t0 && s.start_ns <= s.end_ns && s.words.iter().all(|w| w.start_ns >= s.start_ns && w.end_ns <= s.end_ns));
+    }
+
+    // The server goes away: the station transcribes with its own model, says
+    // so, and the manifest records why.
+    drop(server);
+    let out = tacit().args(["transcribe", &id, "--json", "--retries", "1", "--library"]).arg(&lib).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("transcribed with the local model tiny.en instead"), "{err}");
+    let m = manifest(&lib, &id);
+    let engine = &m["transcript"]["params"]["engine"];
+    assert_eq!(engine["kind"], "local", "{engine}");
+    assert!(engine["fallback_from"]["reason"].as_str().unwrap().contains("unreachable"), "{engine}");
+    assert_eq!(m["transcript"]["model_sha256"].as_str().unwrap().len(), 64);
+    let local = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    assert!(!local.is_empty());
+
+    // Without the fallback it fails, saying what and where, and keeps the
+    // transcript already there.
+    let out = tacit().args(["transcribe", &id, "--no-fallback", "--retries", "0", "--library"]).arg(&lib).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("transcription server http://127.0.0.1:{port}/v1/audio/transcriptions: unreachable")), "{err}");
+    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
+
+    // Speech does not leave the site: a public address is refused before
+    // anything is sent, and the local model does not silently stand in.
+    let out = tacit().args(["transcribe", &id, "--url", "http://203.0.113.5:8000", "--library"]).arg(&lib).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("203.0.113.5 is outside the site") && err.contains("server_outside_site = true"), "{err}");
+    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
+
+    // `--engine local` ignores the profile's server.
+    let out: Value = serde_json::from_str(&ok(tacit()
+        .args(["transcribe", &id, "--json", "--engine", "local", "--library"])
+        .arg(&lib)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!((out["engine"].as_str(), &out["fell_back"]), (Some("tiny.en"), &Value::Null));
 }

@@ -244,6 +244,18 @@ pub struct TranscriptionProfile {
     /// Trade terms that bias the decoder.
     #[serde(default)]
     pub glossary: Vec<String>,
+    /// The site's transcription server (OpenAI-compatible, e.g.
+    /// `http://asr.site.lan:8000`): `tacit transcribe` sends speech there
+    /// first and falls back to the station's own model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The server's name for the model to use (default `whisper-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_model: Option<String>,
+    /// Allow a server outside loopback and private networks (speech
+    /// would leave the site).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_outside_site: bool,
 }
 
 /// A profile that cannot be used, with where and what to do.
@@ -351,6 +363,15 @@ impl StationProfile {
                 SensorKind::Simulated => {}
             }
         }
+        if let Some(url) = &self.transcription.server {
+            let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+                return invalid(
+                    "transcription.server".into(),
+                    format!("{url:?} is not a server URL: write it as \"http://HOST:PORT\" (the site's transcription server)"),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -419,6 +440,22 @@ channels = [{ name = "current", unit = "A" }, { name = "wire", role = "action" }
         match StationProfile::from_toml(text).unwrap_err() {
             ProfileError::Parse { line, key, message } => (line, key, message),
             other => panic!("expected a parse error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn the_transcription_server_is_a_url() {
+        let with = format!("{GOOD}\n[transcription]\nserver = \"http://10.0.0.5:8000\"\nserver_model = \"large-v3\"\n");
+        let p = StationProfile::from_toml(&with).unwrap();
+        assert_eq!(p.transcription.server.as_deref(), Some("http://10.0.0.5:8000"));
+        assert!(!p.transcription.server_outside_site);
+        let bad = with.replace("http://10.0.0.5:8000", "10.0.0.5:8000");
+        match StationProfile::from_toml(&bad) {
+            Err(ProfileError::Invalid { key, message }) => {
+                assert_eq!(key, "transcription.server");
+                assert!(message.contains("http://HOST:PORT"), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

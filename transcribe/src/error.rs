@@ -37,6 +37,19 @@ pub enum TranscribeError {
     /// whisper.cpp failed.
     #[error("whisper: {0}")]
     Whisper(String),
+    /// The transcription server cannot be used: refused by the site rule,
+    /// unreachable after the retries, or it answered with an error.
+    #[error("transcription server {url}: {message}")]
+    Remote {
+        /// The endpoint.
+        url: String,
+        /// What went wrong and what to do.
+        message: String,
+        /// Whether falling back to the local model is the right answer
+        /// (unreachable, server errors) rather than a setting to fix
+        /// (a URL outside the site).
+        can_fall_back: bool,
+    },
 }
 
 impl TranscribeError {

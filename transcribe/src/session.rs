@@ -12,14 +12,20 @@ use crate::audio::{self, WHISPER_RATE};
 use crate::engine::{words, DecodeParams, Engine, RawWord};
 use crate::error::TranscribeError;
 use crate::models;
+use crate::remote::{RemoteEngine, RemoteParams};
 use crate::transcript::{self, Segment, Word};
 use crate::vad::{self, Region, VadParams};
 
 /// What to transcribe and how.
 #[derive(Clone, Debug)]
 pub struct TranscribeOptions {
-    /// The ggml model file.
-    pub model: PathBuf,
+    /// The ggml model file: the engine when no server is named, and the
+    /// fallback when the server cannot be used.
+    pub model: Option<PathBuf>,
+    /// The site's transcription server, tried first.
+    pub remote: Option<RemoteParams>,
+    /// Transcribe with `model` when the server is unreachable or fails.
+    pub fallback: bool,
     /// Audio stream name (default: the session's first audio stream).
     pub stream: Option<String>,
     /// Language (`en`, `ko`, `auto`); `None` takes the station profile's.
@@ -47,6 +53,10 @@ pub struct TranscribeSummary {
     pub decode_s: f64,
     /// Language used or detected.
     pub language: String,
+    /// What made the transcript: a model name, or `NAME on URL`.
+    pub engine: String,
+    /// Why the server was not used, when the local model stood in for it.
+    pub fell_back: Option<String>,
 }
 
 /// A segment with its words, times in 16 kHz samples of the whole track.
@@ -241,17 +251,101 @@ fn spoken_chars(segments: &[TimedSegment]) -> usize {
     segments.iter().flat_map(|s| s.text.chars()).filter(|c| c.is_alphanumeric()).count()
 }
 
+/// A decoded segment, its words in samples of the chunk that was decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkSegment {
+    /// Text.
+    pub text: String,
+    /// Mean token log-probability.
+    pub avg_logprob: f32,
+    /// No-speech probability.
+    pub no_speech_prob: f32,
+    /// Words in chunk samples.
+    pub words: Vec<RawWord>,
+}
+
 /// Decodes one chunk; segments in track time.
 fn decode_chunk(engine: &Engine, chunk: &Chunk, decode: &DecodeParams) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let (raw, language) = engine.decode(&chunk.samples, decode)?;
+    let segments = raw
+        .into_iter()
+        .map(|seg| ChunkSegment {
+            words: words(&seg.tokens, seg.end),
+            text: seg.text,
+            avg_logprob: seg.avg_logprob,
+            no_speech_prob: seg.no_speech_prob,
+        })
+        .collect();
+    Ok((place(chunk, segments, decode.min_word_probability), language))
+}
+
+/// Decodes one chunk on the site's server; segments in track time.
+fn remote_chunk(
+    engine: &RemoteEngine,
+    chunk: &Chunk,
+    decode: &DecodeParams,
+    word_times: &mut WordTimes,
+) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
+    let mut answer = engine.transcribe(&chunk.samples, &decode.language, &decode.initial_prompt)?;
+    if !answer.server_word_times {
+        for seg in &mut answer.segments {
+            snap(chunk, seg);
+        }
+    }
+    if !answer.segments.is_empty() {
+        *word_times = match (*word_times, answer.server_word_times) {
+            (WordTimes::None | WordTimes::Server, true) => WordTimes::Server,
+            (WordTimes::None | WordTimes::Spread, false) => WordTimes::Spread,
+            _ => WordTimes::Mixed,
+        };
+    }
+    // The server's words carry its own probabilities (or the segment's):
+    // the local word-probability floor is tuned on whisper.cpp's, not these.
+    Ok((place(chunk, answer.segments, 0.0), answer.language))
+}
+
+/// A segment with segment times only, moved into the piece it overlaps
+/// most and its words spread again there. Whisper's segment times are
+/// coarse: a segment often starts where the one before ended, in the
+/// silence the packing put between two phrases, which would give its words
+/// to the phrase before.
+fn snap(chunk: &Chunk, seg: &mut ChunkSegment) {
+    let (Some(first), Some(last)) = (seg.words.first(), seg.words.last()) else { return };
+    let (a, b) = (first.start, last.end.max(first.start + 1));
+    let best = chunk.pieces.iter().map(|&(off, _, len)| (off, off + len)).max_by_key(|&(lo, hi)| b.min(hi).saturating_sub(a.max(lo)));
+    if let Some((lo, hi)) = best.filter(|&(lo, hi)| b.min(hi) > a.max(lo)) {
+        let p = seg.words[0].probability;
+        seg.words = crate::remote::spread(&seg.text, a.max(lo), b.min(hi));
+        for w in &mut seg.words {
+            w.probability = p;
+        }
+    }
+}
+
+/// Where a remote transcript's word times came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WordTimes {
+    /// No words yet.
+    None,
+    /// The server's own word timestamps.
+    Server,
+    /// The server gave segment times only: words spread over them by length.
+    Spread,
+    /// Some chunks one way, some the other.
+    Mixed,
+}
+
+/// Maps a chunk's segments to track time. A segment may run across pieces
+/// that lie far apart on the track: it is split where its words change
+/// piece, each part timed by its words.
+fn place(chunk: &Chunk, segments: Vec<ChunkSegment>, min_word_probability: f32) -> Vec<TimedSegment> {
     let mut out = Vec::new();
-    for seg in raw {
-        let ws = words(&seg.tokens, seg.end);
-        if ws.is_empty() {
+    for seg in segments {
+        let ws = seg.words;
+        if ws.is_empty() || chunk.pieces.is_empty() {
             continue;
         }
-        // A segment may run across pieces that lie far apart on the track:
-        // split it where its words change piece, each part timed by its words.
         let mut start = 0;
         while start < ws.len() {
             let piece = chunk.piece_of(ws[start].start);
@@ -273,7 +367,7 @@ fn decode_chunk(engine: &Engine, chunk: &Chunk, decode: &DecodeParams) -> Result
                 part.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
             };
             let mean_p = part.iter().map(|w| w.probability).sum::<f32>() / part.len() as f32;
-            if mean_p >= decode.min_word_probability {
+            if mean_p >= min_word_probability {
                 out.push(TimedSegment {
                     start: part[0].start,
                     end: part[part.len() - 1].end,
@@ -286,7 +380,7 @@ fn decode_chunk(engine: &Engine, chunk: &Chunk, decode: &DecodeParams) -> Result
             start = end;
         }
     }
-    Ok((out, language))
+    out
 }
 
 /// Session time of a 16 kHz sample index, through the stream's sync fit.
@@ -357,9 +451,39 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     let speech: usize = regions.iter().map(|r| r.end - r.start).sum();
     progress.finish();
 
-    let engine = Engine::load(&opts.model, decode.flash_attn)?;
     let started = Instant::now();
-    let (timed, language) = decode_regions(&engine, &prepared.samples, &regions, &decode, progress)?;
+    let local = |decode: &DecodeParams| -> Result<(Vec<TimedSegment>, String, Made), TranscribeError> {
+        let Some(model) = &opts.model else {
+            return Err(TranscribeError::Session {
+                message: "no local model: import one with `tacit model import CT2_DIR`, or name the site's server with --url".into(),
+                path: dir.to_path_buf(),
+            });
+        };
+        let engine = Engine::load(model, decode.flash_attn)?;
+        let (timed, language) = decode_regions(&engine, &prepared.samples, &regions, decode, progress)?;
+        let made = Made {
+            model: models::name_of(model),
+            model_sha256: models::sha256_file(model)?,
+            engine: json!({ "kind": "local", "model": model }),
+            fell_back: None,
+        };
+        Ok((timed, language, made))
+    };
+    let (timed, language, made) = match &opts.remote {
+        None => local(&decode)?,
+        Some(params) => match transcribe_remote(params, &prepared.samples, &regions, &decode, progress) {
+            Ok(x) => x,
+            Err(e @ TranscribeError::Remote { can_fall_back: true, .. }) if opts.fallback && opts.model.is_some() => {
+                let reason = e.to_string();
+                tracing::warn!("{reason}: transcribing with the local model instead");
+                let (timed, language, mut made) = local(&decode)?;
+                made.engine["fallback_from"] = json!({ "url": params.url, "model": params.model, "reason": reason });
+                made.fell_back = Some(reason);
+                (timed, language, made)
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let at = |s: usize| session_ns(&stream, s);
     let segments: Vec<Segment> = timed
         .into_iter()
@@ -381,21 +505,21 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         .collect();
     let decode_s = started.elapsed().as_secs_f64();
 
-    let model_name = models::name_of(&opts.model);
-    let model_sha256 = models::sha256_file(&opts.model)?;
+    let Made { model: model_name, model_sha256, engine, fell_back } = made;
     let out = dir.join("transcript.parquet");
     let meta = vec![
         ("tacit.model".to_string(), model_name.clone()),
         ("tacit.model_sha256".to_string(), model_sha256.clone()),
         ("tacit.language".to_string(), language.clone()),
         ("tacit.stream".to_string(), stream.name.clone()),
+        ("tacit.engine".to_string(), engine["kind"].as_str().unwrap_or("local").to_string()),
     ];
     transcript::write(&out, &segments, &meta)?;
     let n_words: usize = segments.iter().map(|s| s.words.len()).sum();
 
     manifest.transcribed = true;
     manifest.transcript = Some(TranscriptInfo {
-        model: model_name,
+        model: model_name.clone(),
         model_sha256,
         language: decode.language.clone(),
         detected_language: language.clone(),
@@ -403,7 +527,7 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         segments: segments.len() as u64,
         words: n_words as u64,
         speech_ns: (speech as i128 * 1_000_000_000 / i128::from(WHISPER_RATE)) as i64,
-        params: json!({ "decode": decode, "vad": opts.vad, "regions": regions.len() }),
+        params: json!({ "decode": decode, "vad": opts.vad, "regions": regions.len(), "engine": engine }),
         created_at_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tacit_version: env!("CARGO_PKG_VERSION").to_string(),
     });
@@ -416,7 +540,53 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         speech_s: speech as f64 / f64::from(WHISPER_RATE),
         decode_s,
         language,
+        engine: match engine["kind"].as_str() {
+            Some("remote") => format!("{} on {}", model_name, engine["endpoint"].as_str().unwrap_or_default()),
+            _ => model_name.clone(),
+        },
+        fell_back,
     })
+}
+
+/// Who made a transcript.
+struct Made {
+    model: String,
+    model_sha256: String,
+    /// `{kind: local|remote, …}` for the manifest.
+    engine: serde_json::Value,
+    fell_back: Option<String>,
+}
+
+/// The regions through the site's server: the same packing, second pass
+/// and mapping to track time as the local engine.
+fn transcribe_remote(
+    params: &RemoteParams,
+    samples: &[f32],
+    regions: &[Region],
+    decode: &DecodeParams,
+    progress: &dyn Progress,
+) -> Result<(Vec<TimedSegment>, String, Made), TranscribeError> {
+    let engine = RemoteEngine::new(params.clone())?;
+    let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
+    let mut word_times = WordTimes::None;
+    let (timed, language) = decode_packed(
+        samples,
+        regions,
+        &decode.language,
+        |chunk, second| remote_chunk(&engine, chunk, if second { &unprompted } else { decode }, &mut word_times),
+        progress,
+    )?;
+    let made = Made {
+        model: params.model.clone(),
+        // The server's weights are not ours to hash.
+        model_sha256: String::new(),
+        engine: json!({
+            "kind": "remote", "endpoint": engine.endpoint(), "model": params.model, "word_times": word_times,
+            "retried": engine.retried(), "outside_site": params.outside_site,
+        }),
+        fell_back: None,
+    };
+    Ok((timed, language, made))
 }
 
 #[cfg(test)]
