@@ -4,7 +4,9 @@ are scored by the same code, on the same references).
 Korean: character error rate after NFC, lower-casing, and removing white
 space, punctuation and symbols (Unicode categories P* and S*), against both
 the spoken form (numbers in Hangul) and the written form (digits) of the
-Korean dev set. English: word error rate on lower-cased words stripped of
+Korean dev set. The clips whose two forms differ (the ones with numbers)
+are also scored apart: CER against the written form, and how many of the
+written form's numbers (digit runs, commas dropped) the text holds. English: word error rate on lower-cased words stripped of
 punctuation.
 
 A long session holds many clips one after another. Segments (start, end,
@@ -16,6 +18,7 @@ Usage as a library: `score_korean(clips, segments)`; as a script:
 `asr_score.py korean CLIPS.json HYP.json` prints the table row as JSON.
 """
 import json
+import re
 import sys
 import unicodedata
 
@@ -84,13 +87,38 @@ def score_korean(clips, segments):
             tot[form][1] += len(rc)
             row[f"cer_{form}"] = e / max(1, len(rc))
         rows.append(row)
+    # The clips with numbers.
+    num_edits = num_len = found = wanted = 0
+    n_clips = 0
+    for c, r in zip(clips, rows):
+        if c["spoken"] == c["written"]:
+            continue
+        n_clips += 1
+        rc = normalize_chars(c["written"])
+        num_edits += edits(rc, normalize_chars(r["hyp"]))
+        num_len += len(rc)
+        have = numbers_in(r["hyp"])
+        for n in numbers_in(c["written"]):
+            wanted += 1
+            if n in have:
+                have.remove(n)
+                found += 1
     summary = {
         "cer_spoken": tot["spoken"][0] / max(1, tot["spoken"][1]),
         "cer_written": tot["written"][0] / max(1, tot["written"][1]),
         "empty": sum(r["empty"] for r in rows),
         "clips": len(rows),
+        "number_clips": n_clips,
+        "number_clips_cer_written": num_edits / max(1, num_len),
+        "numbers_found": found,
+        "numbers_wanted": wanted,
     }
     return summary, rows
+
+
+def numbers_in(text):
+    """The digit runs of a text ("16,000" → "16000", "26.7" stays)."""
+    return [n.replace(",", "") for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
 
 
 def score_english(reference, text):

@@ -87,8 +87,8 @@ for t in tacit["results"]:
             "audio_s": t["audio_s"],
             "tacit_s": t["wall_s"],
             "fw_s": wall,
-            "tacit_wer": asr_score.score_english(reference, tacit_text),
-            "fw_wer": asr_score.score_english(reference, " ".join(s["text"] for s in segs)),
+            "tacit_wer": asr_score.score_english(t.get("reference", reference), tacit_text),
+            "fw_wer": asr_score.score_english(t.get("reference", reference), " ".join(s["text"] for s in segs)),
         }
     )
 
@@ -121,11 +121,15 @@ for r in report["english"]:
 if report["korean"]:
     base = next(r for r in report["korean"] if r["engine"] == "faster-whisper (beam 1)")
     print(f"\nKorean dev set ({ko['clips']} clips, {ko['audio_s']:.0f} s, {threads} threads, prompt {ko['prompt']!r})")
-    print(f"{'engine':<28} {'CER spoken':>11} {'CER written':>12} {'empty':>6} {'wall s':>8} {'/fw beam 1':>11}")
+    print(
+        f"{'engine':<28} {'CER spoken':>11} {'CER written':>12} {'empty':>6} {'wall s':>8} {'/fw beam 1':>11}"
+        f" {'numbers: CER written':>21} {'found':>8}"
+    )
     for r in report["korean"]:
         print(
             f"{r['engine']:<28} {r['cer_spoken']:>11.3f} {r['cer_written']:>12.3f} {r['empty']:>6} {r['wall_s']:>8.1f}"
-            f" {r['wall_s'] / base['wall_s']:>11.2f}"
+            f" {r['wall_s'] / base['wall_s']:>11.2f} {r['number_clips_cer_written']:>21.3f}"
+            f" {r['numbers_found']:>4}/{r['numbers_wanted']}"
         )
 elif not ko:
     print("\nKorean: skipped (no dev set; see tacit bench transcribe --korean-dev)")

@@ -97,6 +97,18 @@ fn segments_json(segs: &[TimedSegment]) -> Value {
         .collect()
 }
 
+/// Spoken numbers with units (espeak-ng reads the spoken form) and how
+/// they are written.
+const NUMBERS: &[(&str, &str)] = &[
+    ("Set the current to two hundred amps.", "Set the current to 200 A."),
+    ("I use a three point two millimeter rod.", "I use a 3.2 mm rod."),
+    ("The root gap is three millimeters.", "The root gap is 3 mm."),
+    ("The arc voltage is twenty four volts.", "The arc voltage is 24 V."),
+    ("Gas flow is fifteen liters per minute.", "Gas flow is 15 L per minute."),
+    ("Preheat the plate to one hundred fifty degrees.", "Preheat the plate to 150° ."),
+    ("Keep the travel speed at thirty centimeters per minute.", "Keep the travel speed at 30 cm per minute."),
+];
+
 fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
     eprintln!("making the English commentary with espeak-ng…");
     let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0)?;
@@ -106,8 +118,12 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
     long[at..at + speech.len()].copy_from_slice(&speech);
     let shifted: Vec<Placed> = placed.iter().map(|p| Placed { text: p.text.clone(), start: p.start + at, end: p.end + at }).collect();
     let long = fixture::mix(&long, &shifted, &fixture::welding_noise(total, 5), o.snr_db);
-    let clips = [("commentary", speech, placed.clone()), ("session10", long, shifted)];
-    let reference: Vec<String> = placed.iter().flat_map(|p| fixture::normalize(&p.text)).collect();
+    // Numbers as a welder says them, scored against their written form
+    // ("200 A"): how consistently each engine writes them.
+    let spoken: Vec<&str> = NUMBERS.iter().map(|(s, _)| *s).collect();
+    let (numbers, _) = fixture::lay_out(&spoken, "en-us", 1.0, 1.5, 1.0)?;
+    let written = NUMBERS.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(" ");
+    let clips = [("commentary", speech, COMMENTARY.join(" ")), ("session10", long, COMMENTARY.join(" ")), ("numbers", numbers, written)];
     std::fs::write(o.out.join("reference.txt"), COMMENTARY.join(" "))?;
     let engine = Engine::load(model, false)?;
     let decode = DecodeParams { language: "en".into(), threads: o.threads, initial_prompt: BENCH_PROMPT.into(), ..DecodeParams::default() };
@@ -120,14 +136,16 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
     let encoder_s = median(encoder);
     eprintln!("tacit encoder, one 30 s window: {encoder_s:.3} s (median of 3)");
     let mut results = Vec::new();
-    for (name, audio, _) in &clips {
+    for (name, audio, reference_text) in &clips {
         let wav = o.out.join(format!("{name}.wav"));
         fixture::write_wav(&wav, audio)?;
         let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
+        let reference = fixture::normalize(reference_text);
         let hyp: Vec<String> = segs.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
         let wer = fixture::wer(&reference, &hyp);
         eprintln!("tacit {name}: {:.1} s audio, {wall:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wer * 100.0);
-        results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": speech_s, "text": hyp.join(" "), "segments": segments_json(&segs)}));
+        results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": speech_s,
+            "text": hyp.join(" "), "reference": reference_text, "segments": segments_json(&segs)}));
     }
     report["model"] = json!(model);
     report["encoder_window_s"] = json!(encoder_s);

@@ -102,6 +102,10 @@ pub struct TranscribeArgs {
     /// Fail instead of transcribing with the local model when the server cannot be used.
     #[arg(long)]
     pub no_fallback: bool,
+    /// Keep numbers as Whisper wrote them (default: spoken numbers with a
+    /// unit or counter become digits, "이백 암페어" → "200 A").
+    #[arg(long)]
+    pub spoken_numbers: bool,
 }
 
 fn models_dir(lib: &Path) -> PathBuf {
@@ -225,7 +229,7 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut decode = DecodeParams::default();
+    let mut decode = DecodeParams { numbers_as_digits: !args.spoken_numbers, ..DecodeParams::default() };
     if let Some(t) = args.threads {
         decode.threads = t.max(1);
     }

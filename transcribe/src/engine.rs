@@ -41,6 +41,9 @@ pub struct DecodeParams {
     pub min_word_probability: f32,
     /// whisper.cpp flash attention (off measured faster on this CPU).
     pub flash_attn: bool,
+    /// Spoken numbers as digits with units ("이백 암페어" → "200 A"; see
+    /// `numbers`); off keeps whisper's text as it came.
+    pub numbers_as_digits: bool,
 }
 
 impl Default for DecodeParams {
@@ -56,6 +59,7 @@ impl Default for DecodeParams {
             min_avg_logprob: -1.8,
             min_word_probability: 0.0,
             flash_attn: false,
+            numbers_as_digits: true,
         }
     }
 }

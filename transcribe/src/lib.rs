@@ -16,6 +16,7 @@ pub mod fixture;
 pub mod import;
 pub mod mel;
 pub mod models;
+pub mod numbers;
 pub mod remote;
 pub mod session;
 pub mod tokenizer;

@@ -168,13 +168,27 @@ pub fn decode_regions(
     // The second pass goes without the prompt: a prompt is what makes
     // whisper skip phrases in the first place.
     let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
-    decode_packed(
+    let (mut segments, language) = decode_packed(
         samples,
         regions,
         &decode.language,
         |chunk, second| decode_chunk(engine, chunk, if second { &unprompted } else { decode }),
         progress,
-    )
+    )?;
+    if decode.numbers_as_digits {
+        write_numbers(&mut segments, &language);
+    }
+    Ok((segments, language))
+}
+
+/// Spoken numbers as digits with units, in every segment (see `numbers`).
+pub fn write_numbers(segments: &mut [TimedSegment], language: &str) {
+    for s in segments {
+        if let Some(words) = crate::numbers::normalize(&s.words, language) {
+            s.text = crate::numbers::join(&words);
+            s.words = words;
+        }
+    }
 }
 
 /// `decode_regions` with the decoder of one chunk given: packing, the
@@ -569,13 +583,16 @@ fn transcribe_remote(
     let engine = RemoteEngine::new(params.clone())?;
     let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
     let mut word_times = WordTimes::None;
-    let (timed, language) = decode_packed(
+    let (mut timed, language) = decode_packed(
         samples,
         regions,
         &decode.language,
         |chunk, second| remote_chunk(&engine, chunk, if second { &unprompted } else { decode }, &mut word_times),
         progress,
     )?;
+    if decode.numbers_as_digits {
+        write_numbers(&mut timed, &language);
+    }
     let made = Made {
         model: params.model.clone(),
         // The server's weights are not ours to hash.

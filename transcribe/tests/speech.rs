@@ -232,3 +232,31 @@ fn int8_and_int16_models_are_dequantized_with_a_warning_and_still_transcribe() {
         assert!(wer <= bound, "{label} WER {:.1} %", wer * 100.0);
     }
 }
+
+/// "two hundred amps" as a welder says it comes out as "200 A", its words
+/// timed where they were spoken; with the step off, as Whisper wrote it.
+#[test]
+fn spoken_numbers_come_out_as_digits_with_units() {
+    let phrases = ["Set the current to two hundred amps.", "The root gap is three millimeters."];
+    let (audio, placed) = fixture::lay_out(&phrases, "en-us", 1.0, 1.5, 1.0).unwrap();
+    let _one = WHISPER.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Engine::load(&tiny_en(), false).unwrap();
+    let regions = vad::detect(&audio, &VadParams::default());
+    let run = |numbers_as_digits: bool| {
+        let params = DecodeParams { language: "en".into(), threads: 2, numbers_as_digits, ..DecodeParams::default() };
+        decode_regions(&engine, &audio, &regions, &params, &NoProgress).unwrap().0
+    };
+    let text = |segs: &[TimedSegment]| segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    let raw = run(false);
+    let written = run(true);
+    eprintln!("as whisper wrote it: {:?}\nwith numbers: {:?}", text(&raw), text(&written));
+    assert!(text(&written).contains("200 A") && text(&written).contains("3 mm"), "{:?}", text(&written));
+    assert!(!text(&raw).contains(" A") && !text(&raw).contains(" mm"), "{:?}", text(&raw));
+    let words: Vec<_> = written.iter().flat_map(|s| &s.words).collect();
+    let at = |w: &str| words.iter().position(|x| x.text.trim_end_matches('.') == w).unwrap_or_else(|| panic!("no word {w:?} in {words:?}"));
+    let (n, a) = (at("200"), at("A"));
+    assert_eq!(a, n + 1, "the number and its unit stay two words");
+    for (i, p) in [(n, &placed[0]), (a, &placed[0]), (at("mm"), &placed[1])] {
+        assert!(words[i].start >= p.start.saturating_sub(8_000) && words[i].end <= p.end + 8_000, "{:?} outside {p:?}", words[i]);
+    }
+}
