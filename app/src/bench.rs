@@ -37,6 +37,9 @@ pub enum BenchCommand {
         /// CPU threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Chunks decoded at once (0: tacit's default, one per thread, at most 2).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
         /// SNR of the welding noise in the ten-minute session, dB.
         #[arg(long, default_value_t = 15.0)]
         snr_db: f32,
@@ -198,10 +201,20 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
-        BenchCommand::Transcribe { model, korean_model, korean_dev, korean_prompt, out, threads, snr_db, repeat, library } => {
+        BenchCommand::Transcribe { model, korean_model, korean_dev, korean_prompt, out, threads, workers, snr_db, repeat, library } => {
             let library = library.path();
-            let o =
-                crate::bench_transcribe::Options { model, korean_model, korean_dev, korean_prompt, out, threads, snr_db, repeat, library };
+            let o = crate::bench_transcribe::Options {
+                model,
+                korean_model,
+                korean_dev,
+                korean_prompt,
+                out,
+                threads,
+                workers,
+                snr_db,
+                repeat,
+                library,
+            };
             return crate::bench_transcribe::run(&o);
         }
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {

@@ -37,6 +37,8 @@ pub struct Options {
     pub out: PathBuf,
     /// CPU threads.
     pub threads: usize,
+    /// Chunks decoded at once (0: the default).
+    pub workers: usize,
     /// SNR of the welding noise in the ten-minute English session.
     pub snr_db: f32,
     /// Runs per clip (median wall time).
@@ -126,7 +128,13 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
     let clips = [("commentary", speech, COMMENTARY.join(" ")), ("session10", long, COMMENTARY.join(" ")), ("numbers", numbers, written)];
     std::fs::write(o.out.join("reference.txt"), COMMENTARY.join(" "))?;
     let engine = Engine::load(model, false)?;
-    let decode = DecodeParams { language: "en".into(), threads: o.threads, initial_prompt: BENCH_PROMPT.into(), ..DecodeParams::default() };
+    let decode = DecodeParams {
+        language: "en".into(),
+        threads: o.threads,
+        workers: o.workers,
+        initial_prompt: BENCH_PROMPT.into(),
+        ..DecodeParams::default()
+    };
     // Where the time goes: one 30 s window through the encoder alone.
     let window = &clips[0].1[..(30 * 16_000).min(clips[0].1.len())];
     let mut encoder = Vec::new();
@@ -202,9 +210,16 @@ fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
     fixture::write_wav(&wav, &audio)?;
     std::fs::write(o.out.join("korean-clips.json"), serde_json::to_string_pretty(&layout)?)?;
     let engine = Engine::load(model, false)?;
-    let decode =
-        DecodeParams { language: "ko".into(), threads: o.threads, initial_prompt: o.korean_prompt.clone(), ..DecodeParams::default() };
+    let decode = DecodeParams {
+        language: "ko".into(),
+        threads: o.threads,
+        workers: o.workers,
+        initial_prompt: o.korean_prompt.clone(),
+        ..DecodeParams::default()
+    };
+    engine.print_timings(true);
     let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
+    engine.print_timings(false);
     eprintln!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
     Ok(
         json!({"model": model, "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),

@@ -13,8 +13,15 @@ use crate::error::TranscribeError;
 pub struct DecodeParams {
     /// `en`, `ko`, … or `auto` to detect.
     pub language: String,
-    /// CPU threads for one decode.
+    /// CPU threads in all.
     pub threads: usize,
+    /// Chunks decoded at the same time, each with `threads / workers`
+    /// threads and its own decoder state; 0 = one per thread, at most 2.
+    /// whisper.cpp's decoder runs one token at a time, a few hundred small
+    /// operations each ending in a barrier: two threads on one chunk spend
+    /// much of the decoder waiting for each other, two chunks on one
+    /// thread each do not.
+    pub workers: usize,
     /// Text that biases the decoder (trade terms from the profile's glossary).
     pub initial_prompt: String,
     /// Temperature step on fallback; 0 turns fallback off (a bad clip once took
@@ -46,11 +53,21 @@ pub struct DecodeParams {
     pub numbers_as_digits: bool,
 }
 
+impl DecodeParams {
+    /// (chunks decoded at once, threads each) for `chunks` chunks.
+    pub fn layout(&self, chunks: usize) -> (usize, usize) {
+        let threads = self.threads.max(1);
+        let workers = if self.workers == 0 { threads.min(2) } else { self.workers.min(threads) }.clamp(1, chunks.max(1));
+        (workers, (threads / workers).max(1))
+    }
+}
+
 impl Default for DecodeParams {
     fn default() -> Self {
         Self {
             language: "auto".into(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8),
+            workers: 0,
             initial_prompt: String::new(),
             temperature_inc: 0.0,
             max_tokens: 0,
@@ -101,8 +118,9 @@ pub struct RawSegment {
 /// A loaded model.
 pub struct Engine {
     ctx: WhisperContext,
-    /// One decoding state, reused: creating one allocates ~200 MB of buffers.
-    state: std::sync::Mutex<Option<whisper_rs::WhisperState>>,
+    /// Decoding states, reused (creating one allocates ~200 MB of buffers):
+    /// one per decode running at the same time.
+    states: std::sync::Mutex<Vec<whisper_rs::WhisperState>>,
     path: PathBuf,
     tokenizer: crate::tokenizer::Tokenizer,
 }
@@ -142,23 +160,45 @@ impl Engine {
             .map_err(|e| TranscribeError::model(format!("whisper.cpp cannot load this model ({e})"), path))?;
         let vocab = (0..ctx.token_eot()).map(|id| ctx.token_to_bytes(id).map(<[u8]>::to_vec).unwrap_or_default()).collect();
         let tokenizer = crate::tokenizer::Tokenizer::new(vocab);
-        Ok(Self { ctx, state: std::sync::Mutex::new(None), path: path.to_path_buf(), tokenizer })
+        Ok(Self { ctx, states: std::sync::Mutex::new(Vec::new()), path: path.to_path_buf(), tokenizer })
     }
 
     /// Runs only the mel spectrogram and the encoder over `samples` (one
     /// 30 s window); returns (mel, encoder) wall times. For profiling.
     pub fn encode_only(&self, samples: &[f32], threads: usize) -> Result<(std::time::Duration, std::time::Duration), TranscribeError> {
-        let mut guard = self.state.lock().map_err(|_| TranscribeError::Whisper("decoder state poisoned by an earlier panic".into()))?;
-        if guard.is_none() {
-            *guard = Some(self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?);
-        }
-        let Some(state) = guard.as_mut() else { return Err(TranscribeError::Whisper("no decoder state".into())) };
+        let mut state = self.take_state()?;
         let t = std::time::Instant::now();
         state.pcm_to_mel(samples, threads).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
         let mel = t.elapsed();
         let t = std::time::Instant::now();
         state.encode(0, threads).map_err(|e| TranscribeError::Whisper(e.to_string()))?;
-        Ok((mel, t.elapsed()))
+        let encoder = t.elapsed();
+        self.give_back(state);
+        Ok((mel, encoder))
+    }
+
+    /// A free decoding state, or a new one.
+    fn take_state(&self) -> Result<whisper_rs::WhisperState, TranscribeError> {
+        let free = self.states.lock().map_err(|_| TranscribeError::Whisper("decoder states poisoned by an earlier panic".into()))?.pop();
+        match free {
+            Some(s) => Ok(s),
+            None => self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string())),
+        }
+    }
+
+    fn give_back(&self, state: whisper_rs::WhisperState) {
+        if let Ok(mut states) = self.states.lock() {
+            states.push(state);
+        }
+    }
+
+    /// whisper.cpp's own timings (encode, decode, batchd … since the last
+    /// reset) to its log, i.e. `TACIT_LOG=info`. For profiling.
+    pub fn print_timings(&self, reset: bool) {
+        self.ctx.print_timings();
+        if reset {
+            self.ctx.reset_timings();
+        }
     }
 
     /// The model file.
@@ -179,11 +219,18 @@ impl Engine {
                 &self.path,
             ));
         }
-        let mut guard = self.state.lock().map_err(|_| TranscribeError::Whisper("decoder state poisoned by an earlier panic".into()))?;
-        if guard.is_none() {
-            *guard = Some(self.ctx.create_state().map_err(|e| TranscribeError::Whisper(e.to_string()))?);
-        }
-        let Some(state) = guard.as_mut() else { return Err(TranscribeError::Whisper("no decoder state".into())) };
+        let mut state = self.take_state()?;
+        let result = self.decode_with(&mut state, samples, p);
+        self.give_back(state);
+        result
+    }
+
+    fn decode_with(
+        &self,
+        state: &mut whisper_rs::WhisperState,
+        samples: &[f32],
+        p: &DecodeParams,
+    ) -> Result<(Vec<RawSegment>, String), TranscribeError> {
         let mut fp = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         let language = if self.multilingual() { p.language.as_str() } else { "en" };
         fp.set_language(Some(language));

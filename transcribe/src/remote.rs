@@ -64,7 +64,7 @@ pub struct RemoteEngine {
     params: RemoteParams,
     agent: ureq::Agent,
     /// Requests that had to be sent again.
-    retried: std::cell::Cell<u32>,
+    retried: std::sync::atomic::AtomicU32,
 }
 
 impl RemoteEngine {
@@ -81,7 +81,7 @@ impl RemoteEngine {
             .timeout(Duration::from_secs(params.timeout_s.max(1)))
             .redirects(0)
             .build();
-        Ok(Self { endpoint, params, agent, retried: std::cell::Cell::new(0) })
+        Ok(Self { endpoint, params, agent, retried: std::sync::atomic::AtomicU32::new(0) })
     }
 
     /// The endpoint requests go to.
@@ -91,7 +91,7 @@ impl RemoteEngine {
 
     /// Requests sent again so far.
     pub fn retried(&self) -> u32 {
-        self.retried.get()
+        self.retried.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Transcribes one chunk of 16 kHz audio. `language` is a code or
@@ -156,7 +156,7 @@ impl RemoteEngine {
             tracing::warn!(endpoint = %self.endpoint, attempt = attempt + 1, "{failure}; retrying in {:.1} s", wait.as_secs_f32());
             std::thread::sleep(wait);
             attempt += 1;
-            self.retried.set(self.retried.get() + 1);
+            self.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -171,8 +171,11 @@ pub fn decode_regions(
     let (mut segments, language) = decode_packed(
         samples,
         regions,
-        &decode.language,
-        |chunk, second| decode_chunk(engine, chunk, if second { &unprompted } else { decode }),
+        decode,
+        &|chunk: &Chunk, second: bool, threads: usize| {
+            let p = if second { &unprompted } else { decode };
+            decode_chunk(engine, chunk, &DecodeParams { threads, ..p.clone() })
+        },
         progress,
     )?;
     if decode.numbers_as_digits {
@@ -196,24 +199,22 @@ pub fn write_numbers(segments: &mut [TimedSegment], language: &str) {
 fn decode_packed(
     samples: &[f32],
     regions: &[Region],
-    language: &str,
-    mut decode_one: impl FnMut(&Chunk, bool) -> Result<(Vec<TimedSegment>, String), TranscribeError>,
+    decode: &DecodeParams,
+    decode_one: &ChunkDecoder<'_>,
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let chunks = pack(samples, regions);
     let total: usize = chunks.iter().map(|c| c.samples.len()).sum();
     progress.start("transcribing", total as u64);
-    let mut language = language.to_string();
+    let mut language = decode.language.clone();
     // Every piece of every chunk, with the segments decoded in it, and
     // whether it shared its chunk with others.
     let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
-    for chunk in &chunks {
-        let (segments, lang) = decode_one(chunk, false)?;
+    for (chunk, (segments, lang)) in chunks.iter().zip(decode_all(&chunks, decode, false, decode_one, progress)?) {
         language = lang;
         let first = pieces.len();
         pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
         assign(&mut pieces[first..], segments);
-        progress.advance(chunk.samples.len() as u64);
     }
     // Second pass: packed pieces whisper (almost) skipped, packed together
     // again, so a pass costs one encoder window per 28 s of such audio.
@@ -228,8 +229,9 @@ fn decode_packed(
         let regions: Vec<Region> = redo.iter().map(|&i| pieces[i].0).collect();
         tracing::debug!(pieces = redo.len(), "pieces with too little text: decoding them again, packed apart from the rest");
         let mut again: Vec<(Region, bool, Vec<TimedSegment>)> = regions.iter().map(|r| (*r, true, Vec::new())).collect();
-        for chunk in pack(samples, &regions) {
-            assign(&mut again, decode_one(&chunk, true)?.0);
+        let chunks = pack(samples, &regions);
+        for (segments, _) in decode_all(&chunks, decode, true, decode_one, &tacit_schema::NoProgress)? {
+            assign(&mut again, segments);
         }
         for (&i, (_, _, segs)) in redo.iter().zip(again) {
             if spoken_chars(&segs) > spoken_chars(&pieces[i].2) {
@@ -241,6 +243,80 @@ fn decode_packed(
     out.sort_by_key(|s| s.start);
     progress.finish();
     Ok((out, language))
+}
+
+/// Decodes one chunk (`true`: in the second pass, with so many threads)
+/// into segments in track time and the language.
+pub type ChunkDecoder<'a> = dyn Fn(&Chunk, bool, usize) -> Result<(Vec<TimedSegment>, String), TranscribeError> + Sync + 'a;
+
+/// Decodes every chunk, several at a time as `decode.layout` says (the
+/// threads shared among them), results in chunk order; the first error
+/// stops the rest. Progress is reported from this thread.
+fn decode_all(
+    chunks: &[Chunk],
+    decode: &DecodeParams,
+    second: bool,
+    decode_one: &ChunkDecoder<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<(Vec<TimedSegment>, String)>, TranscribeError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (workers, threads) = decode.layout(chunks.len());
+    if workers == 1 {
+        return chunks
+            .iter()
+            .map(|c| {
+                let r = decode_one(c, second, threads);
+                progress.advance(c.samples.len() as u64);
+                r
+            })
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    type Decoded = Result<(Vec<TimedSegment>, String), TranscribeError>;
+    let mut out: Vec<Option<Decoded>> = (0..chunks.len()).map(|_| None).collect();
+    let spawned = std::thread::scope(|scope| -> std::io::Result<()> {
+        // Room for every result: a worker never waits on this thread.
+        let (tx, rx) = crossbeam_channel::bounded::<(usize, Decoded)>(chunks.len());
+        for w in 0..workers {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            std::thread::Builder::new().name(format!("tacit-decode-{w}")).spawn_scoped(scope, move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= chunks.len() || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = decode_one(&chunks[i], second, threads);
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                if tx.send((i, r)).is_err() {
+                    break;
+                }
+            })?;
+        }
+        drop(tx);
+        for (i, r) in rx {
+            progress.advance(chunks[i].samples.len() as u64);
+            out[i] = Some(r);
+        }
+        Ok(())
+    });
+    if let Err(e) = spawned {
+        return Err(TranscribeError::Whisper(format!("cannot start a decoding thread: {e}")));
+    }
+    let mut results = Vec::with_capacity(chunks.len());
+    for r in out {
+        match r {
+            Some(r) => results.push(r?),
+            // Not decoded: an earlier error stopped the workers.
+            None => continue,
+        }
+    }
+    if results.len() < chunks.len() {
+        return Err(TranscribeError::Whisper("decoding stopped early".into()));
+    }
+    Ok(results)
 }
 
 /// Pieces shorter than this are not decoded a second time (0.5 s).
@@ -298,7 +374,7 @@ fn remote_chunk(
     engine: &RemoteEngine,
     chunk: &Chunk,
     decode: &DecodeParams,
-    word_times: &mut WordTimes,
+    word_times: &std::sync::Mutex<WordTimes>,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
     let mut answer = engine.transcribe(&chunk.samples, &decode.language, &decode.initial_prompt)?;
     if !answer.server_word_times {
@@ -306,7 +382,7 @@ fn remote_chunk(
             snap(chunk, seg);
         }
     }
-    if !answer.segments.is_empty() {
+    if let (false, Ok(mut word_times)) = (answer.segments.is_empty(), word_times.lock()) {
         *word_times = match (*word_times, answer.server_word_times) {
             (WordTimes::None | WordTimes::Server, true) => WordTimes::Server,
             (WordTimes::None | WordTimes::Spread, false) => WordTimes::Spread,
@@ -582,14 +658,17 @@ fn transcribe_remote(
 ) -> Result<(Vec<TimedSegment>, String, Made), TranscribeError> {
     let engine = RemoteEngine::new(params.clone())?;
     let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
-    let mut word_times = WordTimes::None;
+    let word_times = std::sync::Mutex::new(WordTimes::None);
+    // One request at a time: the server has its own queue.
+    let one = DecodeParams { workers: 1, ..decode.clone() };
     let (mut timed, language) = decode_packed(
         samples,
         regions,
-        &decode.language,
-        |chunk, second| remote_chunk(&engine, chunk, if second { &unprompted } else { decode }, &mut word_times),
+        &one,
+        &|chunk: &Chunk, second: bool, _| remote_chunk(&engine, chunk, if second { &unprompted } else { decode }, &word_times),
         progress,
     )?;
+    let word_times = word_times.into_inner().unwrap_or(WordTimes::Mixed);
     if decode.numbers_as_digits {
         write_numbers(&mut timed, &language);
     }
@@ -617,15 +696,17 @@ mod tests {
 
     #[test]
     fn skipped_pieces_are_decoded_again_and_the_fuller_result_kept() {
+        use std::sync::Mutex;
         let track = vec![0.0; 16_000 * 60];
         // Three 3 s regions: one chunk of three pieces.
         let regions: Vec<Region> = [10, 20, 30].iter().map(|s| Region { start: s * 16_000, end: (s + 3) * 16_000 }).collect();
-        let mut calls: Vec<Vec<usize>> = Vec::new();
+        let calls: Mutex<Vec<Vec<usize>>> = Mutex::new(Vec::new());
         let (out, _) = decode_packed(
             &track,
             &regions,
-            "ko",
-            |chunk, _| {
+            &DecodeParams { language: "ko".into(), threads: 2, ..DecodeParams::default() },
+            &|chunk: &Chunk, _, _| {
+                let mut calls = calls.lock().unwrap();
                 calls.push(chunk.pieces.iter().map(|p| p.1).collect());
                 Ok((
                     match calls.len() {
@@ -640,37 +721,70 @@ mod tests {
             &tacit_schema::NoProgress,
         )
         .unwrap();
-        assert_eq!(calls, [vec![160_000, 320_000, 480_000], vec![320_000, 480_000]]);
+        assert_eq!(*calls.lock().unwrap(), [vec![160_000, 320_000, 480_000], vec![320_000, 480_000]]);
         let texts: Vec<&str> = out.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, ["공연 시간이 오후 세시니까", "어머니가 장례식에 다녀온 후로", "뉴욕 지하철은"]);
 
         // A second pass with less text keeps the first; a lone region is not decoded twice.
-        let mut n = 0;
+        let n = Mutex::new(0);
         let (out, _) = decode_packed(
             &track,
             &regions[..2],
-            "ko",
-            |_, _| {
-                n += 1;
-                Ok((if n == 1 { vec![segment(160_000, "공연"), segment(320_000, "또한")] } else { Vec::new() }, "ko".into()))
+            &DecodeParams { language: "ko".into(), threads: 1, ..DecodeParams::default() },
+            &|_: &Chunk, _, _| {
+                let mut n = n.lock().unwrap();
+                *n += 1;
+                Ok((if *n == 1 { vec![segment(160_000, "공연"), segment(320_000, "또한")] } else { Vec::new() }, "ko".into()))
             },
             &tacit_schema::NoProgress,
         )
         .unwrap();
-        assert_eq!((n, out.len()), (2, 2));
-        let mut n = 0;
+        assert_eq!((*n.lock().unwrap(), out.len()), (2, 2));
+        let n = Mutex::new(0);
         decode_packed(
             &track,
             &regions[..1],
-            "ko",
-            |_, _| {
-                n += 1;
+            &DecodeParams { language: "ko".into(), threads: 1, ..DecodeParams::default() },
+            &|_: &Chunk, _, _| {
+                *n.lock().unwrap() += 1;
                 Ok((Vec::new(), "ko".into()))
             },
             &tacit_schema::NoProgress,
         )
         .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(*n.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn chunks_decoded_side_by_side_come_back_in_order_and_errors_stop_them() {
+        let track = vec![0.0; 16_000 * 200];
+        // Regions 29 s apart and 20 s long: one chunk each.
+        let regions: Vec<Region> = (0..6).map(|i| Region { start: i * 29 * 16_000, end: (i * 29 + 20) * 16_000 }).collect();
+        let chunks = pack(&track, &regions);
+        assert_eq!(chunks.len(), 6);
+        let params = DecodeParams { threads: 2, ..DecodeParams::default() };
+        let decode = |c: &Chunk, _: bool, threads: usize| {
+            assert_eq!(threads, 1, "two chunks at a time, a thread each");
+            // Later chunks finish first.
+            std::thread::sleep(std::time::Duration::from_millis(30 - 5 * (c.pieces[0].1 / (29 * 16_000)) as u64));
+            Ok((vec![segment(c.pieces[0].1, &format!("piece {}", c.pieces[0].1))], "en".to_string()))
+        };
+        let out = decode_all(&chunks, &params, false, &decode, &tacit_schema::NoProgress).unwrap();
+        // One chunk gets both threads.
+        decode_all(&chunks[..1], &params, false, &|_: &Chunk, _, threads| Ok((vec![], format!("{threads}"))), &tacit_schema::NoProgress)
+            .map(|r| assert_eq!(r[0].1, "2"))
+            .unwrap();
+        let starts: Vec<usize> = out.iter().map(|(s, _)| s[0].start).collect();
+        assert_eq!(starts, regions.iter().map(|r| r.start).collect::<Vec<_>>());
+        let failing = |c: &Chunk, _: bool, _: usize| {
+            if c.pieces[0].1 == 2 * 29 * 16_000 {
+                Err(TranscribeError::Whisper("boom".into()))
+            } else {
+                Ok((Vec::new(), "en".to_string()))
+            }
+        };
+        let err = decode_all(&chunks, &params, false, &failing, &tacit_schema::NoProgress).unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
     }
 
     #[test]
