@@ -22,8 +22,9 @@ pub enum BenchCommand {
         /// English model: name in the library, or a ggml file.
         #[arg(long)]
         model: String,
-        /// Korean (multilingual) model: name in the library, or a ggml file.
-        #[arg(long, default_value = "base")]
+        /// Korean (multilingual) model: name in the library, or a ggml file
+        /// (q8_0 by default, as faster-whisper runs int8).
+        #[arg(long, default_value = "base-q8_0")]
         korean_model: String,
         /// The Korean dev set: a folder with manifest.tsv and its WAVs.
         #[arg(long, env = "TACIT_KOREAN_DEV", default_value = "../shared/korean-dev")]
