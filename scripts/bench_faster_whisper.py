@@ -79,7 +79,10 @@ for _ in range(3):
 print(f"encoder, one 30 s window: tacit {tacit.get('encoder_window_s', float('nan')):.3f} s, faster-whisper {sorted(encoder)[1]:.3f} s")
 reference = (out / "reference.txt").read_text()
 for t in tacit["results"]:
+    ref = t.get("reference", reference)
     wall, segs = run(model, str(out / f"{t['clip']}.wav"), "en", 1, tacit["prompt"])
+    # faster-whisper's default decoding (beam 5) too.
+    wall5, segs5 = run(model, str(out / f"{t['clip']}.wav"), "en", 5, tacit["prompt"])
     tacit_text = " ".join(s["text"] for s in t["segments"])
     report["english"].append(
         {
@@ -87,8 +90,10 @@ for t in tacit["results"]:
             "audio_s": t["audio_s"],
             "tacit_s": t["wall_s"],
             "fw_s": wall,
-            "tacit_wer": asr_score.score_english(t.get("reference", reference), tacit_text),
-            "fw_wer": asr_score.score_english(t.get("reference", reference), " ".join(s["text"] for s in segs)),
+            "fw5_s": wall5,
+            "tacit_wer": asr_score.score_english(ref, tacit_text),
+            "fw_wer": asr_score.score_english(ref, " ".join(s["text"] for s in segs)),
+            "fw5_wer": asr_score.score_english(ref, " ".join(s["text"] for s in segs5)),
         }
     )
 
@@ -111,12 +116,16 @@ if ko and ko_model:
             shutil.rmtree(tmp, ignore_errors=True)
 
 (out / "comparison.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-print(f"\nEnglish ({threads} threads, same prompt, beam 1)")
-print(f"{'clip':<12} {'audio s':>8} {'tacit s':>8} {'fw s':>8} {'tacit/fw':>9} {'tacit WER':>10} {'fw WER':>8}")
+print(f"\nEnglish ({threads} threads, same prompt; tacit greedy, faster-whisper beam 1 and beam 5)")
+print(
+    f"{'clip':<12} {'audio s':>8} {'tacit s':>8} {'fw s':>8} {'tacit/fw':>9} {'tacit WER':>10} {'fw WER':>8}"
+    f" {'fw5 s':>7} {'tacit/fw5':>10} {'fw5 WER':>8}"
+)
 for r in report["english"]:
     print(
         f"{r['clip']:<12} {r['audio_s']:>8.1f} {r['tacit_s']:>8.2f} {r['fw_s']:>8.2f} {r['tacit_s'] / r['fw_s']:>9.2f}"
         f" {r['tacit_wer'] * 100:>9.1f}% {r['fw_wer'] * 100:>7.1f}%"
+        f" {r['fw5_s']:>7.2f} {r['tacit_s'] / r['fw5_s']:>10.2f} {r['fw5_wer'] * 100:>7.1f}%"
     )
 if report["korean"]:
     base = next(r for r in report["korean"] if r["engine"] == "faster-whisper (beam 1)")
