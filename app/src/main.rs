@@ -125,7 +125,7 @@ enum Command {
         #[command(subcommand)]
         which: label::LabelCommand,
     },
-    /// Transcribe a session's commentary with Whisper, locally.
+    /// Transcribe a session's commentary with Whisper, on this PC or the site's server.
     Transcribe(transcribe::TranscribeArgs),
     /// Open the desktop app: Library, Record, Review, Export.
     App(gui::AppArgs),
