@@ -141,6 +141,10 @@ const NATIVE: &[(&str, u64)] = &[
     ("쉰", 50),
 ];
 
+/// Larger values are not numbers anyone says (a decoder stuck repeating
+/// "hundred" or "억"): left as they are.
+const MAX_SAID: u64 = 1_000_000_000_000_000;
+
 fn sino_digit(c: char) -> Option<u64> {
     Some(match c {
         '영' | '공' => 0,
@@ -174,6 +178,7 @@ fn sino_unit(c: char) -> Option<u64> {
 fn sino_prefix(s: &str) -> Option<(u64, String, usize, bool)> {
     let chars: Vec<char> = s.chars().collect();
     let (mut total, mut section, mut digit): (u64, u64, Option<u64>) = (0, 0, None);
+    let (mut last_big, mut last_small) = (u64::MAX, u64::MAX);
     let mut used = 0;
     let mut has_unit = false;
     while used < chars.len() {
@@ -184,10 +189,21 @@ fn sino_prefix(s: &str) -> Option<(u64, String, usize, bool)> {
             }
             digit = Some(d);
         } else if let Some(u) = sino_unit(c) {
+            // Units only fall: 천 after 백 or 억 after 만 starts no number.
+            let (falls, big) = (u < if u >= 10_000 { last_big } else { last_small }, u >= 10_000);
+            if !falls {
+                break;
+            }
+            if big {
+                last_big = u;
+                last_small = u64::MAX;
+            } else {
+                last_small = u;
+            }
             has_unit = true;
             let d = digit.take();
             if u >= 10_000 {
-                total += (section + d.unwrap_or(0)).max(1) * u;
+                total = total.saturating_add((section + d.unwrap_or(0)).max(1).saturating_mul(u));
                 section = 0;
             } else {
                 section += d.unwrap_or(1) * u;
@@ -200,7 +216,10 @@ fn sino_prefix(s: &str) -> Option<(u64, String, usize, bool)> {
     if used == 0 {
         return None;
     }
-    let value = total + section + digit.unwrap_or(0);
+    let value = total.saturating_add(section).saturating_add(digit.unwrap_or(0));
+    if value > MAX_SAID {
+        return None;
+    }
     // 점 / 쩜 and digits: a decimal.
     let mut decimals = String::new();
     if used + 1 < chars.len() && matches!(chars[used], '점' | '쩜') {
@@ -564,15 +583,24 @@ fn en_unit(w: &str) -> Option<(&'static str, &str)> {
 /// A spelled-out English number over words: (value, decimals, words used).
 fn en_number(words: &[RawWord]) -> Option<(u64, String, usize)> {
     let (mut total, mut current, mut n, mut any) = (0u64, 0u64, 0, false);
+    let (mut hundred, mut thousand) = (false, false);
     while n < words.len() {
         let (core, trail) = en_core(&words[n].text);
         let core = core.as_str();
         if let Some(v) = en_small(core) {
-            current += v;
-        } else if core == "hundred" && any {
-            current = current.max(1) * 100;
-        } else if core == "thousand" && any {
-            total += current.max(1) * 1_000;
+            // "twenty five" is one number; "five twenty" and "one two" are not.
+            let fits = current % 100 == 0 || (current % 100 >= 20 && current % 10 == 0 && v < 10);
+            if !fits {
+                break;
+            }
+            current = current.saturating_add(v);
+        } else if core == "hundred" && any && !hundred {
+            hundred = true;
+            current = current.max(1).saturating_mul(100);
+        } else if core == "thousand" && any && !thousand {
+            thousand = true;
+            hundred = false;
+            total = total.saturating_add(current.max(1).saturating_mul(1_000));
             current = 0;
         } else if core == "a" && !any && words.get(n + 1).is_some_and(|w| matches!(en_core(&w.text).0.as_str(), "hundred" | "thousand")) {
             current = 1;
@@ -589,7 +617,10 @@ fn en_number(words: &[RawWord]) -> Option<(u64, String, usize)> {
     if !any {
         return None;
     }
-    let value = total + current;
+    let value = total.saturating_add(current);
+    if value > MAX_SAID {
+        return None; // "hundred hundred hundred …": a decoder loop, not a number
+    }
     // "three point two"
     let mut decimals = String::new();
     if words.get(n).is_some_and(|w| en_core(&w.text).0 == "point") {
@@ -736,6 +767,15 @@ mod tests {
         for s in ["one pass at a time", "two of them", "a bar of steel", "the second meter"] {
             assert_eq!(en(s), s);
         }
+    }
+
+    #[test]
+    fn decoder_loops_are_not_numbers() {
+        let loop_en = format!("{} amps", vec!["hundred"; 40].join(" "));
+        assert_eq!(en(&format!("one {loop_en}")), format!("one {loop_en}"));
+        let loop_ko = format!("{}원", "억".repeat(40));
+        assert_eq!(ko(&loop_ko), loop_ko);
+        assert_eq!(ko(&"구".repeat(500)), "구".repeat(500));
     }
 
     #[test]
