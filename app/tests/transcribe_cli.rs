@@ -189,6 +189,9 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
         seen.push_str(&line);
     }
     assert!(seen.contains("unreachable"), "{seen}");
+    // Meanwhile a trainer marks the session reviewed: the transcription,
+    // which read the manifest before, must not undo it when it writes.
+    ok(tacit().args(["label", "review", &id, "--library"]).arg(&lib).output().unwrap());
     let server = Server(
         std::process::Command::new(asr_server())
             .arg(ct2_dir())
@@ -207,6 +210,7 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     assert!(out["engine"].as_str().unwrap().contains(&format!("127.0.0.1:{port}/v1/audio/transcriptions")), "{out}");
 
     let m = manifest(&lib, &id);
+    assert_eq!(m["reviewed"], true, "the review made during the transcription was kept");
     let t = &m["transcript"];
     assert_eq!(t["model"], "tiny.en");
     assert_eq!(t["model_sha256"], "", "the server's weights are not hashed");

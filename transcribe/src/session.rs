@@ -607,6 +607,13 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     transcript::write(&out, &segments, &meta)?;
     let n_words: usize = segments.iter().map(|s| s.words.len()).sum();
 
+    // Decoding took minutes: what changed in the manifest meanwhile (a
+    // trainer marking the session reviewed) is read again and kept. (Not
+    // under a lock yet: the session layer of issue 12 will do this.)
+    if let Ok(fresh) = std::fs::read_to_string(&manifest_path).map_err(|_| ()).and_then(|t| SessionManifest::from_json(&t).map_err(|_| ()))
+    {
+        manifest = fresh;
+    }
     manifest.transcribed = true;
     manifest.transcript = Some(TranscriptInfo {
         model: model_name.clone(),
