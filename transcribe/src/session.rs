@@ -165,23 +165,7 @@ pub fn decode_regions(
     decode: &DecodeParams,
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
-    // The second pass goes without the prompt: a prompt is what makes
-    // whisper skip phrases in the first place.
-    let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
-    let (mut segments, language) = decode_packed(
-        samples,
-        regions,
-        decode,
-        &|chunk: &Chunk, second: bool, threads: usize| {
-            let p = if second { &unprompted } else { decode };
-            decode_chunk(engine, chunk, &DecodeParams { threads, ..p.clone() })
-        },
-        progress,
-    )?;
-    if decode.numbers_as_digits {
-        write_numbers(&mut segments, &language);
-    }
-    Ok((segments, language))
+    decode_packed(samples, regions, decode, &|chunk: &Chunk, p: &DecodeParams| decode_chunk(engine, chunk, p), progress)
 }
 
 /// Spoken numbers as digits with units, in every segment (see `numbers`).
@@ -195,7 +179,7 @@ pub fn write_numbers(segments: &mut [TimedSegment], language: &str) {
 }
 
 /// `decode_regions` with the decoder of one chunk given: packing, the
-/// second pass and the choice between the passes.
+/// second pass and the choice between the passes, then the numbers.
 fn decode_packed(
     samples: &[f32],
     regions: &[Region],
@@ -210,7 +194,7 @@ fn decode_packed(
     // Every piece of every chunk, with the segments decoded in it, and
     // whether it shared its chunk with others.
     let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
-    for (chunk, (segments, lang)) in chunks.iter().zip(decode_all(&chunks, decode, false, decode_one, progress)?) {
+    for (chunk, (segments, lang)) in chunks.iter().zip(decode_all(&chunks, decode, decode_one, progress)?) {
         language = lang;
         let first = pieces.len();
         pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
@@ -230,7 +214,10 @@ fn decode_packed(
         tracing::debug!(pieces = redo.len(), "pieces with too little text: decoding them again, packed apart from the rest");
         let mut again: Vec<(Region, bool, Vec<TimedSegment>)> = regions.iter().map(|r| (*r, true, Vec::new())).collect();
         let chunks = pack(samples, &regions);
-        for (segments, _) in decode_all(&chunks, decode, true, decode_one, &tacit_schema::NoProgress)? {
+        // The second pass goes without the prompt: a prompt is what makes
+        // whisper skip phrases in the first place.
+        let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
+        for (segments, _) in decode_all(&chunks, &unprompted, decode_one, &tacit_schema::NoProgress)? {
             assign(&mut again, segments);
         }
         for (&i, (_, _, segs)) in redo.iter().zip(again) {
@@ -241,13 +228,16 @@ fn decode_packed(
     }
     let mut out: Vec<TimedSegment> = pieces.into_iter().flat_map(|(_, _, segs)| segs).collect();
     out.sort_by_key(|s| s.start);
+    if decode.numbers_as_digits {
+        write_numbers(&mut out, &language);
+    }
     progress.finish();
     Ok((out, language))
 }
 
-/// Decodes one chunk (`true`: in the second pass, with so many threads)
-/// into segments in track time and the language.
-pub type ChunkDecoder<'a> = dyn Fn(&Chunk, bool, usize) -> Result<(Vec<TimedSegment>, String), TranscribeError> + Sync + 'a;
+/// Decodes one chunk with these settings (their `threads` are this
+/// decode's share) into segments in track time and the language.
+pub type ChunkDecoder<'a> = dyn Fn(&Chunk, &DecodeParams) -> Result<(Vec<TimedSegment>, String), TranscribeError> + Sync + 'a;
 
 /// Decodes every chunk, several at a time as `decode.layout` says (the
 /// threads shared among them), results in chunk order; the first error
@@ -255,17 +245,17 @@ pub type ChunkDecoder<'a> = dyn Fn(&Chunk, bool, usize) -> Result<(Vec<TimedSegm
 fn decode_all(
     chunks: &[Chunk],
     decode: &DecodeParams,
-    second: bool,
     decode_one: &ChunkDecoder<'_>,
     progress: &dyn Progress,
 ) -> Result<Vec<(Vec<TimedSegment>, String)>, TranscribeError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let (workers, threads) = decode.layout(chunks.len());
+    let each = DecodeParams { threads, ..decode.clone() };
     if workers == 1 {
         return chunks
             .iter()
             .map(|c| {
-                let r = decode_one(c, second, threads);
+                let r = decode_one(c, &each);
                 progress.advance(c.samples.len() as u64);
                 r
             })
@@ -280,13 +270,13 @@ fn decode_all(
         let (tx, rx) = crossbeam_channel::bounded::<(usize, Decoded)>(chunks.len());
         for w in 0..workers {
             let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, stop, each) = (&next, &stop, &each);
             std::thread::Builder::new().name(format!("tacit-decode-{w}")).spawn_scoped(scope, move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= chunks.len() || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let r = decode_one(&chunks[i], second, threads);
+                let r = decode_one(&chunks[i], each);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -305,14 +295,8 @@ fn decode_all(
     if let Err(e) = spawned {
         return Err(TranscribeError::Whisper(format!("cannot start a decoding thread: {e}")));
     }
-    let mut results = Vec::with_capacity(chunks.len());
-    for r in out {
-        match r {
-            Some(r) => results.push(r?),
-            // Not decoded: an earlier error stopped the workers.
-            None => continue,
-        }
-    }
+    // A chunk not decoded (None) was stopped by an error, which is returned.
+    let results: Vec<_> = out.into_iter().flatten().collect::<Result<_, _>>()?;
     if results.len() < chunks.len() {
         return Err(TranscribeError::Whisper("decoding stopped early".into()));
     }
@@ -551,8 +535,10 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         };
         let engine = Engine::load(model, decode.flash_attn)?;
         let (timed, language) = decode_regions(&engine, &prepared.samples, &regions, decode, progress)?;
+        let name = models::name_of(model);
         let made = Made {
-            model: models::name_of(model),
+            label: name.clone(),
+            model: name,
             model_sha256: models::sha256_file(model)?,
             engine: json!({ "kind": "local", "model": model }),
             fell_back: None,
@@ -595,7 +581,7 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         .collect();
     let decode_s = started.elapsed().as_secs_f64();
 
-    let Made { model: model_name, model_sha256, engine, fell_back } = made;
+    let Made { model: model_name, model_sha256, engine, fell_back, label } = made;
     let out = dir.join("transcript.parquet");
     let meta = vec![
         ("tacit.model".to_string(), model_name.clone()),
@@ -610,13 +596,12 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     // Decoding took minutes: what changed in the manifest meanwhile (a
     // trainer marking the session reviewed) is read again and kept. (Not
     // under a lock yet: the session layer of issue 12 will do this.)
-    if let Ok(fresh) = std::fs::read_to_string(&manifest_path).map_err(|_| ()).and_then(|t| SessionManifest::from_json(&t).map_err(|_| ()))
-    {
+    if let Some(fresh) = std::fs::read_to_string(&manifest_path).ok().and_then(|t| SessionManifest::from_json(&t).ok()) {
         manifest = fresh;
     }
     manifest.transcribed = true;
     manifest.transcript = Some(TranscriptInfo {
-        model: model_name.clone(),
+        model: model_name,
         model_sha256,
         language: decode.language.clone(),
         detected_language: language.clone(),
@@ -637,16 +622,15 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         speech_s: speech as f64 / f64::from(WHISPER_RATE),
         decode_s,
         language,
-        engine: match engine["kind"].as_str() {
-            Some("remote") => format!("{} on {}", model_name, engine["endpoint"].as_str().unwrap_or_default()),
-            _ => model_name.clone(),
-        },
+        engine: label,
         fell_back,
     })
 }
 
 /// Who made a transcript.
 struct Made {
+    /// For people: the model, or `MODEL on ENDPOINT`.
+    label: String,
     model: String,
     model_sha256: String,
     /// `{kind: local|remote, …}` for the manifest.
@@ -664,22 +648,14 @@ fn transcribe_remote(
     progress: &dyn Progress,
 ) -> Result<(Vec<TimedSegment>, String, Made), TranscribeError> {
     let engine = RemoteEngine::new(params.clone())?;
-    let unprompted = DecodeParams { initial_prompt: String::new(), ..decode.clone() };
     let word_times = std::sync::Mutex::new(WordTimes::None);
     // One request at a time: the server has its own queue.
     let one = DecodeParams { workers: 1, ..decode.clone() };
-    let (mut timed, language) = decode_packed(
-        samples,
-        regions,
-        &one,
-        &|chunk: &Chunk, second: bool, _| remote_chunk(&engine, chunk, if second { &unprompted } else { decode }, &word_times),
-        progress,
-    )?;
+    let (timed, language) =
+        decode_packed(samples, regions, &one, &|chunk: &Chunk, p: &DecodeParams| remote_chunk(&engine, chunk, p, &word_times), progress)?;
     let word_times = word_times.into_inner().unwrap_or(WordTimes::Mixed);
-    if decode.numbers_as_digits {
-        write_numbers(&mut timed, &language);
-    }
     let made = Made {
+        label: format!("{} on {}", params.model, engine.endpoint()),
         model: params.model.clone(),
         // The server's weights are not ours to hash.
         model_sha256: String::new(),
@@ -712,7 +688,7 @@ mod tests {
             &track,
             &regions,
             &DecodeParams { language: "ko".into(), threads: 2, ..DecodeParams::default() },
-            &|chunk: &Chunk, _, _| {
+            &|chunk: &Chunk, _: &DecodeParams| {
                 let mut calls = calls.lock().unwrap();
                 calls.push(chunk.pieces.iter().map(|p| p.1).collect());
                 Ok((
@@ -738,7 +714,7 @@ mod tests {
             &track,
             &regions[..2],
             &DecodeParams { language: "ko".into(), threads: 1, ..DecodeParams::default() },
-            &|_: &Chunk, _, _| {
+            &|_: &Chunk, _: &DecodeParams| {
                 let mut n = n.lock().unwrap();
                 *n += 1;
                 Ok((if *n == 1 { vec![segment(160_000, "공연"), segment(320_000, "또한")] } else { Vec::new() }, "ko".into()))
@@ -752,7 +728,7 @@ mod tests {
             &track,
             &regions[..1],
             &DecodeParams { language: "ko".into(), threads: 1, ..DecodeParams::default() },
-            &|_: &Chunk, _, _| {
+            &|_: &Chunk, _: &DecodeParams| {
                 *n.lock().unwrap() += 1;
                 Ok((Vec::new(), "ko".into()))
             },
@@ -770,27 +746,27 @@ mod tests {
         let chunks = pack(&track, &regions);
         assert_eq!(chunks.len(), 6);
         let params = DecodeParams { threads: 2, ..DecodeParams::default() };
-        let decode = |c: &Chunk, _: bool, threads: usize| {
-            assert_eq!(threads, 1, "two chunks at a time, a thread each");
+        let decode = |c: &Chunk, p: &DecodeParams| {
+            assert_eq!(p.threads, 1, "two chunks at a time, a thread each");
             // Later chunks finish first.
             std::thread::sleep(std::time::Duration::from_millis(30 - 5 * (c.pieces[0].1 / (29 * 16_000)) as u64));
             Ok((vec![segment(c.pieces[0].1, &format!("piece {}", c.pieces[0].1))], "en".to_string()))
         };
-        let out = decode_all(&chunks, &params, false, &decode, &tacit_schema::NoProgress).unwrap();
+        let out = decode_all(&chunks, &params, &decode, &tacit_schema::NoProgress).unwrap();
         // One chunk gets both threads.
-        decode_all(&chunks[..1], &params, false, &|_: &Chunk, _, threads| Ok((vec![], format!("{threads}"))), &tacit_schema::NoProgress)
+        decode_all(&chunks[..1], &params, &|_: &Chunk, p: &DecodeParams| Ok((vec![], format!("{}", p.threads))), &tacit_schema::NoProgress)
             .map(|r| assert_eq!(r[0].1, "2"))
             .unwrap();
         let starts: Vec<usize> = out.iter().map(|(s, _)| s[0].start).collect();
         assert_eq!(starts, regions.iter().map(|r| r.start).collect::<Vec<_>>());
-        let failing = |c: &Chunk, _: bool, _: usize| {
+        let failing = |c: &Chunk, _: &DecodeParams| {
             if c.pieces[0].1 == 2 * 29 * 16_000 {
                 Err(TranscribeError::Whisper("boom".into()))
             } else {
                 Ok((Vec::new(), "en".to_string()))
             }
         };
-        let err = decode_all(&chunks, &params, false, &failing, &tacit_schema::NoProgress).unwrap_err();
+        let err = decode_all(&chunks, &params, &failing, &tacit_schema::NoProgress).unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
     }
 
