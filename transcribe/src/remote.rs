@@ -71,8 +71,8 @@ impl RemoteEngine {
     /// Checks the URL (scheme, host, the site rule) and prepares a client;
     /// it sends nothing yet.
     pub fn new(params: RemoteParams) -> Result<Self, TranscribeError> {
-        let endpoint = endpoint(&params.url).map_err(|message| refused(&params.url, message))?;
-        check_site(&endpoint, params.outside_site).map_err(|e| match e {
+        let url = endpoint(&params.url).map_err(|message| refused(&params.url, message))?;
+        check_site(&url, params.outside_site).map_err(|e| match e {
             SiteError::Outside(m) => refused(&params.url, m),
             SiteError::Unresolved(m) => TranscribeError::Remote { url: params.url.clone(), message: m, can_fall_back: true },
         })?;
@@ -81,7 +81,7 @@ impl RemoteEngine {
             .timeout(Duration::from_secs(params.timeout_s.max(1)))
             .redirects(0)
             .build();
-        Ok(Self { endpoint, params, agent, retried: std::sync::atomic::AtomicU32::new(0) })
+        Ok(Self { endpoint: url.to_string(), params, agent, retried: std::sync::atomic::AtomicU32::new(0) })
     }
 
     /// The endpoint requests go to.
@@ -124,11 +124,10 @@ impl RemoteEngine {
             }
             let failure = match req.send_bytes(&body) {
                 Ok(resp) => {
-                    let text = resp.into_string().map_err(|e| self.error(format!("cannot read the answer: {e}"), true))?;
-                    let json: Value = serde_json::from_str(&text).map_err(|e| {
-                        self.error(format!("answer is not JSON ({e}): {}", text.chars().take(200).collect::<String>()), true)
-                    })?;
-                    return parse_answer(&json, samples.len(), language).map_err(|m| self.error(m, true));
+                    let text = resp.into_string().map_err(|e| self.error(format!("cannot read the answer: {e}")))?;
+                    let json: Value = serde_json::from_str(&text)
+                        .map_err(|e| self.error(format!("answer is not JSON ({e}): {}", text.chars().take(200).collect::<String>())))?;
+                    return parse_answer(&json, samples.len(), language).map_err(|m| self.error(m));
                 }
                 Err(ureq::Error::Status(code, resp)) => {
                     let detail = resp.into_string().unwrap_or_default();
@@ -141,14 +140,14 @@ impl RemoteEngine {
                             404 => " (is the URL the server's /v1/audio/transcriptions endpoint?)",
                             _ => " (check the model name: --server-model, or server_model in the profile)",
                         };
-                        return Err(self.error(format!("HTTP {code}: {detail}{hint}"), true));
+                        return Err(self.error(format!("HTTP {code}: {detail}{hint}")));
                     }
                 }
                 Err(ureq::Error::Transport(t)) => format!("unreachable: {t}"),
             };
             if attempt >= self.params.retries {
                 let tries = attempt + 1;
-                return Err(self.error(format!("{failure} (after {tries} attempt{})", if tries == 1 { "" } else { "s" }), true));
+                return Err(self.error(format!("{failure} (after {tries} attempt{})", if tries == 1 { "" } else { "s" })));
             }
             // 0.5, 1, 2, 4, 4 … s: a server that is restarting or loading its
             // model gets time; a station does not wait long for a dead one.
@@ -160,8 +159,9 @@ impl RemoteEngine {
         }
     }
 
-    fn error(&self, message: String, can_fall_back: bool) -> TranscribeError {
-        TranscribeError::Remote { url: self.endpoint.clone(), message, can_fall_back }
+    /// A failure of the server (not of the settings): the local model may stand in.
+    fn error(&self, message: String) -> TranscribeError {
+        TranscribeError::Remote { url: self.endpoint.clone(), message, can_fall_back: true }
     }
 }
 
@@ -171,7 +171,7 @@ fn refused(url: &str, message: String) -> TranscribeError {
 
 /// The transcription endpoint of a server URL: a bare host or `/v1` gets
 /// `/v1/audio/transcriptions` added; any other path is taken as given.
-pub fn endpoint(url: &str) -> Result<String, String> {
+pub fn endpoint(url: &str) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url.trim()).map_err(|e| format!("not a URL ({e}); write it as http://HOST:PORT"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("scheme {:?} is not http or https", parsed.scheme()));
@@ -186,7 +186,7 @@ pub fn endpoint(url: &str) -> Result<String, String> {
         p if p.ends_with("/v1") => out.set_path(&format!("{p}/audio/transcriptions")),
         _ => {}
     }
-    Ok(out.to_string())
+    Ok(out)
 }
 
 enum SiteError {
@@ -211,13 +211,12 @@ pub fn on_site(ip: IpAddr) -> bool {
 
 /// The site rule: every address the host stands for must be on the site
 /// (a name is resolved; nothing is sent to it).
-fn check_site(endpoint: &str, outside_allowed: bool) -> Result<(), SiteError> {
+fn check_site(endpoint: &url::Url, outside_allowed: bool) -> Result<(), SiteError> {
     if outside_allowed {
         return Ok(());
     }
-    let parsed = url::Url::parse(endpoint).map_err(|e| SiteError::Outside(e.to_string()))?;
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<IpAddr> = match parsed.host() {
+    let port = endpoint.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<IpAddr> = match endpoint.host() {
         Some(url::Host::Ipv4(a)) => vec![IpAddr::V4(a)],
         Some(url::Host::Ipv6(a)) => vec![IpAddr::V6(a)],
         Some(url::Host::Domain(name)) => (name, port)
@@ -402,9 +401,9 @@ mod tests {
 
     #[test]
     fn endpoints_and_the_site_rule() {
-        assert_eq!(endpoint("http://127.0.0.1:8000").unwrap(), "http://127.0.0.1:8000/v1/audio/transcriptions");
-        assert_eq!(endpoint("http://10.0.0.5:8000/v1/").unwrap(), "http://10.0.0.5:8000/v1/audio/transcriptions");
-        assert_eq!(endpoint("http://asr:9000/inference").unwrap(), "http://asr:9000/inference");
+        assert_eq!(endpoint("http://127.0.0.1:8000").unwrap().as_str(), "http://127.0.0.1:8000/v1/audio/transcriptions");
+        assert_eq!(endpoint("http://10.0.0.5:8000/v1/").unwrap().as_str(), "http://10.0.0.5:8000/v1/audio/transcriptions");
+        assert_eq!(endpoint("http://asr:9000/inference").unwrap().as_str(), "http://asr:9000/inference");
         assert!(endpoint("ftp://10.0.0.5/").unwrap_err().contains("not http"));
         assert!(endpoint("10.0.0.5:8000").is_err());
         for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.20", "169.254.3.4", "::1", "fd12::5", "fe80::1", "::ffff:192.168.0.1"]
