@@ -339,7 +339,7 @@ fn korean_at(words: &[RawWord], after_month: bool) -> Option<(usize, Vec<RawWord
         if !rest.is_empty() {
             let (spoken, symbol, is_symbol) = unit_at(rest, &[])?;
             let tail = &rest[spoken.len()..];
-            return (is_symbol && tail_is_ending(tail)).then(|| (1, symbol_words(&words[..1], format!("{lead}{num}"), symbol, tail)));
+            return (is_symbol && tail_is_ending(tail)).then(|| (1, with_unit(&words[..1], false, format!("{lead}{num}"), symbol, tail)));
         }
         // The unit as the next word.
         let next = words.get(1)?;
@@ -348,14 +348,7 @@ fn korean_at(words: &[RawWord], after_month: bool) -> Option<(usize, Vec<RawWord
         if !is_symbol || !tail_is_ending(tail) {
             return None;
         }
-        if matches!(symbol, "%" | "°") {
-            return Some((2, vec![merged(&words[..2], with_symbol(&format!("{lead}{num}"), symbol, tail))]));
-        }
-        let mut num_word = words[0].clone();
-        num_word.text = format!("{lead}{num}");
-        let mut unit_word = next.clone();
-        unit_word.text = format!("{symbol}{tail}");
-        return Some((2, vec![num_word, unit_word]));
+        return Some((2, with_unit(&words[..2], true, format!("{lead}{num}"), symbol, tail)));
     }
 
     // A Sino-Korean numeral, possibly over several words ("이천 십육 년").
@@ -389,10 +382,17 @@ fn korean_at(words: &[RawWord], after_month: bool) -> Option<(usize, Vec<RawWord
     Some((2, vec![merged(&words[..2], format!("{lead}{value}{spoken}{tail}"))]))
 }
 
-/// A number and its unit spoken as one word ("이백암페어로"): they share
-/// its time.
-fn symbol_words(num_words: &[RawWord], num: String, symbol: &str, tail: &str) -> Vec<RawWord> {
-    vec![merged(num_words, with_symbol(&num, symbol, tail))]
+/// The words of `span` as a number and its unit symbol. A unit spoken as
+/// the last word of its own (`apart`) keeps that word and its time ("200"
+/// "A"); otherwise ("이백암페어로"), and for "%" and "°" that are written
+/// onto the number ("30%"), number and unit are one word over the span.
+fn with_unit(span: &[RawWord], apart: bool, number: String, symbol: &str, tail: &str) -> Vec<RawWord> {
+    match span.split_last() {
+        Some((unit, num_words)) if apart && !num_words.is_empty() && !matches!(symbol, "%" | "°") => {
+            vec![merged(num_words, number), RawWord { text: format!("{symbol}{tail}"), ..unit.clone() }]
+        }
+        _ => vec![merged(span, with_symbol(&number, symbol, tail))],
+    }
 }
 
 /// Whether what follows a counter inside a word is a particle or an
@@ -477,14 +477,8 @@ fn sino_words(words: &[RawWord], lead: &str, after_month: bool) -> Option<(usize
     let number = format!("{lead}{}", format_value(value, &decimals));
     let span = &words[..take];
     if is_symbol {
-        // The unit keeps its own word and time when it was one.
-        if take > 1 && words[take - 1].text.starts_with(spoken) && !matches!(written, "%" | "°") {
-            let num = merged(&span[..take - 1], number);
-            let mut unit = words[take - 1].clone();
-            unit.text = format!("{written}{tail}");
-            return Some((take, vec![num, unit]));
-        }
-        return Some((take, symbol_words(span, number, written, tail)));
+        let apart = take > 1 && words[take - 1].text.starts_with(spoken);
+        return Some((take, with_unit(span, apart, number, written, tail)));
     }
     Some((take, vec![merged(span, format!("{number}{written}{tail}"))]))
 }
