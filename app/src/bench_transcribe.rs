@@ -217,9 +217,7 @@ fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
         initial_prompt: o.korean_prompt.clone(),
         ..DecodeParams::default()
     };
-    engine.print_timings(true);
     let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
-    engine.print_timings(false);
     eprintln!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
     Ok(
         json!({"model": model, "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),

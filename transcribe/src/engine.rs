@@ -192,15 +192,6 @@ impl Engine {
         }
     }
 
-    /// whisper.cpp's own timings (encode, decode, batchd … since the last
-    /// reset) to its log, i.e. `TACIT_LOG=info`. For profiling.
-    pub fn print_timings(&self, reset: bool) {
-        self.ctx.print_timings();
-        if reset {
-            self.ctx.reset_timings();
-        }
-    }
-
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
