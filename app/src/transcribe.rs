@@ -199,8 +199,7 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
         }
     }
     // The model must fit the language that will be used: the flag, else the station's.
-    let station = std::fs::read_to_string(dir.join("station.toml")).ok().and_then(|t| tacit_schema::StationProfile::from_toml(&t).ok());
-    let station = station.map(|p| p.transcription).unwrap_or_default();
+    let station = tacit_transcribe::session::profile_of(&dir).map(|p| p.transcription).unwrap_or_default();
     let language_hint = args.language.clone().or(station.language.clone()).unwrap_or_else(|| "auto".into());
     let url = args.url.clone().filter(|u| !u.trim().is_empty()).or(station.server.clone());
     let remote = match (args.engine.as_str(), url) {

@@ -466,7 +466,8 @@ pub fn session_ns(stream: &StreamInfo, sample_16k: usize) -> i64 {
     }
 }
 
-fn profile_of(dir: &Path) -> Option<StationProfile> {
+/// The station profile the session was recorded with, if it reads.
+pub fn profile_of(dir: &Path) -> Option<StationProfile> {
     let text = std::fs::read_to_string(dir.join("station.toml")).ok()?;
     StationProfile::from_toml(&text).ok()
 }
