@@ -64,7 +64,9 @@ pub struct TranscribeArgs {
     pub session: String,
     #[command(flatten)]
     pub library: LibraryArg,
-    /// Model name (from `tacit model list`) or ggml file.
+    /// Model name (from `tacit model list`), ggml file (whisper.cpp), or
+    /// CTranslate2 folder as faster-whisper uses it (the CTranslate2 engine,
+    /// in builds with the `ctranslate2` feature, as scripts/ build).
     #[arg(long)]
     pub model: Option<String>,
     /// Language: ko, en or auto (default: the station profile's).
@@ -102,6 +104,9 @@ pub struct TranscribeArgs {
     /// Fail instead of transcribing with the local model when the server cannot be used.
     #[arg(long)]
     pub no_fallback: bool,
+    /// Beam search with N beams (the CTranslate2 engine; default greedy, 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub beam: u16,
     /// Keep numbers as Whisper wrote them (default: spoken numbers with a
     /// unit or counter become digits, "이백 암페어" → "200 A").
     #[arg(long)]
@@ -228,7 +233,7 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut decode = DecodeParams { numbers_as_digits: !args.spoken_numbers, ..DecodeParams::default() };
+    let mut decode = DecodeParams { numbers_as_digits: !args.spoken_numbers, beam_size: args.beam.into(), ..DecodeParams::default() };
     if let Some(t) = args.threads {
         decode.threads = t.max(1);
     }

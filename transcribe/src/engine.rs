@@ -51,6 +51,9 @@ pub struct DecodeParams {
     /// Spoken numbers as digits with units ("이백 암페어" → "200 A"; see
     /// `numbers`); off keeps whisper's text as it came.
     pub numbers_as_digits: bool,
+    /// Beams of the CTranslate2 engine's search (1 = greedy); whisper.cpp
+    /// decodes greedily either way.
+    pub beam_size: usize,
 }
 
 impl DecodeParams {
@@ -77,6 +80,7 @@ impl Default for DecodeParams {
             min_word_probability: 0.0,
             flash_attn: false,
             numbers_as_digits: true,
+            beam_size: 1,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Transcription of a session's commentary with Whisper (whisper.cpp through
-//! whisper-rs), word-timed in session time, and the model importer.
+//! whisper-rs, or CTranslate2 through ct2rs with the `ctranslate2` feature),
+//! word-timed in session time, and the model importer.
 //!
 //! ```text
 //! mic-<name>.wav ─► resample to 16 kHz ─► VAD ─► whisper ─► words/segments ─► transcript.parquet
@@ -9,6 +10,8 @@
 
 pub mod audio;
 pub mod ct2;
+#[cfg(feature = "ctranslate2")]
+pub mod ctranslate;
 pub mod engine;
 pub mod error;
 pub mod fetch;

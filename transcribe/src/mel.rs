@@ -1,5 +1,7 @@
 //! Whisper's mel filter bank (Slaney scale and norm, as `librosa.filters.mel`
-//! with sr 16000, n_fft 400), reproducing OpenAI's table bit for bit.
+//! with sr 16000, n_fft 400), reproducing OpenAI's table bit for bit, and the
+//! log-mel spectrogram of one 30 s window (what the CTranslate2 engine feeds
+//! its encoder; whisper.cpp computes its own).
 
 /// Bins of a 400-point real FFT.
 pub const N_FFT_BINS: usize = 201;
@@ -53,6 +55,70 @@ pub fn filters(n_mels: usize) -> Vec<f32> {
     out
 }
 
+/// Samples between frames (10 ms at 16 kHz).
+pub const HOP: usize = 160;
+/// FFT length (25 ms).
+const N_FFT: usize = 400;
+/// Frames of one 30 s window.
+pub const FRAMES: usize = 3_000;
+
+/// The log-mel spectrogram of up to 30 s of 16 kHz audio, padded with
+/// silence to 30 s, as OpenAI's `log_mel_spectrogram` makes it: a periodic
+/// Hann window, the STFT centred on each frame (reflected at the edges),
+/// power, the mel filters, `log10` (floored at 1e-10), floored again at 8
+/// below the maximum, then `(x + 4) / 4`. `n_mels` × `FRAMES`, row-major.
+pub fn log_mel(samples: &[f32], n_mels: usize, filters: &[f32]) -> Vec<f32> {
+    let n = FRAMES * HOP;
+    let mut audio = vec![0f32; n];
+    let take = samples.len().min(n);
+    audio[..take].copy_from_slice(&samples[..take]);
+    // Reflect-pad by half a window on each side.
+    let half = N_FFT / 2;
+    let mut padded = Vec::with_capacity(n + N_FFT);
+    padded.extend((1..=half).rev().map(|i| audio[i]));
+    padded.extend_from_slice(&audio);
+    padded.extend((1..=half).map(|i| audio[n - 1 - i]));
+    let window: Vec<f32> = (0..N_FFT).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32).collect();
+    let fft = realfft::RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
+    let mut input = fft.make_input_vec();
+    let mut spectrum = fft.make_output_vec();
+    let mut scratch = fft.make_scratch_vec();
+    // Each filter's non-zero bins (about 5 of 201).
+    let spans: Vec<(usize, usize)> = (0..n_mels)
+        .map(|m| {
+            let row = &filters[m * N_FFT_BINS..(m + 1) * N_FFT_BINS];
+            let lo = row.iter().position(|w| *w != 0.0).unwrap_or(0);
+            let hi = row.iter().rposition(|w| *w != 0.0).map_or(0, |i| i + 1);
+            (lo, hi.max(lo))
+        })
+        .collect();
+    let mut out = vec![0f32; n_mels * FRAMES];
+    let mut power = vec![0f32; N_FFT_BINS];
+    for f in 0..FRAMES {
+        let frame = &padded[f * HOP..f * HOP + N_FFT];
+        for ((x, s), w) in input.iter_mut().zip(frame).zip(&window) {
+            *x = s * w;
+        }
+        // Lengths match the plan, so this cannot fail.
+        if fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch).is_err() {
+            continue;
+        }
+        for (p, c) in power.iter_mut().zip(&spectrum) {
+            *p = c.norm_sqr();
+        }
+        for (m, &(lo, hi)) in spans.iter().enumerate() {
+            let row = &filters[m * N_FFT_BINS..(m + 1) * N_FFT_BINS];
+            let e: f32 = row[lo..hi].iter().zip(&power[lo..hi]).map(|(w, p)| w * p).sum();
+            out[m * FRAMES + f] = e.max(1e-10).log10();
+        }
+    }
+    let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in &mut out {
+        *v = (v.max(max - 8.0) + 4.0) / 4.0;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
@@ -74,5 +140,23 @@ mod tests {
         assert!((sum - 1.999024092387117).abs() < 1e-12, "{sum}");
         assert_eq!(sha(&m80), "4f2701b1d287d74a0dc9871026e9519d98cb76426615f2539b0d151a0ae4ec2e");
         assert_eq!(sha(&filters(128)), "2a5f9822897750e047c85dea37cc268d3be0ecfd23c28a5f10da129d99d05afe");
+    }
+
+    #[test]
+    fn log_mel_of_a_tone_peaks_in_its_band_and_silence_sits_at_the_floor() {
+        // 1 s of 1 kHz, then silence padding to 30 s.
+        let tone: Vec<f32> = (0..16_000).map(|i| (2.0 * std::f32::consts::PI * 1_000.0 * i as f32 / 16_000.0).sin() * 0.5).collect();
+        let f = filters(80);
+        let m = log_mel(&tone, 80, &f);
+        assert_eq!(m.len(), 80 * FRAMES);
+        let frame = |i: usize| (0..80).map(|b| m[b * FRAMES + i]).collect::<Vec<_>>();
+        let mid = frame(50);
+        let peak = mid.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        // 1 kHz lies at mel 15 of 45.25 (the top at 8 kHz): bin 15/45.25*81 ≈ 26.
+        assert!((25..=27).contains(&peak), "peak in band {peak}");
+        let max = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // Silence is floored 8 (log10 units) below the maximum.
+        let floor = (max * 4.0 - 4.0 - 8.0 + 4.0) / 4.0;
+        assert!((frame(2_000)[10] - floor).abs() < 1e-5);
     }
 }

@@ -81,8 +81,11 @@ pub fn size_name(width: u32, multilingual: bool) -> String {
     }
 }
 
-/// `ggml-<name>.bin` → `<name>`.
+/// `ggml-<name>.bin` → `<name>`; a CTranslate2 folder → its name.
 pub fn name_of(path: &Path) -> String {
+    if path.is_dir() {
+        return path.file_name().and_then(|s| s.to_str()).unwrap_or("model").to_string();
+    }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
     stem.strip_prefix("ggml-").unwrap_or(stem).to_string()
 }
@@ -159,19 +162,31 @@ pub fn list(dir: &Path) -> Result<Vec<ModelInfo>, TranscribeError> {
     Ok(out)
 }
 
-/// A model by file path or by name in `dir`; with no spec, the only model
+/// True for a CTranslate2 model folder (`config.json` and `model.bin` or its parts).
+pub fn is_ct2_folder(p: &Path) -> bool {
+    p.join("config.json").is_file() && (p.join("model.bin").is_file() || p.join("model.bin.part1").is_file())
+}
+
+/// A model by file path, CTranslate2 folder, or by name in `dir`; with no spec, the only model
 /// there (or the English tiny one for `en`, a multilingual one otherwise).
 pub fn resolve(dir: &Path, spec: Option<&str>, language: &str) -> Result<PathBuf, TranscribeError> {
     if let Some(s) = spec {
         let p = PathBuf::from(s);
-        if p.is_file() {
+        // A ggml file (whisper.cpp), or a CTranslate2 folder (the CTranslate2 engine).
+        if p.is_file() || is_ct2_folder(&p) {
             return Ok(p);
         }
         let named = dir.join(format!("ggml-{s}.bin"));
         if named.is_file() {
             return Ok(named);
         }
-        return Err(TranscribeError::model(format!("no model {s:?} (give a ggml file, or a name from `tacit model list`)"), dir));
+        if is_ct2_folder(&dir.join(s)) {
+            return Ok(dir.join(s));
+        }
+        return Err(TranscribeError::model(
+            format!("no model {s:?} (give a ggml file, a CTranslate2 folder, or a name from `tacit model list`)"),
+            dir,
+        ));
     }
     let models = list(dir)?;
     // Any model fits English; other languages need a multilingual one, and

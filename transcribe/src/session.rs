@@ -534,14 +534,15 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
                 path: dir.to_path_buf(),
             });
         };
-        let engine = Engine::load(model, decode.flash_attn)?;
-        let (timed, language) = decode_regions(&engine, &prepared.samples, &regions, decode, progress)?;
+        let engine = LocalEngine::load(model, decode.flash_attn)?;
+        let (timed, language) = engine.decode_regions(&prepared.samples, &regions, decode, progress)?;
+        let (model_sha256, runtime) = (engine.sha256()?, engine.runtime());
         let name = models::name_of(model);
         let made = Made {
             label: name.clone(),
             model: name,
-            model_sha256: models::sha256_file(model)?,
-            engine: json!({ "kind": "local", "model": model }),
+            model_sha256,
+            engine: json!({ "kind": "local", "model": model, "runtime": runtime }),
             fell_back: None,
         };
         Ok((timed, language, made))
@@ -626,6 +627,114 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         engine: label,
         fell_back,
     })
+}
+
+/// This PC's model, loaded: a ggml file runs on whisper.cpp, a CTranslate2
+/// folder (as faster-whisper uses it) on CTranslate2 (builds with the
+/// `ctranslate2` feature). Both go through the same VAD regions, packing,
+/// second pass, filters and numbers.
+pub enum LocalEngine {
+    /// whisper.cpp through whisper-rs.
+    WhisperCpp(Engine),
+    /// CTranslate2 through ct2rs.
+    #[cfg(feature = "ctranslate2")]
+    Ctranslate2(crate::ctranslate::Ct2Engine),
+}
+
+impl LocalEngine {
+    /// Loads a ggml file or a CTranslate2 folder.
+    pub fn load(model: &Path, flash_attn: bool) -> Result<Self, TranscribeError> {
+        if model.is_dir() {
+            #[cfg(feature = "ctranslate2")]
+            return Ok(Self::Ctranslate2(crate::ctranslate::Ct2Engine::load(model)?));
+            #[cfg(not(feature = "ctranslate2"))]
+            return Err(TranscribeError::model(
+                "a CTranslate2 model folder needs the CTranslate2 engine, and this tacit was built without it: \
+                 build with `--features ctranslate2` (scripts/setup installs the MKL it needs), or import the folder \
+                 for whisper.cpp with `tacit model import`",
+                model,
+            ));
+        }
+        Ok(Self::WhisperCpp(Engine::load(model, flash_attn)?))
+    }
+
+    /// `whisper.cpp` or `ctranslate2`.
+    pub fn runtime(&self) -> &'static str {
+        match self {
+            Self::WhisperCpp(_) => "whisper.cpp",
+            #[cfg(feature = "ctranslate2")]
+            Self::Ctranslate2(_) => "ctranslate2",
+        }
+    }
+
+    /// SHA-256 of the weights.
+    pub fn sha256(&self) -> Result<String, TranscribeError> {
+        match self {
+            Self::WhisperCpp(e) => models::sha256_file(e.path()),
+            #[cfg(feature = "ctranslate2")]
+            Self::Ctranslate2(e) => Ok(e.sha256().to_string()),
+        }
+    }
+
+    /// Encoder time of one 30 s window (for profiling).
+    pub fn encode_only(&self, samples: &[f32], threads: usize) -> Result<std::time::Duration, TranscribeError> {
+        match self {
+            Self::WhisperCpp(e) => Ok(e.encode_only(samples, threads)?.1),
+            #[cfg(feature = "ctranslate2")]
+            Self::Ctranslate2(e) => e.encode_only(samples, threads),
+        }
+    }
+
+    /// `decode_regions` on this engine.
+    pub fn decode_regions(
+        &self,
+        samples: &[f32],
+        regions: &[Region],
+        decode: &DecodeParams,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<TimedSegment>, String), TranscribeError> {
+        match self {
+            Self::WhisperCpp(e) if decode.beam_size > 1 => Err(TranscribeError::model(
+                "beam search is the CTranslate2 engine's (give --model a faster-whisper folder); whisper.cpp here decodes greedily",
+                e.path(),
+            )),
+            Self::WhisperCpp(e) => decode_regions(e, samples, regions, decode, progress),
+            #[cfg(feature = "ctranslate2")]
+            Self::Ctranslate2(e) => {
+                let decode_one = |chunk: &Chunk, p: &DecodeParams| {
+                    let (mut segments, language) = e.decode(&chunk.samples, p)?;
+                    for s in &mut segments {
+                        into_own_piece(chunk, &mut s.words);
+                    }
+                    Ok((place(chunk, segments, p.min_word_probability), language))
+                };
+                decode_packed(samples, regions, decode, &decode_one, progress)
+            }
+        }
+    }
+}
+
+/// Word times from an alignment path (CTranslate2's, as OpenAI's) give the
+/// pause between two phrases to one of the words around it: the first word
+/// after it may start where the speech before ended, or the last word before
+/// it end where the next phrase starts. In a packed chunk such a word spans
+/// two pieces, and by its start or end alone it lands in the wrong phrase.
+/// A word spanning pieces therefore goes to the piece it overlaps most
+/// (its own sound is there; the other holds only the edge of a pause), and
+/// is cut to that piece.
+#[cfg_attr(not(feature = "ctranslate2"), allow(dead_code))]
+fn into_own_piece(chunk: &Chunk, words: &mut [RawWord]) {
+    for w in words {
+        let (a, b) = (chunk.piece_of(w.start), chunk.piece_of(w.end.saturating_sub(1).max(w.start)));
+        if a == b {
+            continue;
+        }
+        let overlap = |&(off, _, len): &(usize, usize, usize)| w.end.min(off + len).saturating_sub(w.start.max(off));
+        if let Some(&(off, _, len)) = chunk.pieces[a..=b].iter().max_by_key(|p| overlap(p)) {
+            w.start = w.start.clamp(off, off + len);
+            w.end = w.end.clamp(w.start, off + len);
+        }
+    }
 }
 
 /// Who made a transcript.
@@ -769,6 +878,30 @@ mod tests {
         };
         let err = decode_all(&chunks, &params, &failing, &tacit_schema::NoProgress).unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn a_word_aligned_over_the_pause_between_pieces_goes_to_the_piece_it_fills() {
+        let track = vec![0.0; 16_000 * 100];
+        let regions = [Region { start: 16_000, end: 48_000 }, Region { start: 160_000, end: 192_000 }];
+        let chunk = pack(&track, &regions).remove(0);
+        let b = 32_000 + GAP; // where the second piece starts in the chunk
+        let w = |text: &str, start, end| RawWord { text: text.into(), start, end, probability: 0.9 };
+        // "미안해요" aligned from the end of the first phrase (30_000) into
+        // the second piece; "건가요?" from its onset on to the second phrase.
+        let mut first = vec![w("줄일게요.", 20_000, 30_000), w("미안해요", 30_000, b + 6_000)];
+        let mut last = vec![w("없는", 20_000, 26_000), w("건가요?", 26_000, b + 1_000)];
+        into_own_piece(&chunk, &mut first);
+        into_own_piece(&chunk, &mut last);
+        assert_eq!((first[0].start, first[1].start, first[1].end), (20_000, b, b + 6_000));
+        assert_eq!((last[1].start, last[1].end), (26_000, 32_000));
+        let placed = place(
+            &chunk,
+            vec![ChunkSegment { text: "줄일게요. 미안해요".into(), avg_logprob: -0.2, no_speech_prob: 0.0, words: first }],
+            0.0,
+        );
+        let texts: Vec<(&str, usize)> = placed.iter().map(|s| (s.text.as_str(), s.start)).collect();
+        assert_eq!(texts, [("줄일게요.", 16_000 + 20_000), ("미안해요", 160_000)]);
     }
 
     #[test]

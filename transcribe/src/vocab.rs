@@ -11,7 +11,7 @@ use crate::error::TranscribeError;
 pub const N_WORDS: usize = 50_257;
 
 /// GPT-2's byte → code point table, inverted.
-fn char_to_byte() -> HashMap<char, u8> {
+pub fn char_to_byte() -> HashMap<char, u8> {
     let mut map = HashMap::new();
     let mut n = 0u32;
     for b in 0u32..=255 {
