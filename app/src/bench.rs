@@ -19,11 +19,12 @@ pub enum BenchCommand {
     /// results (JSON) to --out, for scripts/bench-transcribe to compare with
     /// faster-whisper on the same files.
     Transcribe {
-        /// English model: name in the library, or a ggml file.
+        /// English model: name in the library, a ggml file, or a CTranslate2
+        /// folder (the CTranslate2 engine).
         #[arg(long)]
         model: String,
-        /// Korean (multilingual) model: name in the library, or a ggml file
-        /// (q8_0 by default, as faster-whisper runs int8).
+        /// Korean (multilingual) model: name in the library, a ggml file or a
+        /// CTranslate2 folder (q8_0 by default, as faster-whisper runs int8).
         #[arg(long, default_value = "base-q8_0")]
         korean_model: String,
         /// The Korean dev set: a folder with manifest.tsv and its WAVs.
@@ -47,6 +48,13 @@ pub enum BenchCommand {
         /// Runs per clip; the median wall time is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Beams (the CTranslate2 engine; 1 = greedy).
+        #[arg(long, default_value_t = 1)]
+        beam: usize,
+        /// Results file in --out: tacit.json, or tacit-NAME.json for a second
+        /// engine in the same run (scripts/bench-transcribe lists both).
+        #[arg(long, default_value = "tacit.json")]
+        report: String,
         #[command(flatten)]
         library: crate::LibraryArg,
     },
@@ -202,7 +210,20 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
-        BenchCommand::Transcribe { model, korean_model, korean_dev, korean_prompt, out, threads, workers, snr_db, repeat, library } => {
+        BenchCommand::Transcribe {
+            model,
+            korean_model,
+            korean_dev,
+            korean_prompt,
+            out,
+            threads,
+            workers,
+            snr_db,
+            repeat,
+            beam,
+            report,
+            library,
+        } => {
             let library = library.path();
             let o = crate::bench_transcribe::Options {
                 model,
@@ -215,6 +236,8 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 snr_db,
                 repeat,
                 library,
+                report,
+                beam,
             };
             return crate::bench_transcribe::run(&o);
         }

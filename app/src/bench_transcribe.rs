@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use tacit_transcribe::engine::{DecodeParams, Engine};
+use tacit_transcribe::engine::DecodeParams;
 use tacit_transcribe::fixture::{self, Placed, COMMENTARY};
-use tacit_transcribe::session::{decode_regions, TimedSegment};
+use tacit_transcribe::session::{LocalEngine, TimedSegment};
 use tacit_transcribe::vad::{self, VadParams};
 
 /// The initial prompt both engines get on the English commentary.
@@ -45,13 +45,21 @@ pub struct Options {
     pub repeat: usize,
     /// The library with the models.
     pub library: PathBuf,
+    /// Report file in `out` (`tacit.json`; `tacit-NAME.json` for another
+    /// engine measured in the same run, which the baseline script lists too).
+    pub report: String,
+    /// Beams (CTranslate2 engine).
+    pub beam: usize,
 }
 
 /// Runs tacit's half; prints and writes `tacit.json`.
 pub fn run(o: &Options) -> Result<ExitCode> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
     let models = o.library.join("models");
-    let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1)});
+    let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1), "beam": o.beam});
+    if !o.report.starts_with("tacit") || !o.report.ends_with(".json") || o.report.contains('/') {
+        bail!("--report must be a file name tacit*.json (got {:?})", o.report);
+    }
     let english_model = tacit_transcribe::models::resolve(&models, Some(&o.model), "en")?;
     english(o, &english_model, &mut report)?;
     match korean_clips(&o.korean_dev) {
@@ -61,7 +69,7 @@ pub fn run(o: &Options) -> Result<ExitCode> {
         }
         Err(why) => eprintln!("Korean skipped: {why:#}"),
     }
-    std::fs::write(o.out.join("tacit.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(o.out.join(&o.report), serde_json::to_string_pretty(&report)?)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -73,14 +81,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// VAD and decoding of one WAV, as `tacit transcribe` does it, timed from
 /// reading the file (the model is loaded once, outside the timing).
-fn transcribe_wav(engine: &Engine, wav: &Path, decode: &DecodeParams, repeat: usize) -> Result<(f64, Vec<TimedSegment>, f64)> {
+fn transcribe_wav(engine: &LocalEngine, wav: &Path, decode: &DecodeParams, repeat: usize) -> Result<(f64, Vec<TimedSegment>, f64)> {
     let mut walls = Vec::new();
     let mut last = None;
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
         let prepared = tacit_transcribe::audio::load(wav)?;
         let regions = vad::detect(&prepared.samples, &VadParams::default());
-        let (segs, _) = decode_regions(engine, &prepared.samples, &regions, decode, &tacit_schema::NoProgress)?;
+        let (segs, _) = engine.decode_regions(&prepared.samples, &regions, decode, &tacit_schema::NoProgress)?;
         walls.push(started.elapsed().as_secs_f64());
         let speech_s = regions.iter().map(|r| (r.end - r.start) as f64 / 16e3).sum::<f64>();
         last = Some((segs, speech_s));
@@ -127,19 +135,20 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
     let written = NUMBERS.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(" ");
     let clips = [("commentary", speech, COMMENTARY.join(" ")), ("session10", long, COMMENTARY.join(" ")), ("numbers", numbers, written)];
     std::fs::write(o.out.join("reference.txt"), COMMENTARY.join(" "))?;
-    let engine = Engine::load(model, false)?;
+    let engine = LocalEngine::load(model, false)?;
     let decode = DecodeParams {
         language: "en".into(),
         threads: o.threads,
         workers: o.workers,
         initial_prompt: BENCH_PROMPT.into(),
+        beam_size: o.beam,
         ..DecodeParams::default()
     };
     // Where the time goes: one 30 s window through the encoder alone.
     let window = &clips[0].1[..(30 * 16_000).min(clips[0].1.len())];
     let mut encoder = Vec::new();
     for _ in 0..3 {
-        encoder.push(engine.encode_only(window, o.threads)?.1.as_secs_f64());
+        encoder.push(engine.encode_only(window, o.threads)?.as_secs_f64());
     }
     let encoder_s = median(encoder);
     eprintln!("tacit encoder, one 30 s window: {encoder_s:.3} s (median of 3)");
@@ -156,6 +165,7 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
             "text": hyp.join(" "), "reference": reference_text, "segments": segments_json(&segs)}));
     }
     report["model"] = json!(model);
+    report["runtime"] = json!(engine.runtime());
     report["encoder_window_s"] = json!(encoder_s);
     report["snr_db"] = json!(o.snr_db);
     report["prompt"] = json!(BENCH_PROMPT);
@@ -209,17 +219,18 @@ fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
     let wav = o.out.join("korean.wav");
     fixture::write_wav(&wav, &audio)?;
     std::fs::write(o.out.join("korean-clips.json"), serde_json::to_string_pretty(&layout)?)?;
-    let engine = Engine::load(model, false)?;
+    let engine = LocalEngine::load(model, false)?;
     let decode = DecodeParams {
         language: "ko".into(),
         threads: o.threads,
         workers: o.workers,
         initial_prompt: o.korean_prompt.clone(),
+        beam_size: o.beam,
         ..DecodeParams::default()
     };
     let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
     eprintln!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
     Ok(
-        json!({"model": model, "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),
+        json!({"model": model, "runtime": engine.runtime(), "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),
     )
 }
