@@ -34,6 +34,9 @@ use crate::{mel, vocab};
 const STEP: usize = 320;
 /// Samples in one window (30 s).
 const WINDOW: usize = mel::FRAMES * mel::HOP;
+/// Most prompt tokens (half the decoder's 448, less one), as OpenAI's and
+/// faster-whisper's decoders keep.
+const MAX_PROMPT: usize = 223;
 /// faster-whisper's and OpenAI's default median filter over the alignment.
 const MEDIAN_FILTER: i64 = 7;
 
@@ -190,6 +193,8 @@ impl Ct2Engine {
             // The leading space OpenAI's decoder puts before a prompt.
             text => self.tokenizer.encode(&format!(" {text}")).into_iter().filter_map(|i| usize::try_from(i).ok()).collect(),
         };
+        // At most half the text context before the start sequence, the most recent kept.
+        let prompt = prompt[prompt.len().saturating_sub(MAX_PROMPT)..].to_vec();
         let options =
             WhisperOptions { beam_size: p.beam_size.max(1), return_scores: true, return_no_speech_prob: true, ..WhisperOptions::default() };
         let mut language = if self.multilingual { p.language.clone() } else { "en".into() };
