@@ -24,7 +24,7 @@ use ct2rs::sys::{ModelMemoryReader, StorageView, Whisper, WhisperOptions};
 use ct2rs::{ComputeType, Config, Device};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{is_annotation, DecodeParams, RawWord};
+use crate::engine::{is_annotation, language_fits, DecodeParams, RawWord};
 use crate::error::TranscribeError;
 use crate::session::ChunkSegment;
 use crate::tokenizer::Tokenizer;
@@ -51,8 +51,7 @@ pub struct Ct2Engine {
     sha256: String,
     /// Vocabulary strings by id (CTranslate2's prompts are strings).
     vocabulary: Vec<String>,
-    /// Bytes of the text tokens (ids below `eot`).
-    text: Vec<Vec<u8>>,
+    /// Prompts to ids; its vocabulary is the text tokens' bytes (ids below `eot`).
     tokenizer: Tokenizer,
     eot: usize,
     sot: usize,
@@ -90,18 +89,16 @@ impl Ct2Engine {
         let timestamp_begin = id("<|notimestamps|>")? + 1;
         let table = vocab::char_to_byte();
         let text: Vec<Vec<u8>> = vocabulary[..eot].iter().map(|t| vocab::decode_token(t, &table).unwrap_or_default()).collect();
-        let multilingual = vocabulary.len() >= 51_865;
-        let n_mels = serde_json::from_slice::<serde_json::Value>(&config)
-            .ok()
-            .and_then(|c| c.get("num_mel_bins").and_then(serde_json::Value::as_u64))
-            .unwrap_or(80) as usize;
-        let engine = Self {
+        let files = vec![("model.bin".into(), model), ("config.json".into(), config), (vocab_name, vocab_bytes)];
+        // Load one now, so a bad model fails here and not mid-session.
+        let first = load_model(dir, &files, 1)?;
+        let (multilingual, n_mels) = (first.is_multilingual(), first.n_mels());
+        Ok(Self {
             dir: dir.to_path_buf(),
-            files: vec![("model.bin".into(), model), ("config.json".into(), config), (vocab_name, vocab_bytes)],
-            pool: Mutex::new(Vec::new()),
+            files,
+            pool: Mutex::new(vec![(1, first)]),
             sha256,
-            tokenizer: Tokenizer::new(text.clone()),
-            text,
+            tokenizer: Tokenizer::new(text),
             eot,
             sot: id("<|startoftranscript|>")?,
             sot_prev: id("<|startofprev|>")?,
@@ -111,26 +108,12 @@ impl Ct2Engine {
             n_mels,
             filters: mel::filters(n_mels),
             vocabulary,
-        };
-        // Load one now, so a bad model fails here and not mid-session.
-        let first = engine.model(1)?;
-        engine.give_back(1, first);
-        Ok(engine)
-    }
-
-    /// The model folder.
-    pub fn path(&self) -> &Path {
-        &self.dir
+        })
     }
 
     /// SHA-256 of `model.bin` (its parts joined).
     pub fn sha256(&self) -> &str {
         &self.sha256
-    }
-
-    /// True for a multilingual model.
-    pub fn multilingual(&self) -> bool {
-        self.multilingual
     }
 
     /// A loaded model running on `threads` threads.
@@ -140,12 +123,7 @@ impl Ct2Engine {
                 return Ok(pool.swap_remove(i).1);
             }
         }
-        let mut reader = ModelMemoryReader::new(&self.dir.to_string_lossy()).map_err(|e| self.error(e))?;
-        for (name, bytes) in &self.files {
-            reader.register_file(name, bytes);
-        }
-        let config = Config { device: Device::CPU, compute_type: ComputeType::INT8, num_threads_per_replica: threads, ..Config::default() };
-        Whisper::new_from_memory(&mut reader, config).map_err(|e| self.error(e))
+        load_model(&self.dir, &self.files, threads)
     }
 
     fn give_back(&self, threads: usize, model: Whisper) {
@@ -155,17 +133,27 @@ impl Ct2Engine {
     }
 
     fn error(&self, e: impl std::fmt::Display) -> TranscribeError {
-        TranscribeError::model(format!("CTranslate2: {e}"), &self.dir)
+        ct2_error(&self.dir, e)
+    }
+
+    /// The log-mel spectrogram of up to 30 s of audio.
+    fn features(&self, window: &[f32]) -> Vec<f32> {
+        mel::log_mel(window, self.n_mels, &self.filters)
+    }
+
+    /// Features (`features`) through the encoder.
+    fn encode(&self, model: &Whisper, features: &mut [f32]) -> Result<StorageView<'static>, TranscribeError> {
+        let view = StorageView::new(&[1, self.n_mels, mel::FRAMES], features, Device::CPU).map_err(|e| self.error(e))?;
+        model.encode(&view, true).map_err(|e| self.error(e))
     }
 
     /// The log-mel spectrogram and the encoder over one 30 s window; the
     /// encoder's wall time. For profiling.
     pub fn encode_only(&self, samples: &[f32], threads: usize) -> Result<std::time::Duration, TranscribeError> {
         let model = self.model(threads.max(1))?;
-        let mut features = mel::log_mel(samples, self.n_mels, &self.filters);
-        let view = StorageView::new(&[1, self.n_mels, mel::FRAMES], &mut features, Device::CPU).map_err(|e| self.error(e))?;
+        let mut features = self.features(samples);
         let t = std::time::Instant::now();
-        let encoded = model.encode(&view, true).map_err(|e| self.error(e));
+        let encoded = self.encode(&model, &mut features);
         let took = t.elapsed();
         self.give_back(threads.max(1), model);
         encoded.map(|_| took)
@@ -174,12 +162,7 @@ impl Ct2Engine {
     /// Decodes one chunk of audio; segments with words in chunk samples, and
     /// the language used.
     pub fn decode(&self, samples: &[f32], p: &DecodeParams) -> Result<(Vec<ChunkSegment>, String), TranscribeError> {
-        if !self.multilingual && p.language != "en" && p.language != "auto" {
-            return Err(TranscribeError::model(
-                format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language),
-                &self.dir,
-            ));
-        }
+        language_fits(self.multilingual, &p.language, &self.dir)?;
         let threads = p.threads.max(1);
         let model = self.model(threads)?;
         let result = self.decode_with(&model, samples, p);
@@ -203,9 +186,7 @@ impl Ct2Engine {
         // Less than 0.1 s left is not worth a window.
         while seek + 1_600 < samples.len() {
             let window = &samples[seek..samples.len().min(seek + WINDOW)];
-            let mut features = mel::log_mel(window, self.n_mels, &self.filters);
-            let view = StorageView::new(&[1, self.n_mels, mel::FRAMES], &mut features, Device::CPU).map_err(|e| self.error(e))?;
-            let encoded = model.encode(&view, true).map_err(|e| self.error(e))?;
+            let encoded = self.encode(model, &mut self.features(window))?;
             if language == "auto" {
                 let found = model.detect_language(&encoded).map_err(|e| self.error(e))?;
                 language = found
@@ -259,8 +240,8 @@ impl Ct2Engine {
                 let token_p: Vec<f32> =
                     (at..at + n).map(|i| probs.get(i).copied().unwrap_or(r.scores.first().map_or(0.5, |s| s.exp()))).collect();
                 at += n;
-                let bytes: Vec<u8> = s.tokens.iter().flat_map(|&t| self.text[t].iter().copied()).collect();
-                let text = String::from_utf8_lossy(&bytes).trim().to_string();
+                let ids: Vec<i32> = s.tokens.iter().filter_map(|&t| i32::try_from(t).ok()).collect();
+                let text = String::from_utf8_lossy(&self.tokenizer.decode(&ids)).trim().to_string();
                 let avg_logprob = if n == 0 { 0.0 } else { token_p.iter().map(|p| p.max(1e-10).ln()).sum::<f32>() / n as f32 };
                 tracing::trace!(start = s.start, end = s.end, no_speech_prob = r.no_speech_prob, avg_logprob, %text, "ctranslate2 segment");
                 if (r.no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor) || avg_logprob < p.min_avg_logprob {
@@ -269,7 +250,7 @@ impl Ct2Engine {
                 if is_annotation(&text) {
                     continue;
                 }
-                let mut words = group_words(&s.tokens, &self.text, &token_p, times, (s.start, s.end));
+                let mut words = group_words(&s.tokens, self.tokenizer.vocab(), &token_p, times, (s.start, s.end));
                 within(&mut words, s.start, s.end);
                 let words = words.into_iter().map(|w| RawWord { start: w.start + seek, end: w.end + seek, ..w }).collect();
                 out.push(ChunkSegment { text, avg_logprob, no_speech_prob: r.no_speech_prob, words });
@@ -278,6 +259,20 @@ impl Ct2Engine {
         }
         Ok((out, language))
     }
+}
+
+/// One CTranslate2 model from the folder's files, int8, on `threads` threads.
+fn load_model(dir: &Path, files: &[(String, Vec<u8>)], threads: usize) -> Result<Whisper, TranscribeError> {
+    let mut reader = ModelMemoryReader::new(&dir.to_string_lossy()).map_err(|e| ct2_error(dir, e))?;
+    for (name, bytes) in files {
+        reader.register_file(name, bytes);
+    }
+    let config = Config { device: Device::CPU, compute_type: ComputeType::INT8, num_threads_per_replica: threads, ..Config::default() };
+    Whisper::new_from_memory(&mut reader, config).map_err(|e| ct2_error(dir, e))
+}
+
+fn ct2_error(dir: &Path, e: impl std::fmt::Display) -> TranscribeError {
+    TranscribeError::model(format!("CTranslate2: {e}"), dir)
 }
 
 /// The vocabulary file CTranslate2 reads, and its tokens by id.

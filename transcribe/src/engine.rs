@@ -208,12 +208,7 @@ impl Engine {
 
     /// Decodes one region; returns its segments and the language used.
     pub fn decode(&self, samples: &[f32], p: &DecodeParams) -> Result<(Vec<RawSegment>, String), TranscribeError> {
-        if !self.multilingual() && p.language != "en" && p.language != "auto" {
-            return Err(TranscribeError::model(
-                format!("this model is English-only; language {:?} needs a multilingual model (e.g. base)", p.language),
-                &self.path,
-            ));
-        }
+        language_fits(self.multilingual(), &p.language, &self.path)?;
         let mut state = self.take_state()?;
         let result = self.decode_with(&mut state, samples, p);
         self.give_back(state);
@@ -299,6 +294,15 @@ impl Engine {
         }
         Ok((out, lang))
     }
+}
+
+/// Refuses a language other than English (or `auto`) for an English-only
+/// model, naming the model.
+pub fn language_fits(multilingual: bool, language: &str, model: &Path) -> Result<(), TranscribeError> {
+    if multilingual || language == "en" || language == "auto" {
+        return Ok(());
+    }
+    Err(TranscribeError::model(format!("this model is English-only; language {language:?} needs a multilingual model (e.g. base)"), model))
 }
 
 /// OpenAI's rule "suppress generating non-timestamp tokens at the

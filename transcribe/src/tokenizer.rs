@@ -57,6 +57,11 @@ impl Tokenizer {
         out
     }
 
+    /// The text vocabulary: each token's bytes, by id.
+    pub fn vocab(&self) -> &[Vec<u8>] {
+        &self.vocab
+    }
+
     /// The bytes of `ids` (ids outside the vocabulary are skipped).
     pub fn decode(&self, ids: &[i32]) -> Vec<u8> {
         ids.iter().filter_map(|&id| usize::try_from(id).ok().and_then(|i| self.vocab.get(i))).flatten().copied().collect()
