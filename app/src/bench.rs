@@ -18,46 +18,7 @@ pub enum BenchCommand {
     /// speech) as one session. Writes the WAVs, the references and tacit's
     /// results (JSON) to --out, for scripts/bench-transcribe to compare with
     /// faster-whisper on the same files.
-    Transcribe {
-        /// English model: name in the library, a ggml file, or a CTranslate2
-        /// folder (the CTranslate2 engine).
-        #[arg(long)]
-        model: String,
-        /// Korean (multilingual) model: name in the library, a ggml file or a
-        /// CTranslate2 folder (q8_0 by default, as faster-whisper runs int8).
-        #[arg(long, default_value = "base-q8_0")]
-        korean_model: String,
-        /// The Korean dev set: a folder with manifest.tsv and its WAVs.
-        #[arg(long, env = "TACIT_KOREAN_DEV", default_value = "../shared/korean-dev")]
-        korean_dev: PathBuf,
-        /// Initial prompt for the Korean session (both engines get it).
-        #[arg(long, default_value = "")]
-        korean_prompt: String,
-        /// Folder for the audio and results.
-        #[arg(long)]
-        out: PathBuf,
-        /// CPU threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Chunks decoded at once (0: tacit's default, one per thread, at most 2).
-        #[arg(long, default_value_t = 0)]
-        workers: usize,
-        /// SNR of the welding noise in the ten-minute session, dB.
-        #[arg(long, default_value_t = 15.0)]
-        snr_db: f32,
-        /// Runs per clip; the median wall time is reported.
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Beams (the CTranslate2 engine; 1 = greedy).
-        #[arg(long, default_value_t = 1)]
-        beam: usize,
-        /// Results file in --out: tacit.json, or tacit-NAME.json for a second
-        /// engine in the same run (scripts/bench-transcribe lists both).
-        #[arg(long, default_value = "tacit.json")]
-        report: String,
-        #[command(flatten)]
-        library: crate::LibraryArg,
-    },
+    Transcribe(crate::bench_transcribe::Options),
     /// LeRobot export of generated 2-camera + 16 ch × 10 kHz sessions,
     /// against pyarrow writing the same tables and against dd.
     Export {
@@ -210,37 +171,7 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
-        BenchCommand::Transcribe {
-            model,
-            korean_model,
-            korean_dev,
-            korean_prompt,
-            out,
-            threads,
-            workers,
-            snr_db,
-            repeat,
-            beam,
-            report,
-            library,
-        } => {
-            let library = library.path();
-            let o = crate::bench_transcribe::Options {
-                model,
-                korean_model,
-                korean_dev,
-                korean_prompt,
-                out,
-                threads,
-                workers,
-                snr_db,
-                repeat,
-                library,
-                report,
-                beam,
-            };
-            return crate::bench_transcribe::run(&o);
-        }
+        BenchCommand::Transcribe(o) => return crate::bench_transcribe::run(&o),
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {
             return crate::bench_export::run(&minutes, dir, dd_mb, &python, keep, json)
         }

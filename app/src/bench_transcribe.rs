@@ -23,39 +23,53 @@ use tacit_transcribe::vad::{self, VadParams};
 /// The initial prompt both engines get on the English commentary.
 pub const BENCH_PROMPT: &str = "keyhole, undercut, porosity, root pass, spatter.";
 
-/// What to measure.
+/// What to measure (`tacit bench transcribe`).
+#[derive(clap::Args)]
 pub struct Options {
-    /// English model (name or file).
+    /// English model: name in the library, a ggml file, or a CTranslate2
+    /// folder (the CTranslate2 engine).
+    #[arg(long)]
     pub model: String,
-    /// Korean model (name or file); Korean is skipped when `korean_dev` has no clips.
+    /// Korean (multilingual) model: name in the library, a ggml file or a
+    /// CTranslate2 folder (q8_0 by default, as faster-whisper runs int8).
+    #[arg(long, default_value = "base-q8_0")]
     pub korean_model: String,
-    /// The Korean dev set: `manifest.tsv` and its WAVs.
+    /// The Korean dev set: a folder with manifest.tsv and its WAVs.
+    #[arg(long, env = "TACIT_KOREAN_DEV", default_value = "../shared/korean-dev")]
     pub korean_dev: PathBuf,
-    /// Initial prompt for Korean (both engines get it).
+    /// Initial prompt for the Korean session (both engines get it).
+    #[arg(long, default_value = "")]
     pub korean_prompt: String,
-    /// Output folder.
+    /// Folder for the audio and results.
+    #[arg(long)]
     pub out: PathBuf,
     /// CPU threads.
+    #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Chunks decoded at once (0: the default).
+    /// Chunks decoded at once (0: tacit's default, one per thread, at most 2).
+    #[arg(long, default_value_t = 0)]
     pub workers: usize,
-    /// SNR of the welding noise in the ten-minute English session.
+    /// SNR of the welding noise in the ten-minute session, dB.
+    #[arg(long, default_value_t = 15.0)]
     pub snr_db: f32,
-    /// Runs per clip (median wall time).
+    /// Runs per clip; the median wall time is reported.
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    /// The library with the models.
-    pub library: PathBuf,
-    /// Report file in `out` (`tacit.json`; `tacit-NAME.json` for another
-    /// engine measured in the same run, which the baseline script lists too).
-    pub report: String,
-    /// Beams (CTranslate2 engine).
+    /// Beams (the CTranslate2 engine; 1 = greedy).
+    #[arg(long, default_value_t = 1)]
     pub beam: usize,
+    /// Results file in --out: tacit.json, or tacit-NAME.json for a second
+    /// engine in the same run (scripts/bench-transcribe lists both).
+    #[arg(long, default_value = "tacit.json")]
+    pub report: String,
+    #[command(flatten)]
+    pub library: crate::LibraryArg,
 }
 
 /// Runs tacit's half; prints and writes `tacit.json`.
 pub fn run(o: &Options) -> Result<ExitCode> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
-    let models = o.library.join("models");
+    let models = o.library.path().join("models");
     let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1), "beam": o.beam});
     if !o.report.starts_with("tacit") || !o.report.ends_with(".json") || o.report.contains('/') {
         bail!("--report must be a file name tacit*.json (got {:?})", o.report);

@@ -8,6 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use tacit_transcribe::fixture::{self, COMMENTARY};
+use tacit_transcribe::transcript::Segment;
 
 mod common;
 
@@ -59,10 +60,34 @@ fn recorded_commentary(tmp: &Path, transcription: Option<&str>) -> (PathBuf, Str
     (lib, id, placed)
 }
 
+/// Scores a transcript of the first five commentary phrases: its WER, and
+/// how far (s) the first word starting with `prefix` within 3 s of where
+/// "Keyhole." (phrase 1) was spoken lies from it, in session time (the
+/// microphone's first sample time plus the phrase's place in the file).
+/// Both are printed under `who`.
+fn wer_and_keyhole_offset(segments: &[Segment], placed: &[fixture::Placed], mic_t0: i64, prefix: &str, who: &str) -> (f64, f64) {
+    let reference: Vec<String> = COMMENTARY[..5].iter().flat_map(|p| fixture::normalize(p)).collect();
+    let hyp: Vec<String> = segments.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
+    let wer = fixture::wer(&reference, &hyp);
+    eprintln!("{who}: WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    let spoken_ns = mic_t0 + placed[1].start as i64 * 62_500;
+    let word = segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .find(|w| w.word.to_lowercase().starts_with(prefix) && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
+        .expect("keyhole transcribed");
+    let off_s = (word.start_ns - spoken_ns) as f64 / 1e9;
+    eprintln!(
+        "{who}: 'Keyhole' at {:.3} s of session time, spoken at {:.3} s ({off_s:+.3} s)",
+        word.start_ns as f64 / 1e9,
+        spoken_ns as f64 / 1e9
+    );
+    (wer, off_s)
+}
+
 #[test]
 fn recorded_commentary_is_transcribed_in_session_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let phrases = &COMMENTARY[..5];
     let (lib, id, placed) = recorded_commentary(tmp.path(), None);
     let list = ok(tacit().args(["model", "list", "--json", "--library"]).arg(&lib).output().unwrap());
     let list: Value = serde_json::from_str(&list).unwrap();
@@ -83,27 +108,9 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     let mic_t0 = audio["first_t_ns"].as_i64().unwrap();
 
     let segments = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
-    let reference: Vec<String> = phrases.iter().flat_map(|p| fixture::normalize(p)).collect();
-    let hyp: Vec<String> = segments.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
-    let wer = fixture::wer(&reference, &hyp);
-    eprintln!("recorded session WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    let (wer, off_s) = wer_and_keyhole_offset(&segments, &placed, mic_t0, "keyhole", "recorded session");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
-
-    // "Keyhole." was spoken alone: in session time it starts at the microphone's
-    // first sample time plus its place in the file.
-    let keyhole = &placed[1];
-    let spoken_ns = mic_t0 + keyhole.start as i64 * 62_500;
-    let word = segments
-        .iter()
-        .flat_map(|s| &s.words)
-        .find(|w| w.word.to_lowercase().starts_with("keyhole") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
-        .expect("keyhole transcribed");
-    let off_s = (word.start_ns - spoken_ns) as f64 / 1e9;
-    eprintln!(
-        "'Keyhole' at {:.3} s of session time, spoken at {:.3} s ({off_s:+.3} s)",
-        word.start_ns as f64 / 1e9,
-        spoken_ns as f64 / 1e9
-    );
+    // "Keyhole." was spoken alone.
     assert!(off_s.abs() <= 0.5);
     for s in &segments {
         assert!(s.start_ns >= mic_t0 && s.end_ns <= m["duration_ns"].as_i64().unwrap() + 500_000_000, "{s:?}");
@@ -223,19 +230,8 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     // The words come back in session time, like a local transcript.
     let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
     let remote = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
-    let reference: Vec<String> = COMMENTARY[..5].iter().flat_map(|p| fixture::normalize(p)).collect();
-    let hyp: Vec<String> = remote.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
-    let wer = fixture::wer(&reference, &hyp);
-    eprintln!("remote WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    let (wer, off_s) = wer_and_keyhole_offset(&remote, &placed, mic_t0, "key", "remote");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
-    let spoken_ns = mic_t0 + placed[1].start as i64 * 62_500;
-    let keyhole = remote
-        .iter()
-        .flat_map(|s| &s.words)
-        .find(|w| w.word.to_lowercase().starts_with("key") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
-        .expect("keyhole transcribed");
-    let off_s = (keyhole.start_ns - spoken_ns) as f64 / 1e9;
-    eprintln!("remote 'Keyhole' {off_s:+.3} s from where it was spoken");
     // Spread over the segment the server timed: coarser than local DTW.
     assert!(off_s.abs() <= 0.6, "{off_s}");
     for s in &remote {
@@ -291,7 +287,6 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
 #[test]
 fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let phrases = &COMMENTARY[..5];
     let (lib, id, placed) = recorded_commentary(tmp.path(), None);
     let parts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/base-ct2");
     assert!(parts.join("model.bin.part2").is_file(), "run scripts/setup first (it fetches the base model)");
@@ -316,20 +311,9 @@ fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_tim
     let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
 
     let segments = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
-    let reference: Vec<String> = phrases.iter().flat_map(|p| fixture::normalize(p)).collect();
-    let hyp: Vec<String> = segments.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
-    let wer = fixture::wer(&reference, &hyp);
-    eprintln!("CTranslate2 engine, recorded session WER {:.1} %: {}", wer * 100.0, hyp.join(" "));
+    let (wer, off_s) = wer_and_keyhole_offset(&segments, &placed, mic_t0, "keyhole", "CTranslate2 engine");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
     // Word times from CTranslate2's alignment, in session time.
-    let spoken_ns = mic_t0 + placed[1].start as i64 * 62_500;
-    let word = segments
-        .iter()
-        .flat_map(|s| &s.words)
-        .find(|w| w.word.to_lowercase().starts_with("keyhole") && (w.start_ns - spoken_ns).abs() < 3_000_000_000)
-        .expect("keyhole transcribed");
-    let off_s = (word.start_ns - spoken_ns) as f64 / 1e9;
-    eprintln!("CTranslate2 engine: 'Keyhole' {off_s:+.3} s from where it was spoken");
     assert!(off_s.abs() <= 0.5);
     for s in &segments {
         assert!(!s.words.is_empty());
