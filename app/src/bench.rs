@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tacit_capture::{Library, RecordOptions, Recorder};
+use tacit_capture::{RecordOptions, Recorder};
 use tacit_schema::{CameraProfile, ChannelProfile, MicrophoneProfile, SensorKind, SensorProfile, StationProfile};
+use tacit_session::Library;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {

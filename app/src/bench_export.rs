@@ -33,7 +33,7 @@ pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: u
     }
     let dir = lib.join("sessions").join(id);
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("station.toml"), toml::to_string(&profile)?)?;
+    std::fs::write(dir.join(tacit_session::layout::PROFILE), toml::to_string(&profile)?)?;
     let mut streams = Vec::new();
     let frames = u64::from(seconds) * 30;
     for cam in &profile.cameras {
@@ -110,7 +110,7 @@ pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: u
         "streams": streams, "tacit_version": env!("CARGO_PKG_VERSION"),
     });
     let m: tacit_schema::SessionManifest = serde_json::from_value(manifest).context("bench manifest")?;
-    m.write_atomic(&dir)?;
+    tacit_session::replace_manifest(&dir, &m)?;
     Ok(dir)
 }
 
@@ -153,7 +153,7 @@ fn timed_export(exe: &Path, lib: &Path, out: &Path, format: &[&str]) -> Result<(
 fn frames_in_session(lib: &Path) -> Result<u64> {
     let mut n = 0;
     for e in std::fs::read_dir(lib.join("sessions"))?.flatten() {
-        let m = tacit_capture::store::read_manifest(&e.path())?;
+        let m = tacit_session::SessionDir::open(&e.path())?.into_manifest();
         n += m.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Camera).map(|s| s.count).sum::<u64>();
     }
     Ok(n)

@@ -68,7 +68,7 @@ fn drop_caches() -> bool {
 pub fn run(minutes: &[f64], dir: Option<PathBuf>, seeks: usize, keep: bool, as_json: bool) -> Result<ExitCode> {
     let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
     let root = base.join(format!("tacit-bench-review-{}", std::process::id()));
-    let lib = tacit_capture::Library::create(&root)?;
+    let lib = tacit_session::Library::create(&root)?;
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
     for &m in minutes {

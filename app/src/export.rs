@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use tacit_capture::Library;
 use tacit_datasets::{EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
+use tacit_session::Library;
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -80,7 +80,7 @@ fn matches(dir: &std::path::Path, filters: &[(String, String)]) -> bool {
     if filters.is_empty() {
         return true;
     }
-    let Ok(m) = tacit_capture::store::read_manifest(dir) else { return true }; // let the exporter report it
+    let Ok(m) = tacit_session::SessionDir::open(dir).map(tacit_session::SessionDir::into_manifest) else { return true }; // let the exporter report it
     filters.iter().all(|(k, v)| match k.as_str() {
         "station" => &m.station == v,
         "operator" => &m.operator == v,

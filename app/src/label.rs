@@ -1,13 +1,12 @@
 //! `tacit label …`: labels for scripts and integrators (the desktop app edits
-//! the same `annotations.json` through the same schema calls).
+//! the same `annotations.json` through the same `tacit_session::labels` calls).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tacit_capture::Library;
-use tacit_schema::labels::{self, Change, LabelSegment, ReviewStatus};
-use tacit_schema::StationProfile;
+use tacit_schema::labels::{Change, LabelSegment, ReviewStatus};
+use tacit_session::{labels, Library, SessionDir};
 
 use crate::LibraryArg;
 
@@ -101,16 +100,13 @@ pub enum LabelCommand {
     },
 }
 
-/// Sets or clears the session's `reviewed` flag (atomic manifest replace);
-/// the CLI's `tacit label review` and the app's Review screen both use it.
+/// Sets or clears the session's `reviewed` flag (a locked manifest
+/// update: a transcription finishing meanwhile keeps it); the CLI's
+/// `tacit label review` and the app's Review screen both use it.
 pub(crate) fn set_reviewed(dir: &Path, reviewed: bool) -> Result<tacit_schema::SessionManifest> {
-    let mut m = tacit_capture::store::read_manifest(dir)?;
-    if matches!(m.status, tacit_schema::SessionStatus::Recording | tacit_schema::SessionStatus::Interrupted) {
-        bail!("{} is still recording or was interrupted; stop it or run `tacit recover` first", m.id);
-    }
-    m.reviewed = reviewed;
-    m.write_atomic(dir).with_context(|| format!("cannot write {}", dir.join("session.json").display()))?;
-    Ok(m)
+    let mut session = tacit_session::SessionDir::open(dir)?;
+    session.update_manifest(|m| m.reviewed = reviewed)?;
+    Ok(session.into_manifest())
 }
 
 pub(crate) fn now() -> String {
@@ -121,11 +117,12 @@ pub(crate) fn author_or_user(a: Option<String>) -> String {
     a.or_else(|| std::env::var("USER").ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into())
 }
 
-/// The station profile the session was recorded with (its vocabulary).
-pub fn session_profile(dir: &Path) -> Result<StationProfile> {
-    let path = dir.join("station.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (the session's station profile)", path.display()))?;
-    StationProfile::from_toml(&text).with_context(|| format!("in {}", path.display()))
+/// The session, refused if it is still recording or was interrupted
+/// (labels are for finished sessions).
+fn finished(library: &LibraryArg, session: &str) -> Result<SessionDir> {
+    let s = Library::at(library.path()).open(session)?;
+    s.require_finished()?;
+    Ok(s)
 }
 
 fn seconds_to_ns(s: f64, what: &str) -> Result<i64> {
@@ -138,8 +135,8 @@ fn seconds_to_ns(s: f64, what: &str) -> Result<i64> {
 pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
     match cmd {
         LabelCommand::Add { session, tier, value, from, to, at, author, status, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
-            let profile = session_profile(&dir)?;
+            let session = finished(&library, &session)?;
+            let (dir, profile) = (session.path().to_path_buf(), session.profile()?);
             profile.labels.check(&tier, &value)?;
             let Some(status) = ReviewStatus::parse(&status) else { bail!("--status must be draft, reviewed or rejected (got {status:?})") };
             let (start_ns, end_ns) = match (from, to, at) {
@@ -157,7 +154,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             let state = labels::load(&dir)?;
             let t = now();
             let label = LabelSegment {
-                id: state.next_id(&dir),
+                id: labels::next_id(&dir, &state),
                 tier,
                 value,
                 start_ns,
@@ -196,15 +193,15 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::Import { session, file, author, offset, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
-            let profile = session_profile(&dir)?;
+            let session = finished(&library, &session)?;
+            let (dir, profile) = (session.path().to_path_buf(), session.profile()?);
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let is_eaf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("eaf")) || text.trim_start().starts_with('<');
             if is_eaf {
                 return import_elan(&dir, &profile, &file, &text, author, offset);
             }
             let state = labels::load(&dir)?;
-            let first_id: usize = state.next_id(&dir).trim_start_matches("l-").parse().unwrap_or(1);
+            let first_id = labels::next_number(&dir, &state);
             let default_author = author_or_user(author);
             let t = now();
             let mut changes = Vec::new();
@@ -243,7 +240,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
                     };
                     let a = get(ai);
                     Ok(LabelSegment {
-                        id: format!("l-{:04}", first_id + changes.len()),
+                        id: labels::label_id(first_id + changes.len()),
                         tier: tier.clone(),
                         value: value.clone(),
                         start_ns: seconds_to_ns(start, "start_s")?,
@@ -267,7 +264,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::Delete { session, id, author, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
+            let dir = finished(&library, &session)?.path().to_path_buf();
             labels::commit(&dir, &[Change::Delete { id: id.clone(), author: author_or_user(author), at_utc: now() }])?;
             println!("deleted {id}");
             Ok(ExitCode::SUCCESS)
@@ -279,9 +276,9 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::Rebuild { session, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
+            let dir = finished(&library, &session)?.path().to_path_buf();
             let state = labels::rebuild(&dir)?;
-            println!("rebuilt {} labels from {}", state.labels.len(), labels::LOG_FILE);
+            println!("rebuilt {} labels from {}", state.labels.len(), tacit_session::layout::ANNOTATIONS_LOG);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -305,7 +302,7 @@ fn import_elan(
     let annotations = tacit_datasets::elan::parse(text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let tiers = profile.labels.tier_names();
     let state = labels::load(dir)?;
-    let first_id: usize = state.next_id(dir).trim_start_matches("l-").parse().unwrap_or(1);
+    let first_id = labels::next_number(dir, &state);
     let fallback = author_or_user(author.clone());
     let t = now();
     let mut changes = Vec::new();
@@ -320,7 +317,7 @@ fn import_elan(
             profile.labels.check(&a.tier, &a.value)?;
             let ns = |ms: i64| seconds_to_ns(ms as f64 / 1e3 + offset, "time (with --offset)");
             Ok(LabelSegment {
-                id: format!("l-{:04}", first_id + changes.len()),
+                id: labels::label_id(first_id + changes.len()),
                 tier: a.tier.clone(),
                 value: a.value.clone(),
                 start_ns: ns(a.start_ms)?,

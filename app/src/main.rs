@@ -239,8 +239,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `tacit play`: the session's microphone WAV from `from` seconds.
 fn play(root: &std::path::Path, session: &str, from: f64, seconds: Option<f64>, speed: f32, device: Option<String>) -> Result<ExitCode> {
-    let dir = tacit_capture::Library::at(root).resolve(session)?;
-    let m = tacit_capture::read_manifest(&dir)?;
+    let dir = tacit_session::Library::at(root).resolve(session)?;
+    let m = tacit_session::SessionDir::open(&dir).map(tacit_session::SessionDir::into_manifest)?;
     let Some(wav) =
         m.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Audio).flat_map(|s| s.files.iter()).find(|f| f.ends_with(".wav"))
     else {
@@ -260,7 +260,7 @@ fn play(root: &std::path::Path, session: &str, from: f64, seconds: Option<f64>, 
 
 /// Creates the library folders and writes `stations/demo.toml` unless it exists.
 pub(crate) fn init_library(root: &std::path::Path, force: bool) -> Result<PathBuf> {
-    let lib = tacit_capture::Library::create(root).with_context(|| format!("cannot create library {}", root.display()))?;
+    let lib = tacit_session::Library::create(root).with_context(|| format!("cannot create library {}", root.display()))?;
     let path = lib.stations_dir().join("demo.toml");
     if force || !path.exists() {
         std::fs::write(&path, DEMO_PROFILE).with_context(|| format!("cannot write {}", path.display()))?;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tacit_capture::{Library, RecordOptions, Recorder, RecorderStatus};
+use tacit_capture::{RecordOptions, Recorder, RecorderStatus};
 use tacit_schema::{StationProfile, StreamKind};
+use tacit_session::Library;
 
 use crate::LibraryArg;
 

@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::json;
 use tacit_capture::devices::DeviceList;
-use tacit_capture::{read_manifest, Library};
 use tacit_schema::time::format_ns;
 use tacit_schema::SessionManifest;
+use tacit_session::{Library, SessionDir};
 
 pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
     let lib = Library::at(root);
     let mut rows = Vec::new();
     for dir in lib.session_dirs()? {
-        match read_manifest(&dir) {
+        match SessionDir::open(&dir).map(SessionDir::into_manifest) {
             Ok(m) => rows.push((dir, m)),
             Err(e) => eprintln!("warning: skipping {}: {e}", dir.display()),
         }
@@ -58,7 +58,7 @@ pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
         return inspect_dataset(as_path, as_json);
     }
     let dir = Library::at(root).resolve(session)?;
-    let m = read_manifest(&dir)?;
+    let m = SessionDir::open(&dir).map(SessionDir::into_manifest)?;
     if as_json {
         let mut value = serde_json::to_value(&m)?;
         value["path"] = json!(dir);

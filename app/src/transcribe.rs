@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tacit_capture::Library;
+use tacit_session::Library;
 use tacit_transcribe::engine::DecodeParams;
 use tacit_transcribe::models;
 use tacit_transcribe::remote::RemoteParams;
@@ -204,7 +204,9 @@ pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
         }
     }
     // The model must fit the language that will be used: the flag, else the station's.
-    let station = tacit_transcribe::session::profile_of(&dir).map(|p| p.transcription).unwrap_or_default();
+    let session = tacit_session::SessionDir::open(&dir)?;
+    session.require_finished()?;
+    let station = session.profile().map(|p| p.transcription).unwrap_or_default();
     let language_hint = args.language.clone().or(station.language.clone()).unwrap_or_else(|| "auto".into());
     let url = args.url.clone().filter(|u| !u.trim().is_empty()).or(station.server.clone());
     let remote = match (args.engine.as_str(), url) {

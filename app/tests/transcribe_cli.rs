@@ -349,3 +349,28 @@ fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_tim
     assert!(!beam.status.success());
     assert!(String::from_utf8_lossy(&beam.stderr).contains("beam search is the CTranslate2 engine's"));
 }
+
+#[test]
+fn a_review_made_while_transcribing_is_kept() {
+    use std::io::{BufRead, BufReader, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let (lib, id, _) = recorded_commentary(tmp.path(), None);
+    let mut child = tacit().args(["transcribe", &id, "--library"]).arg(&lib).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // "transcribing…" is printed after the manifest was read and before
+    // the transcript is written: the review lands in between.
+    let mut line = String::new();
+    while !line.starts_with("transcribing") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "transcribe ended before it decoded");
+    }
+    ok(tacit().args(["label", "review", &id, "--library"]).arg(&lib).output().unwrap());
+    let overlapped = child.try_wait().unwrap().is_none();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(overlapped, "the transcription ended before the review: nothing was tested");
+    let m = manifest(&lib, &id);
+    assert_eq!((m["transcribed"].as_bool(), m["reviewed"].as_bool()), (Some(true), Some(true)), "{m}");
+    assert_eq!(m["transcript"]["model"], "tiny.en");
+}

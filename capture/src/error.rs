@@ -53,6 +53,9 @@ pub enum CaptureError {
         /// The session folder or file.
         path: PathBuf,
     },
+    /// The session layer refused or failed (library, manifest, lock).
+    #[error(transparent)]
+    Store(#[from] tacit_session::SessionError),
     /// The profile asks for something this build cannot do.
     #[error("{0}")]
     Unsupported(String),

@@ -1,5 +1,5 @@
-//! Capture: devices, the session clock, the recorder, crash recovery and the
-//! session store.
+//! Capture: devices, the session clock, the recorder and crash recovery.
+//! The session folder itself is `tacit_session`'s.
 //!
 //! ```text
 //! StationProfile ─► Recorder::start ─► source threads ─(bounded channels)─► writer threads
@@ -28,4 +28,3 @@ pub use error::CaptureError;
 pub use live::{LiveTap, PreviewFrame};
 pub use recorder::{RecordOptions, Recorder, RecorderStatus, StreamStatus};
 pub use recover::{recover, RecoverReport};
-pub use store::{read_manifest, Library};

@@ -24,8 +24,9 @@ use tacit_schema::{Consent, SessionManifest, SessionStatus, StationProfile, Stre
 use crate::clock::SessionClock;
 use crate::error::CaptureError;
 use crate::source::{audio, camera, sensor, EventMsg, LiveStats, SourceCtx};
-use crate::store::{self, Library, SessionLock};
+use crate::store;
 use crate::writer::{self, WriterOutput};
+use tacit_session::{layout, Library, SessionLock};
 
 /// Choices made when a recording starts.
 #[derive(Clone, Debug)]
@@ -152,7 +153,7 @@ impl Recorder {
             Ok(l) => l,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
+                return Err(e.into());
             }
         };
         if let Err(e) = store::create_reserve(&dir) {
@@ -365,11 +366,11 @@ impl Recorder {
         };
         // Keep the station profile beside the data: later steps need its vocabulary.
         if let Ok(text) = toml::to_string(profile) {
-            let _ = store::write_atomic(&dir.join("station.toml"), text.as_bytes());
+            let _ = tacit_session::write_atomic(&dir.join(layout::PROFILE), text.as_bytes());
         }
         let rec =
             Self { id, dir, clock, manifest, plans, stop, events: Some(events_tx), events_stats, sources, writers, fatal, _lock: lock };
-        store::write_manifest(&rec.dir, &rec.manifest)?;
+        tacit_session::replace_manifest(&rec.dir, &rec.manifest)?;
         rec.event(event_kind::START, &format!("operator={} task={}", opts.operator, opts.task), "recorder");
         rec.spawn_disk_watch(opts.min_free_bytes)?;
         Ok(rec)
@@ -523,7 +524,7 @@ impl Recorder {
         // as `interrupted`: `tacit recover` then cuts torn tails. The reserve
         // makes room for this last write even on a full disk.
         store::release_reserve(&self.dir);
-        store::write_manifest(&self.dir, &self.manifest)?;
+        tacit_session::replace_manifest(&self.dir, &self.manifest)?;
         match first_error {
             Some(e) => Err(e),
             None => Ok(self.manifest.clone()),

@@ -12,8 +12,9 @@ use tacit_schema::{SessionManifest, SessionStatus, StreamInfo, StreamKind};
 
 use crate::error::CaptureError;
 use crate::ipc;
-use crate::store::{self, MANIFEST};
+use crate::store;
 use crate::tally::Tally;
+use tacit_session::SessionDir;
 
 /// What `recover` did.
 #[derive(Debug)]
@@ -32,12 +33,11 @@ pub struct RecoverReport {
 
 /// Recovers the session in `dir`.
 pub fn recover(dir: &Path) -> Result<RecoverReport, CaptureError> {
-    if store::is_locked(dir) {
+    if tacit_session::is_recording(dir) {
         return Err(CaptureError::session("the session is still being recorded by a live tacit process; stop it first", dir));
     }
-    let path = dir.join(MANIFEST);
-    let text = fs::read_to_string(&path).map_err(|e| CaptureError::io("read", &path, e))?;
-    let mut manifest = SessionManifest::from_json(&text).map_err(|e| CaptureError::session(e.to_string(), &path))?;
+    // No live recorder holds it, so a `recording` manifest reads as `interrupted`.
+    let mut manifest = SessionDir::open(dir)?.into_manifest();
     let mut report = RecoverReport {
         manifest: manifest.clone(),
         cut: Vec::new(),
@@ -45,7 +45,7 @@ pub fn recover(dir: &Path) -> Result<RecoverReport, CaptureError> {
         warnings: Vec::new(),
         already_complete: false,
     };
-    if manifest.status != SessionStatus::Recording {
+    if !matches!(manifest.status, SessionStatus::Recording | SessionStatus::Interrupted) {
         report.already_complete = true;
         return Ok(report);
     }
@@ -78,7 +78,7 @@ pub fn recover(dir: &Path) -> Result<RecoverReport, CaptureError> {
     manifest.duration_ns = duration_ns;
     manifest.status = SessionStatus::Recovered;
     manifest.stop_reason = "interrupted; recovered from files on disk".into();
-    store::write_manifest(dir, &manifest)?;
+    tacit_session::replace_manifest(dir, &manifest)?;
     report.manifest = manifest;
     Ok(report)
 }

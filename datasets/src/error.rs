@@ -23,6 +23,10 @@ pub enum DatasetError {
         /// The session folder or file.
         path: PathBuf,
     },
+    /// The session layer refused or failed (manifest, format version, a
+    /// session still recording).
+    #[error(transparent)]
+    Store(#[from] tacit_session::SessionError),
     /// The export was asked for something it cannot do.
     #[error("{0}")]
     Options(String),

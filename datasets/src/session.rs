@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_ipc::reader::StreamReader;
-use tacit_schema::labels::{self, Annotations};
-use tacit_schema::{SessionManifest, SessionStatus, StationProfile, StreamInfo, StreamKind};
+use tacit_schema::labels::Annotations;
+use tacit_schema::{SessionManifest, StationProfile, StreamInfo, StreamKind};
+use tacit_session::{labels, layout, SessionDir};
 
 use crate::error::DatasetError;
 
@@ -44,13 +45,10 @@ impl Session {
     /// Opens a session; refuses one that is still recording or was
     /// interrupted and not recovered.
     pub fn open(dir: &Path) -> Result<Self, DatasetError> {
-        let mpath = dir.join("session.json");
-        let text = std::fs::read_to_string(&mpath).map_err(|e| DatasetError::io("read", &mpath, e))?;
-        let manifest: SessionManifest = serde_json::from_str(&text)
-            .map_err(|e| DatasetError::session(format!("session.json is not a tacit manifest ({e})"), &mpath))?;
-        if manifest.status == SessionStatus::Recording {
-            return Err(DatasetError::session("the session is still recording or was interrupted; run `tacit recover` on it first", dir));
-        }
+        let session = SessionDir::open(dir)?;
+        session.require_finished()?;
+        let profile = session.profile()?;
+        let manifest = session.into_manifest();
         for stream in &manifest.streams {
             for f in &stream.files {
                 if !dir.join(f).is_file() {
@@ -65,9 +63,6 @@ impl Session {
                 }
             }
         }
-        let ppath = dir.join("station.toml");
-        let ptext = std::fs::read_to_string(&ppath).map_err(|e| DatasetError::io("read", &ppath, e))?;
-        let profile = StationProfile::from_toml(&ptext).map_err(|e| DatasetError::session(format!("station profile: {e}"), &ppath))?;
         // Every stream the profile declares must be in the manifest.
         let declared = profile
             .cameras
@@ -84,7 +79,7 @@ impl Session {
             }
         }
         let labels = labels::load(dir).map_err(|e| DatasetError::session(e.to_string(), dir))?;
-        let mut commentary = read_commentary(&dir.join("transcript.parquet"))?;
+        let mut commentary = read_commentary(&dir.join(layout::TRANSCRIPT))?;
         // A trainer's correction replaces the machine text (it was made on
         // this transcript if the segment still starts where it did).
         for c in &mut commentary {

@@ -866,7 +866,7 @@ fn write_audio(s: &Session, ep: i64, sid: &str, layout: &TableLayout, chunk_s: u
 }
 
 fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut Tables) -> Result<(), DatasetError> {
-    let path = s.dir.join("transcript.parquet");
+    let path = s.dir.join(tacit_session::layout::TRANSCRIPT);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

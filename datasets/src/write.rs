@@ -84,7 +84,7 @@ pub(crate) fn check_out(out: &Path, replace: bool, append: bool) -> Result<(), D
 
 /// Writes `bytes` to `path` through a temp file, fsync and rename.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
-    tacit_schema::manifest::write_atomic(path, bytes).map_err(|e| DatasetError::io("write", path, e))
+    Ok(tacit_session::write_atomic(path, bytes)?)
 }
 
 /// JSON with 4-space indent and a final newline.

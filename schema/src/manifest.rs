@@ -249,34 +249,10 @@ impl SessionManifest {
         s
     }
 
-    /// Replaces `dir/session.json` atomically: temp file, fsync, rename,
-    /// fsync of the folder. A crash leaves the old or the new manifest.
-    pub fn write_atomic(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        write_atomic(&dir.join("session.json"), self.to_json().as_bytes())
-    }
-
     /// The stream with this name.
     pub fn stream(&self, name: &str) -> Option<&StreamInfo> {
         self.streams.iter().find(|s| s.name == name)
     }
-}
-
-/// Replaces a small file atomically (temp file beside it, fsync, rename).
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// A manifest that cannot be read.

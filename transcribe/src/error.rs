@@ -31,6 +31,10 @@ pub enum TranscribeError {
         /// The session folder or file.
         path: PathBuf,
     },
+    /// The session layer refused or failed (manifest, format version, a
+    /// session still recording).
+    #[error(transparent)]
+    Store(#[from] tacit_session::SessionError),
     /// A download failed (offline, refused, truncated, wrong checksum).
     #[error("{0}")]
     Network(String),

@@ -129,7 +129,7 @@ pub fn write_sidecar(model: &Path, source: &str) -> Result<Sidecar, TranscribeEr
     };
     let path = sidecar_path(model);
     let text = serde_json::to_string_pretty(&car).unwrap_or_default();
-    tacit_schema::manifest::write_atomic(&path, text.as_bytes()).map_err(|e| TranscribeError::io("write", &path, e))?;
+    tacit_session::write_atomic(&path, text.as_bytes())?;
     Ok(car)
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::json;
-use tacit_schema::{Progress, SessionManifest, SessionStatus, StationProfile, StreamInfo, StreamKind, TranscriptInfo};
+use tacit_schema::{Progress, StreamInfo, StreamKind, TranscriptInfo};
+use tacit_session::{layout, SessionDir};
 
 use crate::audio::{self, WHISPER_RATE};
 use crate::engine::{words, DecodeParams, Engine, RawWord};
@@ -466,24 +467,11 @@ pub fn session_ns(stream: &StreamInfo, sample_16k: usize) -> i64 {
     }
 }
 
-/// The station profile the session was recorded with, if it reads.
-pub fn profile_of(dir: &Path) -> Option<StationProfile> {
-    let text = std::fs::read_to_string(dir.join("station.toml")).ok()?;
-    StationProfile::from_toml(&text).ok()
-}
-
 /// Transcribes the session in `dir`.
 pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn Progress) -> Result<TranscribeSummary, TranscribeError> {
-    let manifest_path = dir.join("session.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| TranscribeError::io("read", &manifest_path, e))?;
-    let mut manifest =
-        SessionManifest::from_json(&text).map_err(|e| TranscribeError::Session { message: e.to_string(), path: manifest_path.clone() })?;
-    if manifest.status == SessionStatus::Recording {
-        return Err(TranscribeError::Session {
-            message: "session is still recording, or was interrupted: stop it, or run `tacit recover` first".into(),
-            path: dir.to_path_buf(),
-        });
-    }
+    let mut session = SessionDir::open(dir)?;
+    session.require_finished()?;
+    let manifest = session.manifest();
     let stream = manifest
         .streams
         .iter()
@@ -496,10 +484,11 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
             },
             path: dir.to_path_buf(),
         })?;
-    let wav_name = stream.files.iter().find(|f| f.ends_with(".wav")).cloned().unwrap_or_else(|| format!("mic-{}.wav", stream.name));
+    let wav_name = stream.files.iter().find(|f| f.ends_with(".wav")).cloned().unwrap_or_else(|| layout::wav(&stream.name));
     let wav = dir.join(&wav_name);
 
-    let profile = profile_of(dir);
+    // Without a readable profile, no language or glossary from it.
+    let profile = session.profile().ok();
     let mut decode = opts.decode.clone();
     decode.language =
         opts.language.clone().or_else(|| profile.as_ref().and_then(|p| p.transcription.language.clone())).unwrap_or_else(|| "auto".into());
@@ -584,7 +573,7 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     let decode_s = started.elapsed().as_secs_f64();
 
     let Made { model: model_name, model_sha256, engine, fell_back, label } = made;
-    let out = dir.join("transcript.parquet");
+    let out = dir.join(layout::TRANSCRIPT);
     let meta = vec![
         ("tacit.model".to_string(), model_name.clone()),
         ("tacit.model_sha256".to_string(), model_sha256.clone()),
@@ -596,13 +585,9 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     let n_words: usize = segments.iter().map(|s| s.words.len()).sum();
 
     // Decoding took minutes: what changed in the manifest meanwhile (a
-    // trainer marking the session reviewed) is read again and kept. (Not
-    // under a lock yet: the session layer of issue 12 will do this.)
-    if let Some(fresh) = std::fs::read_to_string(&manifest_path).ok().and_then(|t| SessionManifest::from_json(&t).ok()) {
-        manifest = fresh;
-    }
-    manifest.transcribed = true;
-    manifest.transcript = Some(TranscriptInfo {
+    // trainer marking the session reviewed) is kept, as the update reads
+    // the manifest again under the session's lock.
+    let info = TranscriptInfo {
         model: model_name,
         model_sha256,
         language: decode.language.clone(),
@@ -614,8 +599,11 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         params: json!({ "decode": decode, "vad": opts.vad, "regions": regions.len(), "engine": engine }),
         created_at_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tacit_version: env!("CARGO_PKG_VERSION").to_string(),
-    });
-    manifest.write_atomic(dir).map_err(|e| TranscribeError::io("replace", &manifest_path, e))?;
+    };
+    session.update_manifest(|m| {
+        m.transcribed = true;
+        m.transcript = Some(info);
+    })?;
     Ok(TranscribeSummary {
         path: out,
         segments: segments.len(),

@@ -29,7 +29,7 @@ pub struct LibraryView {
 }
 
 fn scan(root: &Path) -> Result<Vec<Row>, String> {
-    let lib = tacit_capture::Library::at(root);
+    let lib = tacit_session::Library::at(root);
     let dirs = match lib.session_dirs() {
         Ok(d) => d,
         Err(_) if !lib.sessions_dir().exists() => return Ok(Vec::new()),
@@ -37,8 +37,8 @@ fn scan(root: &Path) -> Result<Vec<Row>, String> {
     };
     let mut rows = Vec::new();
     for dir in dirs {
-        let Ok(manifest) = tacit_capture::read_manifest(&dir) else { continue };
-        let labeled = tacit_schema::labels::load(&dir).map(|a| !a.labels.is_empty()).unwrap_or(false);
+        let Ok(manifest) = tacit_session::SessionDir::open(&dir).map(tacit_session::SessionDir::into_manifest) else { continue };
+        let labeled = tacit_session::labels::load(&dir).map(|a| !a.labels.is_empty()).unwrap_or(false);
         rows.push(Row { dir, manifest, labeled });
     }
     Ok(rows)

@@ -360,7 +360,7 @@ pub fn run(args: AppArgs) -> anyhow::Result<std::process::ExitCode> {
         _ => Place::Library,
     });
     let open = match &args.open {
-        Some(s) => Some(tacit_capture::Library::at(&settings.library).resolve(s)?),
+        Some(s) => Some(tacit_session::Library::at(&settings.library).resolve(s)?),
         None => None,
     };
     let options = eframe::NativeOptions {

@@ -45,7 +45,7 @@ type Profiles = Vec<(String, Result<StationProfile, String>)>;
 
 fn load_profiles(library: &std::path::Path) -> Profiles {
     let mut out = vec![("demo (built in)".to_string(), StationProfile::from_toml(crate::DEMO_PROFILE).map_err(|e| e.to_string()))];
-    let dir = tacit_capture::Library::at(library).stations_dir();
+    let dir = tacit_session::Library::at(library).stations_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
         .unwrap_or_default();
@@ -180,7 +180,7 @@ impl RecordView {
         };
         self.message = None;
         self.starting = Some(worker("record-start", ctx, move || {
-            let lib = tacit_capture::Library::create(&library).map_err(|e| e.to_string())?;
+            let lib = tacit_session::Library::create(&library).map_err(|e| e.to_string())?;
             Recorder::start(&lib, &profile, opts).map_err(|e| e.to_string())
         }));
     }

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tacit_datasets::seek::{FrameIndex, SensorIndex, SensorSample};
-use tacit_schema::labels::{self, Annotations, Change, LabelSegment, ReviewStatus, TranscriptEdit};
+use tacit_schema::labels::{Annotations, Change, LabelSegment, ReviewStatus, TranscriptEdit};
 use tacit_schema::profile::LabelVocabulary;
 use tacit_schema::{SessionManifest, StreamKind};
+use tacit_session::{labels, layout, SessionDir};
 use tacit_transcribe::transcript::Segment;
 
 use super::decode::{Decoded, Decoder, Source};
@@ -53,11 +54,12 @@ pub struct Loaded {
 
 pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     let started = Instant::now();
-    let manifest = tacit_capture::read_manifest(dir).map_err(|e| e.to_string())?;
-    let profile = crate::label::session_profile(dir).map_err(|e| format!("{e:#}"))?;
+    let session = SessionDir::open(dir).map_err(|e| e.to_string())?;
+    let profile = session.profile().map_err(|e| e.to_string())?;
+    let manifest = session.into_manifest();
     let ann = labels::load(dir).map_err(|e| e.to_string())?;
-    let next_label = ann.next_id(dir).trim_start_matches("l-").parse().unwrap_or(1);
-    let tpath = dir.join("transcript.parquet");
+    let next_label = labels::next_number(dir, &ann);
+    let tpath = dir.join(layout::TRANSCRIPT);
     let segments = if tpath.is_file() { tacit_transcribe::transcript::read(&tpath).map_err(|e| e.to_string())? } else { Vec::new() };
     let mut cams = Vec::new();
     let mut sensors = Vec::new();
@@ -477,7 +479,7 @@ impl ReviewView {
         }
         let now = crate::label::now();
         // Counted here, not from the log: edits still in flight are not in it yet.
-        let id = format!("l-{:04}", d.next_label);
+        let id = labels::label_id(d.next_label);
         let label = LabelSegment {
             id: id.clone(),
             tier: self.tier.clone(),

@@ -124,7 +124,7 @@ impl Settings {
             std::fs::create_dir_all(dir)?;
         }
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        tacit_capture::store::write_atomic(path, text.as_bytes()).map_err(std::io::Error::other)
+        tacit_session::write_atomic(path, text.as_bytes()).map_err(std::io::Error::other)
     }
 }
 

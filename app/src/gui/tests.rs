@@ -36,7 +36,7 @@ fn wait_for(h: &mut Harness<'static, TacitApp>, what: &str, cond: impl Fn(&Tacit
 /// A demo-station recording in `lib`, running for `ms` before it is returned.
 fn start_demo_recording(lib: &Path, ms: u64) -> tacit_capture::Recorder {
     let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
-    let rec = tacit_capture::Recorder::start(&tacit_capture::Library::at(lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
+    let rec = tacit_capture::Recorder::start(&tacit_session::Library::at(lib), &profile, tacit_capture::RecordOptions::default()).unwrap();
     std::thread::sleep(Duration::from_millis(ms));
     rec
 }

@@ -1,0 +1,204 @@
+//! A session's annotations: `annotations.json` (the current state,
+//! replaced atomically) and `annotations.log.jsonl` (every change, appended
+//! and fsynced first), so no edit is ever lost and the state rebuilds from
+//! the log. The model and its rules are `tacit_schema::labels`.
+
+use std::io::Write;
+use std::path::Path;
+
+use tacit_schema::labels::{Annotations, Change, LabelError, ANNOTATIONS_VERSION};
+
+use crate::layout::{ANNOTATIONS, ANNOTATIONS_LOG};
+use crate::{write_atomic, SessionError};
+
+/// The next free label id (`l-0001`, `l-0002`, …), counting ids in the log
+/// too so a deleted id is never reused: the one allocator of label ids.
+pub fn next_id(dir: &Path, state: &Annotations) -> String {
+    label_id(next_number(dir, state))
+}
+
+/// The number of the next free label id (see [`next_id`]).
+pub fn next_number(dir: &Path, state: &Annotations) -> usize {
+    let from_log = read_log(dir).map(|c| c.len()).unwrap_or(0);
+    let max_here = state.labels.iter().filter_map(|l| l.id.strip_prefix("l-")?.parse::<usize>().ok()).max().unwrap_or(0);
+    max_here.max(from_log) + 1
+}
+
+/// Label id number `n` as written (`l-0007`).
+pub fn label_id(n: usize) -> String {
+    format!("l-{n:04}")
+}
+
+fn io(action: &'static str, path: &Path, cause: std::io::Error) -> LabelError {
+    LabelError::Io { action, path: path.display().to_string(), cause }
+}
+
+/// Reads `annotations.json` (empty when the session has none yet).
+pub fn load(dir: &Path) -> Result<Annotations, LabelError> {
+    let path = dir.join(ANNOTATIONS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() })
+        }
+        Err(e) => return Err(io("read", &path, e)),
+    };
+    let a: Annotations = serde_json::from_str(&text).map_err(|e| LabelError::Malformed {
+        path: path.display().to_string(),
+        line: e.line(),
+        message: format!("{e}; `tacit label rebuild` restores it from {ANNOTATIONS_LOG}"),
+    })?;
+    if a.format_version > ANNOTATIONS_VERSION {
+        return Err(LabelError::Malformed {
+            path: path.display().to_string(),
+            line: 1,
+            message: format!("format_version {} is newer than this tacit understands ({ANNOTATIONS_VERSION})", a.format_version),
+        });
+    }
+    Ok(a)
+}
+
+/// Reads every change in the log, in order.
+pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
+    let path = dir.join(ANNOTATIONS_LOG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read", &path, e)),
+    };
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Change>(line) {
+            Ok(c) => out.push(c),
+            // A torn last line (power cut mid-append) is skipped; anything
+            // else is an error.
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => return Err(LabelError::Malformed { path: path.display().to_string(), line: i + 1, message: e.to_string() }),
+        }
+    }
+    Ok(out)
+}
+
+/// Applies changes to the session: each is checked against the current
+/// state, appended to the log (fsynced), then the state file is replaced.
+/// All or nothing: if any change is refused, nothing is written.
+pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError> {
+    let mut state = load(dir)?;
+    for c in changes {
+        state.apply(c)?;
+    }
+    let log = dir.join(ANNOTATIONS_LOG);
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| io("open", &log, e))?;
+    let mut buf = String::new();
+    for c in changes {
+        buf.push_str(&serde_json::to_string(c).unwrap_or_default());
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes()).map_err(|e| io("append to", &log, e))?;
+    f.sync_all().map_err(|e| io("sync", &log, e))?;
+    save(dir, &state)?;
+    Ok(state)
+}
+
+fn save(dir: &Path, state: &Annotations) -> Result<(), LabelError> {
+    let path = dir.join(ANNOTATIONS);
+    let text = serde_json::to_string_pretty(state).unwrap_or_default() + "\n";
+    write_atomic(&path, text.as_bytes()).map_err(|e| match e {
+        SessionError::Io { action, path, cause } => io(action, &path, cause),
+        other => LabelError::Invalid(other.to_string()),
+    })
+}
+
+/// Rebuilds `annotations.json` from the log (after the state file was lost
+/// or damaged) and writes it.
+pub fn rebuild(dir: &Path) -> Result<Annotations, LabelError> {
+    let mut state = Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() };
+    for (i, c) in read_log(dir)?.iter().enumerate() {
+        state.apply(c).map_err(|e| LabelError::Malformed {
+            path: dir.join(ANNOTATIONS_LOG).display().to_string(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+    }
+    save(dir, &state)?;
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tacit_schema::labels::{LabelSegment, ReviewStatus, TranscriptEdit};
+
+    fn label(id: &str, tier: &str, value: &str, s: i64, e: i64) -> LabelSegment {
+        LabelSegment {
+            id: id.into(),
+            tier: tier.into(),
+            value: value.into(),
+            start_ns: s,
+            end_ns: e,
+            author: "kim".into(),
+            created_at_utc: "2026-11-28T00:00:00Z".into(),
+            updated_at_utc: "2026-11-28T00:00:00Z".into(),
+            status: ReviewStatus::Draft,
+        }
+    }
+
+    #[test]
+    fn changes_are_logged_and_the_state_rebuilds_from_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let s = commit(&dir, &[Change::Add { label: label("l-0001", "step", "tack", 2_000, 5_000) }]).unwrap();
+        assert_eq!(next_id(&dir, &s), "l-0002");
+        commit(&dir, &[Change::Add { label: label("l-0002", "step", "root pass", 0, 1_000) }]).unwrap();
+        let mut upd = label("l-0001", "step", "tack", 2_000, 6_000);
+        upd.status = ReviewStatus::Reviewed;
+        commit(&dir, &[Change::Update { label: upd.clone() }]).unwrap();
+        commit(&dir, &[Change::Delete { id: "l-0002".into(), author: "kim".into(), at_utc: "x".into() }]).unwrap();
+        // A refused change writes nothing.
+        let bad = label("l-0003", "step", "tack", 10, 5);
+        assert!(commit(&dir, &[Change::Add { label: bad }]).is_err());
+        assert_eq!(read_log(&dir).unwrap().len(), 4);
+        let now = load(&dir).unwrap();
+        assert_eq!(now.labels, vec![upd]);
+        assert_eq!(next_id(&dir, &now), "l-0005"); // deleted ids are not reused
+        std::fs::write(dir.join(ANNOTATIONS), "{ torn").unwrap();
+        assert!(load(&dir).unwrap_err().to_string().contains("tacit label rebuild"));
+        assert_eq!(rebuild(&dir).unwrap(), now);
+        // A torn last log line is ignored.
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.join(ANNOTATIONS_LOG)).unwrap();
+        f.write_all(b"{\"op\":\"add\",\"lab").unwrap();
+        assert_eq!(read_log(&dir).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn transcript_edits_keep_the_machine_text_and_the_latest_correction() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let edit = |text: &str| TranscriptEdit {
+            segment_id: 3,
+            start_ns: 2_000_000_000,
+            original: "keyhole sighs".into(),
+            text: text.into(),
+            author: "kim".into(),
+            at_utc: "2026-11-28T10:00:00Z".into(),
+        };
+        commit(&dir, &[Change::Edit { edit: edit("keyhole size") }]).unwrap();
+        let s = commit(&dir, &[Change::Edit { edit: edit("키홀 크기") }]).unwrap();
+        assert_eq!(s.transcript_edits.len(), 1);
+        assert_eq!(s.edited_text(3, 2_000_000_000), Some("키홀 크기"));
+        assert_eq!(s.edited_text(3, 2_500_000_000), None);
+        assert_eq!(s.transcript_edits[0].original, "keyhole sighs");
+        assert_eq!(s.edited_text(4, 2_000_000_000), None);
+        assert_eq!(load(&dir).unwrap(), s);
+        assert_eq!(rebuild(&dir).unwrap(), s);
+        // Back to the machine text: no edit left.
+        let s = commit(&dir, &[Change::Edit { edit: edit("keyhole sighs") }]).unwrap();
+        assert!(s.transcript_edits.is_empty());
+        assert!(!std::fs::read_to_string(dir.join(ANNOTATIONS)).unwrap().contains("transcript_edits"));
+        assert_eq!(read_log(&dir).unwrap().len(), 3);
+    }
+}

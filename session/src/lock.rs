@@ -1,0 +1,73 @@
+//! The two advisory locks of a session folder (flock: the kernel drops
+//! the locks of a process that dies, so a crash never leaves one held).
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::layout::{MANIFEST_LOCK, RECORDING_LOCK};
+use crate::SessionError;
+
+/// The recorder's exclusive lock on `session.lock`, held for the whole
+/// recording and released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct SessionLock {
+    _file: File,
+}
+
+impl SessionLock {
+    /// Takes the lock; fails at once if another process holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, SessionError> {
+        let path = dir.join(RECORDING_LOCK);
+        let file = open(&path)?;
+        if flock(&file, libc::LOCK_EX | libc::LOCK_NB) != 0 {
+            return Err(SessionError::Locked(path));
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+/// True while a live process holds the session's recording lock.
+pub fn is_recording(dir: &Path) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).open(dir.join(RECORDING_LOCK)) else {
+        return false;
+    };
+    if flock(&file, libc::LOCK_SH | libc::LOCK_NB) == 0 {
+        flock(&file, libc::LOCK_UN);
+        false
+    } else {
+        true
+    }
+}
+
+/// The lock around one manifest read-modify-write (blocking: the holder
+/// is done within milliseconds).
+pub(crate) struct ManifestLock {
+    _file: File,
+}
+
+impl ManifestLock {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, SessionError> {
+        let path = dir.join(MANIFEST_LOCK);
+        let file = open(&path)?;
+        loop {
+            if flock(&file, libc::LOCK_EX) == 0 {
+                return Ok(Self { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(SessionError::io("lock", &path, e));
+            }
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File, SessionError> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|e| SessionError::io("create", path, e))
+}
+
+fn flock(file: &File, op: libc::c_int) -> libc::c_int {
+    // SAFETY: flock on a file descriptor this process owns and keeps open
+    // for the call; no memory is touched.
+    unsafe { libc::flock(file.as_raw_fd(), op) }
+}
