@@ -24,7 +24,7 @@ use ct2rs::sys::{ModelMemoryReader, StorageView, Whisper, WhisperOptions};
 use ct2rs::{ComputeType, Config, Device};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{is_annotation, language_fits, DecodeParams, RawWord};
+use crate::engine::{is_annotation, is_hallucination, language_fits, DecodeParams, RawWord};
 use crate::error::TranscribeError;
 use crate::session::ChunkSegment;
 use crate::tokenizer::Tokenizer;
@@ -244,7 +244,7 @@ impl Ct2Engine {
                 let text = String::from_utf8_lossy(&self.tokenizer.decode(&ids)).trim().to_string();
                 let avg_logprob = if n == 0 { 0.0 } else { token_p.iter().map(|p| p.max(1e-10).ln()).sum::<f32>() / n as f32 };
                 tracing::trace!(start = s.start, end = s.end, no_speech_prob = r.no_speech_prob, avg_logprob, %text, "ctranslate2 segment");
-                if (r.no_speech_prob > p.no_speech_threshold && avg_logprob < p.logprob_floor) || avg_logprob < p.min_avg_logprob {
+                if is_hallucination(&text, r.no_speech_prob, avg_logprob, p) {
                     continue;
                 }
                 if is_annotation(&text) {
