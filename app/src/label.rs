@@ -154,15 +154,8 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             let state = labels::load(&dir)?;
             let t = now();
             let label = LabelSegment {
-                id: labels::next_id(&dir, &state),
-                tier,
-                value,
-                start_ns,
-                end_ns,
-                author: author_or_user(author),
-                created_at_utc: t.clone(),
-                updated_at_utc: t,
                 status,
+                ..LabelSegment::draft(labels::next_id(&dir, &state), &tier, &value, (start_ns, end_ns), &author_or_user(author), &t)
             };
             labels::commit(&dir, &[Change::Add { label: label.clone() }])?;
             println!("{} {} {:?} {:.3}–{:.3} s", label.id, label.tier, label.value, start_ns as f64 / 1e9, end_ns as f64 / 1e9);
@@ -239,16 +232,11 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
                             .with_context(|| format!("status {status_text:?} is not draft, reviewed or rejected"))?
                     };
                     let a = get(ai);
+                    let span = (seconds_to_ns(start, "start_s")?, seconds_to_ns(end, "end_s")?);
+                    let author = if a.is_empty() { default_author.as_str() } else { a.as_str() };
                     Ok(LabelSegment {
-                        id: labels::label_id(first_id + changes.len()),
-                        tier: tier.clone(),
-                        value: value.clone(),
-                        start_ns: seconds_to_ns(start, "start_s")?,
-                        end_ns: seconds_to_ns(end, "end_s")?,
-                        author: if a.is_empty() { default_author.clone() } else { a },
-                        created_at_utc: t.clone(),
-                        updated_at_utc: t.clone(),
                         status,
+                        ..LabelSegment::draft(labels::label_id(first_id + changes.len()), &tier, &value, span, author, &t)
                     })
                 })();
                 match row {
@@ -316,17 +304,15 @@ fn import_elan(
         let row = (|| -> Result<LabelSegment> {
             profile.labels.check(&a.tier, &a.value)?;
             let ns = |ms: i64| seconds_to_ns(ms as f64 / 1e3 + offset, "time (with --offset)");
-            Ok(LabelSegment {
-                id: labels::label_id(first_id + changes.len()),
-                tier: a.tier.clone(),
-                value: a.value.clone(),
-                start_ns: ns(a.start_ms)?,
-                end_ns: ns(a.end_ms)?,
-                author: author.clone().or_else(|| a.annotator.clone()).unwrap_or_else(|| fallback.clone()),
-                created_at_utc: t.clone(),
-                updated_at_utc: t.clone(),
-                status: ReviewStatus::Draft,
-            })
+            let who = author.clone().or_else(|| a.annotator.clone()).unwrap_or_else(|| fallback.clone());
+            Ok(LabelSegment::draft(
+                labels::label_id(first_id + changes.len()),
+                &a.tier,
+                &a.value,
+                (ns(a.start_ms)?, ns(a.end_ms)?),
+                &who,
+                &t,
+            ))
         })();
         match row {
             Ok(label) => changes.push(Change::Add { label }),

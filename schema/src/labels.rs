@@ -75,6 +75,22 @@ pub struct LabelSegment {
 }
 
 impl LabelSegment {
+    /// A new draft label over session times `span` (start, end ns), made by
+    /// `author` at `at_utc` (RFC 3339).
+    pub fn draft(id: String, tier: &str, value: &str, span: (i64, i64), author: &str, at_utc: &str) -> Self {
+        Self {
+            id,
+            tier: tier.to_string(),
+            value: value.to_string(),
+            start_ns: span.0,
+            end_ns: span.1,
+            author: author.to_string(),
+            created_at_utc: at_utc.to_string(),
+            updated_at_utc: at_utc.to_string(),
+            status: ReviewStatus::Draft,
+        }
+    }
+
     /// True if the label covers session time `t_ns` (a point label covers
     /// its instant only; a span is `[start, end)`).
     pub fn covers(&self, t_ns: i64) -> bool {
@@ -312,17 +328,7 @@ mod tests {
     }
 
     fn label(id: &str, tier: &str, value: &str, s: i64, e: i64) -> LabelSegment {
-        LabelSegment {
-            id: id.into(),
-            tier: tier.into(),
-            value: value.into(),
-            start_ns: s,
-            end_ns: e,
-            author: "kim".into(),
-            created_at_utc: "2026-11-28T00:00:00Z".into(),
-            updated_at_utc: "2026-11-28T00:00:00Z".into(),
-            status: ReviewStatus::Draft,
-        }
+        LabelSegment::draft(id.into(), tier, value, (s, e), "kim", "2026-11-28T00:00:00Z")
     }
 
     #[test]

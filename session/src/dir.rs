@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tacit_schema::{SessionManifest, SessionStatus, StationProfile};
 
 use crate::layout::{MANIFEST, PROFILE};
-use crate::lock::{self, ManifestLock};
+use crate::lock::{self, UpdateLock};
 use crate::{write_atomic, SessionError};
 
 /// A session folder, opened.
@@ -73,7 +73,7 @@ impl SessionDir {
     /// kept), applies `change`, and replaces the file atomically. Refuses a
     /// session that is not finished. Returns what `change` returned.
     pub fn update_manifest<T>(&mut self, change: impl FnOnce(&mut SessionManifest) -> T) -> Result<T, SessionError> {
-        let _lock = ManifestLock::acquire(&self.path)?;
+        let _lock = UpdateLock::manifest(&self.path)?;
         let mut manifest = read(&self.path)?;
         not_finished(&self.path, &manifest)?;
         let out = change(&mut manifest);
@@ -86,7 +86,7 @@ impl SessionDir {
 /// Replaces the manifest of a session as a whole, under the manifest lock:
 /// for the recorder and `recover`, which own a session while they write it.
 pub fn replace_manifest(dir: &Path, manifest: &SessionManifest) -> Result<(), SessionError> {
-    let _lock = ManifestLock::acquire(dir)?;
+    let _lock = UpdateLock::manifest(dir)?;
     write_atomic(&dir.join(MANIFEST), manifest.to_json().as_bytes())
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use tacit_schema::labels::{Annotations, Change, LabelError, ANNOTATIONS_VERSION};
 
 use crate::layout::{ANNOTATIONS, ANNOTATIONS_LOG};
+use crate::lock::UpdateLock;
 use crate::{write_atomic, SessionError};
 
 /// The next free label id (`l-0001`, `l-0002`, …), counting ids in the log
@@ -83,10 +84,12 @@ pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
     Ok(out)
 }
 
-/// Applies changes to the session: each is checked against the current
-/// state, appended to the log (fsynced), then the state file is replaced.
-/// All or nothing: if any change is refused, nothing is written.
+/// Applies changes to the session: under the annotations lock, each is
+/// checked against the current state, appended to the log (fsynced), then
+/// the state file is replaced. All or nothing: if any change is refused,
+/// nothing is written. Two processes committing at once keep both.
 pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError> {
+    let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = load(dir)?;
     for c in changes {
         state.apply(c)?;
@@ -107,15 +110,20 @@ pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError>
 fn save(dir: &Path, state: &Annotations) -> Result<(), LabelError> {
     let path = dir.join(ANNOTATIONS);
     let text = serde_json::to_string_pretty(state).unwrap_or_default() + "\n";
-    write_atomic(&path, text.as_bytes()).map_err(|e| match e {
+    write_atomic(&path, text.as_bytes()).map_err(store_error)
+}
+
+fn store_error(e: SessionError) -> LabelError {
+    match e {
         SessionError::Io { action, path, cause } => io(action, &path, cause),
         other => LabelError::Invalid(other.to_string()),
-    })
+    }
 }
 
 /// Rebuilds `annotations.json` from the log (after the state file was lost
 /// or damaged) and writes it.
 pub fn rebuild(dir: &Path) -> Result<Annotations, LabelError> {
+    let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() };
     for (i, c) in read_log(dir)?.iter().enumerate() {
         state.apply(c).map_err(|e| LabelError::Malformed {
@@ -134,17 +142,30 @@ mod tests {
     use tacit_schema::labels::{LabelSegment, ReviewStatus, TranscriptEdit};
 
     fn label(id: &str, tier: &str, value: &str, s: i64, e: i64) -> LabelSegment {
-        LabelSegment {
-            id: id.into(),
-            tier: tier.into(),
-            value: value.into(),
-            start_ns: s,
-            end_ns: e,
-            author: "kim".into(),
-            created_at_utc: "2026-11-28T00:00:00Z".into(),
-            updated_at_utc: "2026-11-28T00:00:00Z".into(),
-            status: ReviewStatus::Draft,
-        }
+        LabelSegment::draft(id.into(), tier, value, (s, e), "kim", "2026-11-28T00:00:00Z")
+    }
+
+    #[test]
+    fn two_editors_committing_at_once_keep_every_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // The app and `tacit label` on one session, each adding labels
+        // with ids of its own.
+        std::thread::scope(|s| {
+            for who in 0..2 {
+                std::thread::Builder::new()
+                    .name(format!("editor-{who}"))
+                    .spawn_scoped(s, move || {
+                        for i in 0..100 {
+                            let id = format!("l-{who}{i:03}");
+                            commit(dir, &[Change::Add { label: label(&id, "step", "tack", i, i + 1) }]).unwrap();
+                        }
+                    })
+                    .unwrap();
+            }
+        });
+        assert_eq!(load(dir).unwrap().labels.len(), 200);
+        assert_eq!(read_log(dir).unwrap().len(), 200);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const TRANSCRIPT: &str = "transcript.parquet";
 pub const ANNOTATIONS: &str = "annotations.json";
 /// Append-only history of every annotation edit.
 pub const ANNOTATIONS_LOG: &str = "annotations.log.jsonl";
+/// Held (flock, blocking) while a change is appended and the state replaced,
+/// so the app and `tacit label` editing at once lose nothing.
+pub const ANNOTATIONS_LOCK: &str = "annotations.json.lock";
 /// Markers and state changes.
 pub const EVENTS: &str = "events.arrows";
 

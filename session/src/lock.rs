@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::layout::{MANIFEST_LOCK, RECORDING_LOCK};
+use crate::layout::{ANNOTATIONS_LOCK, MANIFEST_LOCK, RECORDING_LOCK};
 use crate::SessionError;
 
 /// The recorder's exclusive lock on `session.lock`, held for the whole
@@ -40,15 +40,26 @@ pub fn is_recording(dir: &Path) -> bool {
     }
 }
 
-/// The lock around one manifest read-modify-write (blocking: the holder
-/// is done within milliseconds).
-pub(crate) struct ManifestLock {
+/// The lock around one read-modify-write of a session file (blocking: the
+/// holder is done within milliseconds): `session.json.lock` for the
+/// manifest, `annotations.json.lock` for the annotations.
+pub(crate) struct UpdateLock {
     _file: File,
 }
 
-impl ManifestLock {
-    pub(crate) fn acquire(dir: &Path) -> Result<Self, SessionError> {
-        let path = dir.join(MANIFEST_LOCK);
+impl UpdateLock {
+    /// The manifest's.
+    pub(crate) fn manifest(dir: &Path) -> Result<Self, SessionError> {
+        Self::acquire(dir, MANIFEST_LOCK)
+    }
+
+    /// The annotations'.
+    pub(crate) fn annotations(dir: &Path) -> Result<Self, SessionError> {
+        Self::acquire(dir, ANNOTATIONS_LOCK)
+    }
+
+    fn acquire(dir: &Path, name: &str) -> Result<Self, SessionError> {
+        let path = dir.join(name);
         let file = open(&path)?;
         loop {
             if flock(&file, libc::LOCK_EX) == 0 {

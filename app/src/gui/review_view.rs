@@ -480,17 +480,7 @@ impl ReviewView {
         let now = crate::label::now();
         // Counted here, not from the log: edits still in flight are not in it yet.
         let id = labels::label_id(d.next_label);
-        let label = LabelSegment {
-            id: id.clone(),
-            tier: self.tier.clone(),
-            value,
-            start_ns: a,
-            end_ns: b,
-            author: user(),
-            created_at_utc: now.clone(),
-            updated_at_utc: now.clone(),
-            status: ReviewStatus::Draft,
-        };
+        let label = LabelSegment::draft(id.clone(), &self.tier, &value, (a, b), &user(), &now);
         self.mark_in = None;
         self.mark_out = None;
         self.selected = Some(id.clone());
