@@ -87,7 +87,7 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
             };
             let summary = tacit_transcribe::transcribe_session(&dir, &opts, &CliProgress::new())?;
             println!("\nTranscript ({} segments, {} words, decoded in {:.1} s):", summary.segments, summary.words, summary.decode_s);
-            for s in tacit_transcribe::transcript::read(&summary.path)? {
+            for s in tacit_session::transcript::read(&summary.path)? {
                 println!("  [{} – {}] {}", tacit_schema::time::format_ns(s.start_ns), tacit_schema::time::format_ns(s.end_ns), s.text);
             }
         }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
+use tacit_session::transcript::Segment;
 use tacit_transcribe::fixture::{self, COMMENTARY};
-use tacit_transcribe::transcript::Segment;
 
 mod common;
 
@@ -107,7 +107,7 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     let audio = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap().clone();
     let mic_t0 = audio["first_t_ns"].as_i64().unwrap();
 
-    let segments = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let segments = tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap();
     let (wer, off_s) = wer_and_keyhole_offset(&segments, &placed, mic_t0, "keyhole", "recorded session");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
     // "Keyhole." was spoken alone.
@@ -120,7 +120,7 @@ fn recorded_commentary_is_transcribed_in_session_time() {
     let bad = tacit().args(["transcribe", &id, "--model", "/nonexistent/ggml.bin", "--library"]).arg(&lib).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no model"), "{}", String::from_utf8_lossy(&bad.stderr));
-    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
+    assert_eq!(tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
 
     // The words come back in session time, like a local transcript.
     let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
-    let remote = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let remote = tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap();
     let (wer, off_s) = wer_and_keyhole_offset(&remote, &placed, mic_t0, "key", "remote");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
     // Spread over the segment the server timed: coarser than local DTW.
@@ -250,7 +250,7 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     assert_eq!(engine["kind"], "local", "{engine}");
     assert!(engine["fallback_from"]["reason"].as_str().unwrap().contains("unreachable"), "{engine}");
     assert_eq!(m["transcript"]["model_sha256"].as_str().unwrap().len(), 64);
-    let local = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let local = tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap();
     assert!(!local.is_empty());
 
     // Without the fallback it fails, saying what and where, and keeps the
@@ -259,7 +259,7 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("transcription server http://127.0.0.1:{port}/v1/audio/transcriptions: unreachable")), "{err}");
-    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
+    assert_eq!(tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
 
     // Speech does not leave the site: a public address is refused before
     // anything is sent, and the local model does not silently stand in.
@@ -267,7 +267,7 @@ fn the_sites_server_transcribes_and_the_station_falls_back_when_it_is_gone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("203.0.113.5 is outside the site") && err.contains("server_outside_site = true"), "{err}");
-    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
+    assert_eq!(tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap(), local);
 
     // `--engine local` ignores the profile's server.
     let out: Value = serde_json::from_str(&ok(tacit()
@@ -310,7 +310,7 @@ fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_tim
     let dir = PathBuf::from(m["path"].as_str().unwrap());
     let mic_t0 = m["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
 
-    let segments = tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap();
+    let segments = tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap();
     let (wer, off_s) = wer_and_keyhole_offset(&segments, &placed, mic_t0, "keyhole", "CTranslate2 engine");
     assert!(wer <= 0.2, "WER {:.1} %", wer * 100.0);
     // Word times from CTranslate2's alignment, in session time.
@@ -335,7 +335,7 @@ fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_tim
     run(&whole);
     let m: Value = serde_json::from_str(&ok(tacit().args(["inspect", &id, "--json", "--library"]).arg(&lib).output().unwrap())).unwrap();
     assert_eq!(m["transcript"]["model_sha256"], sha.as_str());
-    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
+    assert_eq!(tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
 
     // A damaged folder is refused with the folder named, and the transcript kept.
     std::fs::write(whole.join("model.bin"), b"not a model").unwrap();
@@ -343,7 +343,7 @@ fn the_ctranslate2_engine_transcribes_from_faster_whispers_folder_in_session_tim
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success());
     assert!(err.contains("CTranslate2") && err.contains("base-whole"), "{err}");
-    assert_eq!(tacit_transcribe::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
+    assert_eq!(tacit_session::transcript::read(&dir.join("transcript.parquet")).unwrap(), segments);
     // Beam search is this engine's; whisper.cpp says so instead of ignoring it.
     let beam = tacit().args(["transcribe", &id, "--beam", "5", "--library"]).arg(&lib).output().unwrap();
     assert!(!beam.status.success());

@@ -6,11 +6,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, BinaryArray, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_ipc::reader::StreamReader;
 use tacit_schema::labels::Annotations;
 use tacit_schema::{SessionManifest, StationProfile, StreamInfo, StreamKind};
-use tacit_session::{labels, layout, SessionDir};
+use tacit_session::{labels, layout, transcript, SessionDir};
 
 use crate::error::DatasetError;
 
@@ -106,36 +106,11 @@ impl Session {
 }
 
 fn read_commentary(path: &Path) -> Result<Vec<Commentary>, DatasetError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(DatasetError::io("open", path, e)),
-    };
-    let bad = |e: &dyn std::fmt::Display| {
-        DatasetError::session(format!("transcript.parquet cannot be read ({e}); run `tacit transcribe` again"), path)
-    };
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(&e))?.build().map_err(|e| bad(&e))?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(&e))?;
-        let (Some(s), Some(e), Some(t)) = (
-            batch.column_by_name("start_ns").and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
-            batch.column_by_name("end_ns").and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
-            batch.column_by_name("text").and_then(|c| c.as_any().downcast_ref::<StringArray>()),
-        ) else {
-            return Err(bad(&"columns start_ns, end_ns, text missing"));
-        };
-        let ids = batch.column_by_name("segment_id").and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt32Array>());
-        for i in 0..batch.num_rows() {
-            out.push(Commentary {
-                start_ns: s.value(i),
-                end_ns: e.value(i),
-                text: t.value(i).trim().to_string(),
-                segment_id: ids.map(|a| a.value(i)),
-            });
-        }
-    }
+    let segments = transcript::read_if_any(path)?.unwrap_or_default();
+    let mut out: Vec<Commentary> = segments
+        .into_iter()
+        .map(|s| Commentary { start_ns: s.start_ns, end_ns: s.end_ns, text: s.text.trim().to_string(), segment_id: Some(s.segment_id) })
+        .collect();
     out.sort_by_key(|c| c.start_ns);
     Ok(out)
 }

@@ -867,18 +867,11 @@ fn write_audio(s: &Session, ep: i64, sid: &str, layout: &TableLayout, chunk_s: u
 
 fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut Tables) -> Result<(), DatasetError> {
     let path = s.dir.join(tacit_session::layout::TRANSCRIPT);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(DatasetError::io("open", &path, e)),
-    };
+    let Some(batches) = tacit_session::transcript::read_batches(&path)? else { return Ok(()) };
     let bad = |e: &dyn std::fmt::Display| {
         DatasetError::session(format!("transcript.parquet cannot be read ({e}); run `tacit transcribe` again"), &path)
     };
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(&e))?.build().map_err(|e| bad(&e))?;
-    for b in reader {
-        let b = b.map_err(|e| bad(&e))?;
+    for b in batches {
         let n = b.num_rows();
         let mut cols: Vec<ArrayRef> = vec![repeat_i64(ep, n), repeat_str(sid, n)];
         for name in ["segment_id", "start_ns", "end_ns", "text", "language", "avg_logprob", "no_speech_prob"] {

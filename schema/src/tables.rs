@@ -1,9 +1,10 @@
-//! Arrow schemas of the raw tables in a session folder (format version 1).
+//! Arrow schemas of the tables in a session folder (format version 1): the
+//! raw streams and the transcript.
 //! `docs/formats.md` describes each field for people.
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 
 /// Camera frames: `cam-<name>.<n>.arrows`.
 pub fn camera_schema() -> SchemaRef {
@@ -70,4 +71,31 @@ pub mod event_kind {
     pub const RECONNECT: &str = "reconnect";
     /// Items were dropped (label says how many).
     pub const DROP: &str = "drop";
+}
+
+/// The fields of one word in `transcript.parquet`'s `words` list.
+pub fn transcript_word_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("word", DataType::Utf8, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+        Field::new("probability", DataType::Float32, false),
+        Field::new("segment_id", DataType::UInt32, false),
+    ])
+}
+
+/// `transcript.parquet`: one row per segment, its words nested as a list,
+/// all times in session nanoseconds.
+pub fn transcript_schema() -> SchemaRef {
+    let item = Field::new("item", DataType::Struct(transcript_word_fields()), false);
+    Arc::new(Schema::new(vec![
+        Field::new("segment_id", DataType::UInt32, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("language", DataType::Utf8, false),
+        Field::new("avg_logprob", DataType::Float32, false),
+        Field::new("no_speech_prob", DataType::Float32, false),
+        Field::new("words", DataType::List(Arc::new(item)), false),
+    ]))
 }

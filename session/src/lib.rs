@@ -7,6 +7,7 @@
 //!   the profile as recorded, and [`SessionDir::update_manifest`], the
 //!   manifest's read-modify-write under a lock;
 //! - [`labels`]: annotations IO and the label-id allocator;
+//! - [`transcript`]: `transcript.parquet`'s writer and reader;
 //! - [`Library`]: the sessions of a library folder;
 //! - [`SessionLock`] and [`write_atomic`], the recorder's lock and the
 //!   crash-safe replace every small file goes through.
@@ -22,6 +23,7 @@ pub mod labels;
 pub mod layout;
 pub mod library;
 pub mod lock;
+pub mod transcript;
 
 pub use atomic::write_atomic;
 pub use dir::{replace_manifest, SessionDir};

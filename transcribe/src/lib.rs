@@ -23,7 +23,6 @@ pub mod numbers;
 pub mod remote;
 pub mod session;
 pub mod tokenizer;
-pub mod transcript;
 pub mod vad;
 pub mod vocab;
 

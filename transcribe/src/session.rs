@@ -14,8 +14,8 @@ use crate::engine::{words, DecodeParams, Engine, RawWord};
 use crate::error::TranscribeError;
 use crate::models;
 use crate::remote::{RemoteEngine, RemoteParams};
-use crate::transcript::{self, Segment, Word};
 use crate::vad::{self, Region, VadParams};
+use tacit_session::transcript::{self, Segment, Word};
 
 /// What to transcribe and how.
 #[derive(Clone, Debug)]

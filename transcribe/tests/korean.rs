@@ -9,10 +9,10 @@
 use std::path::Path;
 
 use tacit_schema::NoProgress;
+use tacit_session::transcript::{self, Segment, Word};
 use tacit_transcribe::engine::{DecodeParams, Engine};
 use tacit_transcribe::fixture;
 use tacit_transcribe::session::decode_regions;
-use tacit_transcribe::transcript::{self, Segment, Word};
 use tacit_transcribe::vad::Region;
 
 fn hangul(s: &str) -> bool {

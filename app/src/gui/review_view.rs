@@ -12,8 +12,8 @@ use tacit_datasets::seek::{FrameIndex, SensorIndex, SensorSample};
 use tacit_schema::labels::{Annotations, Change, LabelSegment, ReviewStatus, TranscriptEdit};
 use tacit_schema::profile::LabelVocabulary;
 use tacit_schema::{SessionManifest, StreamKind};
-use tacit_session::{labels, layout, SessionDir};
-use tacit_transcribe::transcript::Segment;
+use tacit_session::transcript::Segment;
+use tacit_session::{labels, layout, transcript, SessionDir};
 
 use super::decode::{Decoded, Decoder, Source};
 use super::i18n::Lang;
@@ -60,7 +60,7 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     let ann = labels::load(dir).map_err(|e| e.to_string())?;
     let next_label = labels::next_number(dir, &ann);
     let tpath = dir.join(layout::TRANSCRIPT);
-    let segments = if tpath.is_file() { tacit_transcribe::transcript::read(&tpath).map_err(|e| e.to_string())? } else { Vec::new() };
+    let segments = transcript::read_if_any(&tpath).map_err(|e| e.to_string())?.unwrap_or_default();
     let mut cams = Vec::new();
     let mut sensors = Vec::new();
     let mut wave = Vec::new();

@@ -46,7 +46,7 @@ fn json(path: &Path) -> serde_json::Value {
 }
 
 fn write_transcript(dir: &Path) {
-    use tacit_transcribe::transcript::{write, Segment, Word};
+    use tacit_session::transcript::{write, Segment, Word};
     let seg = |id: u32, a: i64, b: i64, text: &str| Segment {
         segment_id: id,
         start_ns: a,

@@ -1,5 +1,6 @@
 //! `transcript.parquet`: one row per segment, its words nested as a list, all
-//! times in session nanoseconds.
+//! times in session nanoseconds. The one writer and reader; the schema is
+//! `tacit_schema::tables::transcript_schema`.
 
 use std::fs::File;
 use std::path::Path;
@@ -7,12 +8,14 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Float32Builder, Int64Builder, StringBuilder, UInt32Builder};
 use arrow_array::{Array, ArrayRef, ListArray, RecordBatch, StructArray};
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::error::TranscribeError;
+use tacit_schema::tables;
+
+use crate::SessionError;
 
 /// A word in session time.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,29 +51,9 @@ pub struct Segment {
     pub words: Vec<Word>,
 }
 
-fn word_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("word", DataType::Utf8, false),
-        Field::new("start_ns", DataType::Int64, false),
-        Field::new("end_ns", DataType::Int64, false),
-        Field::new("probability", DataType::Float32, false),
-        Field::new("segment_id", DataType::UInt32, false),
-    ])
-}
-
-/// Schema of `transcript.parquet`.
+/// Schema of `transcript.parquet` (`tacit_schema::tables::transcript_schema`).
 pub fn schema() -> SchemaRef {
-    let item = Field::new("item", DataType::Struct(word_fields()), false);
-    Arc::new(Schema::new(vec![
-        Field::new("segment_id", DataType::UInt32, false),
-        Field::new("start_ns", DataType::Int64, false),
-        Field::new("end_ns", DataType::Int64, false),
-        Field::new("text", DataType::Utf8, false),
-        Field::new("language", DataType::Utf8, false),
-        Field::new("avg_logprob", DataType::Float32, false),
-        Field::new("no_speech_prob", DataType::Float32, false),
-        Field::new("words", DataType::List(Arc::new(item)), false),
-    ]))
+    tables::transcript_schema()
 }
 
 /// The segments as one Arrow batch.
@@ -101,7 +84,7 @@ pub fn to_batch(segments: &[Segment]) -> Result<RecordBatch, arrow_schema::Arrow
         offsets.push(offsets.last().copied().unwrap_or(0) + s.words.len() as i32);
     }
     let words = StructArray::try_new(
-        word_fields(),
+        tables::transcript_word_fields(),
         vec![
             Arc::new(w_word.finish()),
             Arc::new(w_start.finish()),
@@ -111,7 +94,7 @@ pub fn to_batch(segments: &[Segment]) -> Result<RecordBatch, arrow_schema::Arrow
         ],
         None,
     )?;
-    let item = Arc::new(Field::new("item", DataType::Struct(word_fields()), false));
+    let item = Arc::new(Field::new("item", DataType::Struct(tables::transcript_word_fields()), false));
     let list = ListArray::try_new(item, arrow_buffer_offsets(offsets), Arc::new(words) as ArrayRef, None)?;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -131,40 +114,59 @@ fn arrow_buffer_offsets(offsets: Vec<i32>) -> arrow_buffer::OffsetBuffer<i32> {
 }
 
 /// Writes `transcript.parquet` atomically (temp file, fsync, rename).
-pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), TranscribeError> {
-    let batch = to_batch(segments)
-        .map_err(|e| TranscribeError::Session { message: format!("cannot build transcript table ({e})"), path: path.to_path_buf() })?;
+pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), SessionError> {
+    let batch = to_batch(segments).map_err(|e| SessionError::invalid(format!("cannot build the transcript table ({e})"), path))?;
     let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| TranscribeError::io("create", &tmp, e))?;
+    let file = File::create(&tmp).map_err(|e| SessionError::io("create", &tmp, e))?;
     let kv = metadata.iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())).collect();
     let props =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).set_key_value_metadata(Some(kv)).build();
-    let fail =
-        |e: parquet::errors::ParquetError| TranscribeError::Session { message: format!("cannot write Parquet ({e})"), path: tmp.clone() };
+    let fail = |e: parquet::errors::ParquetError| SessionError::invalid(format!("cannot write Parquet ({e})"), &tmp);
     let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(fail)?;
     writer.write(&batch).map_err(fail)?;
     let file = writer.into_inner().map_err(fail)?;
-    file.sync_all().map_err(|e| TranscribeError::io("sync", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TranscribeError::io("replace", path, e))?;
+    file.sync_all().map_err(|e| SessionError::io("sync", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| SessionError::io("replace", path, e))?;
     Ok(())
 }
 
-/// Reads `transcript.parquet` back.
-pub fn read(path: &Path) -> Result<Vec<Segment>, TranscribeError> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float32Type, Int64Type, UInt32Type};
-    let file = File::open(path).map_err(|e| TranscribeError::io("open", path, e))?;
-    let bad = |m: String| TranscribeError::Session { message: m, path: path.to_path_buf() };
+/// The record batches of `transcript.parquet`, each checked against the
+/// schema (so a column looked up by name is there and of its type); `None`
+/// when the session has no transcript.
+pub fn read_batches(path: &Path) -> Result<Option<Vec<RecordBatch>>, SessionError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(SessionError::io("open", path, e)),
+    };
+    let bad = |m: String| SessionError::invalid(format!("{m}; run `tacit transcribe` again"), path);
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| bad(format!("not a transcript Parquet file ({e})")))?
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     for batch in reader {
-        let b = batch.map_err(|e| bad(e.to_string()))?;
-        if b.schema() != schema() {
-            return Err(bad("transcript has an unexpected schema".into()));
+        let b = batch.map_err(|e| bad(format!("the transcript cannot be read ({e})")))?;
+        if b.schema().fields() != schema().fields() {
+            return Err(bad("the transcript has an unexpected schema".into()));
         }
+        out.push(b);
+    }
+    Ok(Some(out))
+}
+
+/// Reads `transcript.parquet` back.
+pub fn read(path: &Path) -> Result<Vec<Segment>, SessionError> {
+    read_if_any(path)?.ok_or_else(|| SessionError::invalid("no transcript yet: run `tacit transcribe` first", path))
+}
+
+/// Reads `transcript.parquet` back; `None` when the session has none.
+pub fn read_if_any(path: &Path) -> Result<Option<Vec<Segment>>, SessionError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Int64Type, UInt32Type};
+    let Some(batches) = read_batches(path)? else { return Ok(None) };
+    let mut out = Vec::new();
+    for b in batches {
         let (id, st, en) =
             (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
         let (tx, lg) = (b.column(3).as_string::<i32>(), b.column(4).as_string::<i32>());
@@ -194,7 +196,7 @@ pub fn read(path: &Path) -> Result<Vec<Segment>, TranscribeError> {
             });
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -233,5 +235,11 @@ mod tests {
         write(&path, &segs, &[("tacit.model".into(), "tiny".into())]).unwrap();
         assert!(!dir.path().join("transcript.parquet.tmp").exists());
         assert_eq!(read(&path).unwrap(), segs);
+        // No transcript: None, or a clear error from `read`.
+        let missing = dir.path().join("none.parquet");
+        assert!(read_if_any(&missing).unwrap().is_none());
+        assert!(read(&missing).unwrap_err().to_string().contains("tacit transcribe"));
+        std::fs::write(&missing, b"not parquet").unwrap();
+        assert!(read(&missing).unwrap_err().to_string().contains("not a transcript Parquet file"));
     }
 }
