@@ -177,7 +177,20 @@ fn set_openmp_spin_and_restart() {
     tracing::debug!("could not restart with GOMP_SPINCOUNT set ({err}); using libgomp's default spin");
 }
 
+/// CTranslate2 uses Intel MKL only on genuine Intel CPUs unless
+/// `CT2_USE_MKL` says otherwise, and tacit's build has no other matrix
+/// backend: on an AMD CPU the CTranslate2 engine would refuse int8. MKL runs
+/// on AMD's AVX2/AVX-512 too, so tacit asks for it unless the user chose.
+fn use_mkl_on_every_cpu() {
+    if std::env::var_os("CT2_USE_MKL").is_none() {
+        // No other thread exists yet (first thing in main), so changing the
+        // environment cannot race a reader.
+        std::env::set_var("CT2_USE_MKL", "1");
+    }
+}
+
 fn main() -> ExitCode {
+    use_mkl_on_every_cpu();
     set_openmp_spin_and_restart();
     let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::env::var_os("NO_COLOR").is_none()).init();

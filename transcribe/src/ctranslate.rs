@@ -272,7 +272,15 @@ fn load_model(dir: &Path, files: &[(String, Vec<u8>)], threads: usize) -> Result
 }
 
 fn ct2_error(dir: &Path, e: impl std::fmt::Display) -> TranscribeError {
-    TranscribeError::model(format!("CTranslate2: {e}"), dir)
+    let e = e.to_string();
+    // CTranslate2 uses MKL only on Intel CPUs unless CT2_USE_MKL says so,
+    // and this build has no other matrix backend.
+    let hint = if e.contains("int8") && std::env::var_os("CT2_USE_MKL").is_none() {
+        " (on a CPU that is not Intel's, set CT2_USE_MKL=1: the tacit binary does this itself)"
+    } else {
+        ""
+    };
+    TranscribeError::model(format!("CTranslate2: {e}{hint}"), dir)
 }
 
 /// The vocabulary file CTranslate2 reads, and its tokens by id.
