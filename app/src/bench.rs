@@ -185,9 +185,9 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
     let root = base.join(format!("tacit-bench-{}", std::process::id()));
     let lib = Library::create(&root)?;
-    eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync into {}", root.display());
+    crate::out::say!("baseline: dd {dd_mb} MiB with conv=fdatasync into {}", root.display());
     let dd_bps = dd(&root, dd_mb)?;
-    eprintln!("preparing load (prerendering 1280x720 frames)…");
+    crate::out::say!("preparing load (prerendering 1280x720 frames)…");
     let rec = Recorder::start(
         &lib,
         &load_profile(noise, jpeg_quality),
@@ -195,7 +195,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     )?;
     let (cpu0, _) = cpu_seconds();
     let t0 = Instant::now();
-    eprintln!("recording {seconds} s…");
+    crate::out::say!("recording {seconds} s…");
     while t0.elapsed().as_secs_f64() < seconds && !rec.stopping() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -230,7 +230,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&root);
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        crate::out::json(&result)?;
     } else {
         println!(
             "recorded {:.1} s: {} camera frames (mean {:.0} kB), drops {}",

@@ -170,13 +170,13 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
     for &m in minutes {
         let seconds = (m * 60.0).round() as u32;
         let lib = root.join(format!("lib-{seconds}s"));
-        eprintln!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
+        crate::out::say!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
         generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20, 2)?;
         // A recorded session is on disk long before anyone exports it: flush
         // the generated files now, so their writeback does not compete with
         // the timed runs.
         let _ = std::process::Command::new("sync").status();
-        eprintln!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
+        crate::out::say!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
         let dd_bps = dd(&root, dd_mb)?;
         let out = root.join(format!("lerobot-{seconds}s"));
         let (secs, peak_kb) = timed_export(&exe, &lib, &out, &["--format", "lerobot"])?;
@@ -184,7 +184,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
         let bytes = tacit_datasets::dir_size(&out);
         let info: Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json"))?)?;
         let frames = info["total_frames"].as_u64().unwrap_or(0);
-        eprintln!("pyarrow: writing the same tables…");
+        crate::out::say!("pyarrow: writing the same tables…");
         let py = std::process::Command::new(python).arg(&script).arg(&out).arg(root.join("pyarrow-out")).output()?;
         if !py.status.success() {
             bail!("pyarrow baseline failed: {}", String::from_utf8_lossy(&py.stderr));
@@ -208,7 +208,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             "tables_frames_per_s": t_frames as f64 / t_secs, "tables_mb_per_s": t_bytes as f64 / 1e6 / t_secs,
             "tables_peak_rss_mb": (t_peak_kb * 1024) as f64 / 1048576.0, "tables_over_dd": t_bytes as f64 / t_secs / dd_bps,
         });
-        eprintln!(
+        crate::out::say!(
             "{seconds} s: tacit {secs:.2} s ({:.0} frames/s, {:.0} MB/s, peak RSS {:.0} MiB); pyarrow {py_secs:.2} s; tacit/pyarrow {:.2}; dd {:.0} MB/s, tacit = {:.0} % of dd",
             frames as f64 / secs,
             bytes as f64 / 1e6 / secs,
@@ -217,7 +217,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
             dd_bps / 1e6,
             100.0 * bytes as f64 / secs / dd_bps
         );
-        eprintln!(
+        crate::out::say!(
             "{seconds} s, tacit tables: {t_secs:.2} s ({:.0} camera frames/s, {:.0} MB/s, peak RSS {:.0} MiB) = {:.0} % of dd",
             t_frames as f64 / t_secs,
             t_bytes as f64 / 1e6 / t_secs,
@@ -237,7 +237,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, kee
     }
     let report = json!({"results": results});
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::json(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::gui::decode::{decode, Source};
-use crate::gui::review_view::open_session;
+use crate::review::frame::{decode_rgb, Source};
+use crate::review::open_session;
 
 /// Opens `dir` as Review does, then seeks `seeks` times to pseudo-random
 /// times and reads + decodes the frame on screen there; prints JSON.
@@ -32,8 +32,8 @@ pub fn probe(dir: &Path, seeks: usize) -> Result<ExitCode> {
         let t = (x % duration.max(1) as u64) as i64;
         let s = Instant::now();
         let i = index.at_time(t).context("no frame")?;
-        let image = decode(&Source::Frame(index.clone(), i)).map_err(anyhow::Error::msg)?;
-        if image.size[0] == 0 {
+        let image = decode_rgb(&Source::Frame(index.clone(), i)).map_err(anyhow::Error::msg)?;
+        if image.width == 0 {
             bail!("empty frame at {t}");
         }
         times.push(s.elapsed().as_secs_f64() * 1e3);
@@ -54,7 +54,7 @@ pub fn probe(dir: &Path, seeks: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn loaded_duration(index: &tacit_datasets::seek::FrameIndex) -> i64 {
+fn loaded_duration(index: &tacit_session::seek::FrameIndex) -> i64 {
     index.t_ns(index.len().saturating_sub(1)).unwrap_or(0)
 }
 
@@ -73,7 +73,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, seeks: usize, keep: bool, as_j
     let mut results = Vec::new();
     for &m in minutes {
         let seconds = (m * 60.0).round().max(1.0) as u32;
-        eprintln!("generating a {m}-minute session (1 camera, 16 ch × 10 kHz)…");
+        crate::out::say!("generating a {m}-minute session (1 camera, 16 ch × 10 kHz)…");
         let session = crate::bench_export::generate(lib.root(), &format!("20261128-000000-review{seconds}"), seconds, 20, 1)?;
         // First with the page cache dropped (as after a reboot), then again warm.
         for cold in [drop_caches(), false] {
@@ -100,7 +100,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, seeks: usize, keep: bool, as_j
         let _ = std::fs::remove_dir_all(&root);
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        crate::out::json(&results)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -81,10 +81,10 @@ pub fn run(o: &Options) -> Result<ExitCode> {
             let model = tacit_transcribe::models::resolve(&models, Some(&o.korean_model), "ko")?;
             report["korean"] = korean(o, &model, &clips)?;
         }
-        Err(why) => eprintln!("Korean skipped: {why:#}"),
+        Err(why) => crate::out::say!("Korean skipped: {why:#}"),
     }
     std::fs::write(o.out.join(&o.report), serde_json::to_string_pretty(&report)?)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    crate::out::json(&report)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -134,7 +134,7 @@ const NUMBERS: &[(&str, &str)] = &[
 ];
 
 fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
-    eprintln!("making the English commentary with espeak-ng…");
+    crate::out::say!("making the English commentary with espeak-ng…");
     let (speech, placed) = fixture::lay_out(COMMENTARY, "en-us", 1.0, 1.5, 1.0)?;
     let total = 600 * 16_000;
     let at = 300 * 16_000;
@@ -165,7 +165,7 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
         encoder.push(engine.encode_only(window, o.threads)?.as_secs_f64());
     }
     let encoder_s = median(encoder);
-    eprintln!("tacit encoder, one 30 s window: {encoder_s:.3} s (median of 3)");
+    crate::out::say!("tacit encoder, one 30 s window: {encoder_s:.3} s (median of 3)");
     let mut results = Vec::new();
     for (name, audio, reference_text) in &clips {
         let wav = o.out.join(format!("{name}.wav"));
@@ -174,7 +174,7 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
         let reference = fixture::normalize(reference_text);
         let hyp: Vec<String> = segs.iter().flat_map(|s| fixture::normalize(&s.text)).collect();
         let wer = fixture::wer(&reference, &hyp);
-        eprintln!("tacit {name}: {:.1} s audio, {wall:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wer * 100.0);
+        crate::out::say!("tacit {name}: {:.1} s audio, {wall:.2} s wall, WER {:.1} %", audio.len() as f64 / 16e3, wer * 100.0);
         results.push(json!({"clip": name, "audio_s": audio.len() as f64 / 16e3, "wall_s": wall, "wer": wer, "speech_s": speech_s,
             "text": hyp.join(" "), "reference": reference_text, "segments": segments_json(&segs)}));
     }
@@ -243,7 +243,7 @@ fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
         ..DecodeParams::default()
     };
     let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;
-    eprintln!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
+    crate::out::say!("tacit Korean: {} clips, {:.1} s audio, {wall:.2} s wall", clips.len(), audio.len() as f64 / 16e3);
     Ok(
         json!({"model": model, "runtime": engine.runtime(), "prompt": o.korean_prompt, "audio_s": audio.len() as f64 / 16e3, "speech_s": speech_s, "wall_s": wall, "clips": clips.len(), "segments": segments_json(&segs)}),
     )

@@ -51,11 +51,11 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
             profile = commentary_profile(lib, &wav)?;
             seconds = duration.unwrap_or(len + 0.5);
             spoken = true;
-            eprintln!("The microphone replays a spoken commentary: {}", wav.display());
+            crate::out::say!("The microphone replays a spoken commentary: {}", wav.display());
         }
-        None => eprintln!("espeak-ng not found: the microphone plays a synthetic tone (scripts/setup installs espeak-ng)"),
+        None => crate::out::say!("espeak-ng not found: the microphone plays a synthetic tone (scripts/setup installs espeak-ng)"),
     }
-    eprintln!("Recording {seconds:.1} s from the demo station into {}", lib.display());
+    crate::out::say!("Recording {seconds:.1} s from the demo station into {}", lib.display());
     let (code, dir) = record::record(RecordArgs {
         library: LibraryArg { library: Some(lib.to_path_buf()) },
         profile,
@@ -65,17 +65,16 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         consent: false,
         min_free_mb: 64,
         segment_mb: 512,
-        quiet: false,
     })?;
     let Some(dir) = dir.filter(|_| code == ExitCode::SUCCESS) else { return Ok(code) };
     match models::resolve(&lib.join("models"), None, "en") {
-        Err(_) => eprintln!(
+        Err(_) => crate::out::say!(
             "No Whisper model in {}: skipping transcription (import one with `tacit model import CT2_DIR`).",
             lib.join("models").display()
         ),
-        Ok(_) if !spoken => eprintln!("(no spoken commentary to transcribe)"),
+        Ok(_) if !spoken => crate::out::say!("(no spoken commentary to transcribe)"),
         Ok(model) => {
-            eprintln!("Transcribing with {} …", model.display());
+            crate::out::say!("Transcribing with {} …", model.display());
             let opts = TranscribeOptions {
                 model: Some(model),
                 remote: None,

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use tacit_datasets::{EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
-use tacit_session::Library;
+use tacit_datasets::{DatasetFormat, EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
+use tacit_session::{Library, SessionFilter};
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -76,21 +76,6 @@ pub struct ExportArgs {
     pub json: bool,
 }
 
-fn matches(dir: &std::path::Path, filters: &[(String, String)]) -> bool {
-    if filters.is_empty() {
-        return true;
-    }
-    let Ok(m) = tacit_session::SessionDir::open(dir).map(tacit_session::SessionDir::into_manifest) else { return true }; // let the exporter report it
-    filters.iter().all(|(k, v)| match k.as_str() {
-        "station" => &m.station == v,
-        "operator" => &m.operator == v,
-        "task" => &m.task == v,
-        "status" if v == "reviewed" => m.reviewed,
-        "status" => serde_json::to_value(m.status).ok().and_then(|s| s.as_str().map(|s| s == v)).unwrap_or(false),
-        _ => false,
-    })
-}
-
 /// Large batches (camera frames) are allocated and freed all the time; by
 /// default glibc gives each one fresh pages from mmap and returns them, so
 /// every batch pays page faults. Keeping up to 256 MiB on the heap for reuse
@@ -120,20 +105,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         reuse_large_allocations();
     }
     let lib = Library::at(args.library.path());
-    let mut filters = Vec::new();
-    for f in &args.filters {
-        let Some((k, v)) = f.split_once('=') else { bail!("--where takes key=value (got {f:?})") };
-        if !["station", "operator", "task", "status"].contains(&k) {
-            bail!("--where knows station, operator, task and status (got {k:?})");
-        }
-        filters.push((k.to_string(), v.to_string()));
-    }
-    let dirs: Vec<PathBuf> = if args.sessions.is_empty() {
-        lib.session_dirs()?
-    } else {
-        args.sessions.iter().map(|s| lib.resolve(s)).collect::<Result<_, _>>()?
-    };
-    let dirs: Vec<PathBuf> = dirs.into_iter().filter(|d| matches(d, &filters)).collect();
+    let filter = SessionFilter::parse(&args.filters).map_err(anyhow::Error::msg)?;
+    let dirs = lib.select(&args.sessions, &filter)?;
     if dirs.is_empty() {
         bail!("no session matches in {} (see `tacit sessions`)", lib.root().display());
     }
@@ -178,7 +151,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     };
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::json(&report)?;
     } else {
         println!(
             "{}: {}, {} episodes{}, {} frames, {:.1} MB in {:.1} s ({:.0} frames/s){}",
@@ -198,13 +171,10 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
 /// `tacit validate DATASET`: every defect with its file and row; exit 1 if any.
 pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
-    let tacit_format = dataset.join("tacit.json").is_file();
-    if !tacit_format && !dataset.join("meta/info.json").is_file() {
-        bail!("{} has neither meta/info.json (LeRobot v3.0) nor tacit.json (tacit tables): not a dataset tacit knows", dataset.display());
-    }
-    let v = if tacit_format { tacit_datasets::validate_tacit(dataset) } else { tacit_datasets::validate_lerobot(dataset) };
+    let format = DatasetFormat::detect(dataset)?;
+    let v = format.validate(dataset);
     if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::out::json(&v)?;
     } else {
         for d in &v.defects {
             match d.row {
@@ -219,7 +189,7 @@ pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
         println!(
             "{}: {}, {} episodes, {} frames — {}",
             dataset.display(),
-            if tacit_format { "tacit tables" } else { "LeRobot v3.0" },
+            format.name(),
             v.episodes,
             v.frames,
             if n == 0 { "valid".to_string() } else { format!("{n} defects") }

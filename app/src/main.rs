@@ -2,6 +2,7 @@
 //! library crates. Each command is a few lines of glue; the work is in the
 //! libraries.
 
+mod audio_out;
 mod bench;
 mod bench_export;
 mod bench_review;
@@ -10,8 +11,10 @@ mod demo;
 mod export;
 mod gui;
 mod label;
+mod out;
 mod progress;
 mod record;
+mod review;
 mod sessions;
 mod transcribe;
 
@@ -30,6 +33,9 @@ struct Cli {
     /// Without a command: the desktop app when a display is available.
     #[command(subcommand)]
     command: Option<Command>,
+    /// No progress or notes on stderr (results, warnings and errors still print).
+    #[arg(long, short, global = true)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -195,6 +201,7 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::env::var_os("NO_COLOR").is_none()).init();
     let cli = Cli::parse();
+    out::set_quiet(cli.quiet);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -211,7 +218,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         use clap::CommandFactory;
         Cli::command().print_help()?;
-        eprintln!("\nNo display (DISPLAY/WAYLAND_DISPLAY unset): use a command above, or `xvfb-run tacit app`.");
+        crate::out::say!("\nNo display (DISPLAY/WAYLAND_DISPLAY unset): use a command above, or `xvfb-run tacit app`.");
         return Ok(ExitCode::from(2));
     };
     match command {
@@ -228,7 +235,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devices { json } => {
             let list = tacit_capture::devices::list();
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                crate::out::json(&list)?;
             } else {
                 sessions::print_devices(&list);
             }
@@ -264,8 +271,8 @@ fn play(root: &std::path::Path, session: &str, from: f64, seconds: Option<f64>, 
     }
     let left_s = (m.duration_ns as f64 / 1e9 - from).max(0.0) / f64::from(speed);
     let play_s = seconds.unwrap_or(left_s).min(left_s);
-    let player = gui::audio_out::play(&dir.join(wav), (from * 1e9) as i64, speed, device.as_deref()).map_err(anyhow::Error::msg)?;
-    eprintln!("playing {} from {from:.1} s on {} ({play_s:.1} s)", m.id, player.device);
+    let player = audio_out::play(&dir.join(wav), (from * 1e9) as i64, speed, device.as_deref()).map_err(anyhow::Error::msg)?;
+    crate::out::say!("playing {} from {from:.1} s on {} ({play_s:.1} s)", m.id, player.device);
     std::thread::sleep(std::time::Duration::from_secs_f64(play_s + 0.2));
     drop(player);
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! Draws library progress with indicatif on stderr (hidden when stderr is
-//! not a terminal; messages still print).
+//! not a terminal, and with `--quiet`; messages still print, warnings even
+//! with `--quiet`).
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -16,14 +17,14 @@ pub struct CliProgress {
 impl CliProgress {
     /// A bar on stderr.
     pub fn new() -> Self {
-        Self { bar: Mutex::new(None), tty: std::io::stderr().is_terminal() }
+        Self { bar: Mutex::new(None), tty: std::io::stderr().is_terminal() && !crate::out::quiet() }
     }
 }
 
 impl Progress for CliProgress {
     fn start(&self, phase: &str, total: u64) {
         let bar = if !self.tty {
-            eprintln!("{phase}…");
+            crate::out::say!("{phase}…");
             ProgressBar::hidden()
         } else if total > 0 {
             let b = ProgressBar::new(total);
@@ -55,7 +56,9 @@ impl Progress for CliProgress {
     fn message(&self, text: &str) {
         match self.bar.lock().ok().and_then(|b| b.clone()) {
             Some(b) if self.tty => b.println(text),
-            _ => eprintln!("{text}"),
+            // Warnings print even with --quiet.
+            _ if text.starts_with("warning") => eprintln!("{text}"),
+            _ => crate::out::say!("{text}"),
         }
     }
 

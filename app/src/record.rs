@@ -41,9 +41,6 @@ pub struct RecordArgs {
     /// Roll camera and sensor files past this many MiB.
     #[arg(long, default_value_t = 512)]
     pub segment_mb: u64,
-    /// No live status line.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 enum Input {
@@ -97,9 +94,9 @@ pub fn record(args: RecordArgs) -> Result<(ExitCode, Option<PathBuf>)> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
     let recorder = Recorder::start(&library, &profile, opts)?;
-    eprintln!("Recording session {} into {}", recorder.id(), recorder.dir().display());
+    crate::out::say!("Recording session {} into {}", recorder.id(), recorder.dir().display());
     if args.duration.is_none() {
-        eprintln!("Stop with Ctrl-C or q+Enter. Mark an event with Enter, or a key from the profile's [markers] and Enter.");
+        crate::out::say!("Stop with Ctrl-C or q+Enter. Mark an event with Enter, or a key from the profile's [markers] and Enter.");
     }
     let (tx, rx) = crossbeam_channel::bounded::<Input>(64);
     spawn_stdin(&profile, tx);
@@ -123,15 +120,15 @@ pub fn record(args: RecordArgs) -> Result<(ExitCode, Option<PathBuf>)> {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Input::Mark(label)) => {
                 recorder.mark(&label, "keyboard");
-                if !args.quiet {
-                    eprintln!("{}marker: {label}", if tty { "\r\x1b[K" } else { "" });
+                if !crate::out::quiet() {
+                    crate::out::say!("{}marker: {label}", if tty { "\r\x1b[K" } else { "" });
                 }
             }
             Ok(Input::Stop) => break "stopped by user (q)".to_string(),
             Err(_) => {}
         }
         let every = if tty { Duration::from_secs(1) } else { Duration::from_secs(5) };
-        if !args.quiet && last_status.elapsed() >= every {
+        if !crate::out::quiet() && last_status.elapsed() >= every {
             let dt = last_status.elapsed().as_secs_f64();
             last_status = Instant::now();
             let status = recorder.status();
@@ -140,18 +137,18 @@ pub fn record(args: RecordArgs) -> Result<(ExitCode, Option<PathBuf>)> {
                 eprint!("\r\x1b[K{line}");
                 let _ = std::io::stderr().flush();
             } else {
-                eprintln!("{line}");
+                crate::out::say!("{line}");
             }
         }
     };
-    if tty && !args.quiet {
-        eprintln!();
+    if tty && !crate::out::quiet() {
+        crate::out::say!();
     }
     let id = recorder.id().to_string();
     let dir = recorder.dir().to_path_buf();
     match recorder.stop(&reason) {
         Ok(manifest) => {
-            eprintln!("Stopped: {reason}.");
+            crate::out::say!("Stopped: {reason}.");
             crate::sessions::print_manifest(&manifest, &dir);
             Ok((ExitCode::SUCCESS, Some(dir)))
         }

@@ -30,7 +30,7 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::out::json(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
@@ -62,7 +62,7 @@ pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
     if as_json {
         let mut value = serde_json::to_value(&m)?;
         value["path"] = json!(dir);
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        crate::out::json(&value)?;
     } else {
         print_manifest(&m, &dir);
     }
@@ -182,12 +182,12 @@ pub fn print_devices(list: &DeviceList) {
 
 /// `tacit inspect DATASET`: episodes, frames, features, sizes, label counts.
 fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
-    if dir.join("tacit.json").is_file() {
+    if tacit_datasets::DatasetFormat::detect(dir)? == tacit_datasets::DatasetFormat::Tables {
         return inspect_tacit(dir, as_json);
     }
     let s = tacit_datasets::summarize_lerobot(dir)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        crate::out::json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = s.files.iter().map(|f| f.1).sum();
@@ -224,7 +224,7 @@ fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
 fn inspect_tacit(dir: &Path, as_json: bool) -> Result<ExitCode> {
     let s = tacit_datasets::summarize_tacit(dir)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        crate::out::json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     let bytes: u64 = s.tables.iter().map(|t| t.2).sum();

@@ -135,7 +135,7 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
                     dir.join(format!("ggml-{}{}.bin", models::size_name(width as u32, n_vocab >= 51_865), weights.suffix()))
                 }
             };
-            eprintln!("converting {} → {}", ct2_dir.display(), out.display());
+            crate::out::say!("converting {} → {}", ct2_dir.display(), out.display());
             let report = tacit_transcribe::import::import_as(&ct2_dir, &out, weights)?;
             if report.dequantized {
                 eprintln!("warning: quantized weights were dequantized to f16; the result is lossy");
@@ -174,7 +174,7 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
         ModelCommand::List { library, json } => {
             let list = models::list(&models_dir(&library.path()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                crate::out::json(&list)?;
             } else if list.is_empty() {
                 println!("No models in {} — import one with `tacit model import CT2_DIR`.", models_dir(&library.path()).display());
             } else {

@@ -57,6 +57,7 @@ fn export(lib: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one end-to-end scenario, checked step by step")]
 fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
     let (tmp, lib, ids) = library(2);
     let label = |args: &[&str]| ok(tacit().arg("label").args(args).arg("--library").arg(&lib).output().unwrap());

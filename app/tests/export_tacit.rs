@@ -97,6 +97,7 @@ fn raw_frames(session: &Path) -> Vec<(i64, Vec<u8>)> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one end-to-end scenario, checked step by step")]
 fn tacit_tables_round_trip_split_by_operator_and_append() {
     let (tmp, lib) = library_with(&[("kim", "용접 root pass", "2"), ("lee", "용접 root pass", "2"), ("park", "용접 root pass", "2")]);
     let profile = lib.join("stations/demo.toml");

@@ -1,12 +1,12 @@
-//! Arrow IPC *stream* files: a rolling segment writer that flushes and syncs
-//! on demand, and a scanner that reads the good prefix of a possibly torn file.
+//! Arrow IPC *stream* files: the recorder's rolling segment writer, which
+//! flushes and syncs on demand. Reading them back (the good prefix of a torn
+//! file, repair) is `tacit_session::ipc`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
 
@@ -133,102 +133,12 @@ impl SegmentWriter {
     }
 }
 
-/// Counts bytes read, so we know where the last whole batch ended.
-struct CountingReader<R> {
-    inner: R,
-    bytes: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-/// What a scan of one IPC stream file found.
-#[derive(Debug, Default)]
-pub struct ScanReport {
-    /// Whole batches read.
-    pub batches: u64,
-    /// Rows in those batches.
-    pub rows: u64,
-    /// Byte length of the readable prefix (schema + whole batches).
-    pub good_len: u64,
-    /// File length on disk.
-    pub file_len: u64,
-    /// The end-of-stream marker was found (the writer finished cleanly).
-    pub finished: bool,
-    /// Why reading stopped early, if it did.
-    pub error: Option<String>,
-}
-
-/// Reads every whole batch of `path`, calling `on_batch` for each, and reports
-/// where the readable part ends. A torn tail is not an error here: it is
-/// reported in `error` with `good_len` < `file_len`.
-pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanReport, CaptureError> {
-    let file = File::open(path).map_err(|e| CaptureError::io("open", path, e))?;
-    let file_len = file.metadata().map_err(|e| CaptureError::io("stat", path, e))?.len();
-    let mut report = ScanReport { file_len, ..ScanReport::default() };
-    let counting = CountingReader { inner: BufReader::with_capacity(1 << 20, file), bytes: 0 };
-    let mut reader = match StreamReader::try_new(counting, None) {
-        Ok(r) => r,
-        Err(e) => {
-            report.error = Some(format!("no readable schema: {e}"));
-            return Ok(report);
-        }
-    };
-    report.good_len = reader.get_ref().bytes;
-    loop {
-        match reader.next() {
-            Some(Ok(batch)) => {
-                report.batches += 1;
-                report.rows += batch.num_rows() as u64;
-                report.good_len = reader.get_ref().bytes;
-                on_batch(&batch);
-            }
-            Some(Err(e)) => {
-                report.error = Some(e.to_string());
-                break;
-            }
-            None => {
-                // Clean end: either the marker or EOF right at a boundary.
-                let consumed = reader.get_ref().bytes;
-                report.finished = consumed == file_len && consumed > report.good_len;
-                if report.finished {
-                    report.good_len = consumed;
-                }
-                break;
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// End-of-stream marker of the IPC stream format (continuation + zero length).
-pub const END_OF_STREAM: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
-
-/// Cuts a torn tail after the last whole batch and ends the stream properly.
-/// Returns the bytes removed. A file without a readable schema is left alone.
-pub fn repair(path: &Path) -> Result<u64, CaptureError> {
-    let report = scan(path, |_| {})?;
-    if report.finished || report.good_len == 0 {
-        return Ok(0);
-    }
-    let file = OpenOptions::new().write(true).open(path).map_err(|e| CaptureError::io("open", path, e))?;
-    file.set_len(report.good_len).map_err(|e| CaptureError::io("truncate", path, e))?;
-    let mut file = OpenOptions::new().append(true).open(path).map_err(|e| CaptureError::io("open", path, e))?;
-    file.write_all(&END_OF_STREAM).map_err(|e| CaptureError::io("write", path, e))?;
-    file.sync_all().map_err(|e| CaptureError::io("sync", path, e))?;
-    Ok(report.file_len - report.good_len)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use arrow_array::{Int64Array, RecordBatch};
+    use tacit_session::ipc::{repair, scan};
 
     use super::*;
 

@@ -116,11 +116,6 @@ pub struct Recorder {
     _lock: SessionLock,
 }
 
-/// The live tap of the stream planned last.
-fn stats_tap(plans: &[StreamPlan]) -> Arc<crate::live::LiveTap> {
-    plans.last().map(|p| p.stats.tap.clone()).unwrap_or_default()
-}
-
 /// A writer thread's body, run once every device is open.
 type WriterJob = Box<dyn FnOnce() -> WriterOutput + Send>;
 
@@ -131,8 +126,255 @@ fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static
         .map_err(|e| CaptureError::Device { device: name, message: format!("cannot start thread: {e}") })
 }
 
+/// A recording being started: the session folder (locked, with its disk
+/// reserve), the clock, and every stream planned so far with its capture
+/// thread and writer job. Dropped before [`Setup::start_writers`] succeeds
+/// — any `?` in [`Recorder::start`] — it stops the threads it started and
+/// removes the folder: a failed start leaves nothing behind.
+struct Setup {
+    dir: PathBuf,
+    lock: Option<SessionLock>,
+    clock: SessionClock,
+    stop: Arc<AtomicBool>,
+    fatal: Arc<Mutex<Option<String>>>,
+    events_tx: Sender<EventMsg>,
+    events: Option<(crossbeam_channel::Receiver<EventMsg>, Arc<LiveStats>)>,
+    segment_bytes: u64,
+    plans: Vec<StreamPlan>,
+    sources: Vec<JoinHandle<()>>,
+    writers: Vec<(usize, String, WriterJob)>,
+    committed: bool,
+}
+
+/// What a successful [`Setup`] hands to the [`Recorder`].
+struct Started {
+    dir: PathBuf,
+    lock: SessionLock,
+    clock: SessionClock,
+    stop: Arc<AtomicBool>,
+    events: Sender<EventMsg>,
+    events_stats: Arc<LiveStats>,
+    sources: Vec<JoinHandle<()>>,
+    writers: Vec<(usize, JoinHandle<WriterOutput>)>,
+    fatal: Arc<Mutex<Option<String>>>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        for s in self.sources.drain(..) {
+            let _ = s.join();
+        }
+        drop(self.lock.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A writer's output, with a failure made fatal: logged, kept for the
+/// status, and the recording told to stop.
+fn watch(out: WriterOutput, fatal: &Arc<Mutex<Option<String>>>, stop: &Arc<AtomicBool>) -> WriterOutput {
+    if let Some(e) = &out.error {
+        tracing::error!("{e}");
+        if let Ok(mut f) = fatal.lock() {
+            f.get_or_insert_with(|| e.to_string());
+        }
+        stop.store(true, Ordering::Relaxed);
+    }
+    out
+}
+
+impl Setup {
+    /// Locks the new session folder `dir` and reserves disk for its end.
+    fn new(dir: PathBuf, segment_bytes: u64) -> Result<Self, CaptureError> {
+        let lock = match SessionLock::acquire(&dir) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
+        let (events_tx, events_rx) = bounded::<EventMsg>(4096);
+        let setup = Self {
+            dir,
+            lock: Some(lock),
+            clock: SessionClock::start_now(),
+            stop: Arc::new(AtomicBool::new(false)),
+            fatal: Arc::new(Mutex::new(None)),
+            events_tx,
+            events: Some((events_rx, LiveStats::new())),
+            segment_bytes,
+            plans: Vec::new(),
+            sources: Vec::new(),
+            writers: Vec::new(),
+            committed: false,
+        };
+        store::create_reserve(&setup.dir)?;
+        Ok(setup)
+    }
+
+    fn ctx(&self, name: &str, stats: &Arc<LiveStats>) -> SourceCtx {
+        SourceCtx {
+            name: name.to_string(),
+            clock: self.clock,
+            stop: self.stop.clone(),
+            stats: stats.clone(),
+            events: self.events_tx.clone(),
+        }
+    }
+
+    /// Plans a stream and the writer job that will write it.
+    fn plan(
+        &mut self,
+        plan: StreamPlan,
+        thread: String,
+        job: impl FnOnce(PathBuf, Arc<crate::live::LiveTap>) -> WriterOutput + Send + 'static,
+    ) {
+        let (d, f, s, tap) = (self.dir.clone(), self.fatal.clone(), self.stop.clone(), plan.stats.tap.clone());
+        self.plans.push(plan);
+        self.writers.push((self.plans.len() - 1, thread, Box::new(move || watch(job(d, tap), &f, &s))));
+    }
+
+    fn add_microphone(&mut self, mic: &tacit_schema::profile::MicrophoneProfile) -> Result<(), CaptureError> {
+        let stats = LiveStats::new();
+        let (tx, rx) = bounded::<audio::AudioBlock>(512);
+        let offset_ns = ms_to_ns(mic.offset_ms);
+        let (format, handle) = audio::start(mic, self.ctx(&mic.name, &stats), offset_ns, tx)?;
+        self.sources.push(handle);
+        let mut details = Map::new();
+        details.insert("device".into(), json!(format.device));
+        details.insert("device_format".into(), json!(format.device_format));
+        details.insert("channels".into(), json!(format.channels));
+        details.insert("sample_format".into(), json!("i16"));
+        let plan = StreamPlan {
+            name: mic.name.clone(),
+            kind: StreamKind::Audio,
+            rate_hz: f64::from(format.rate_hz),
+            offset_ns,
+            details,
+            files: vec![format!("mic-{}.wav", mic.name), format!("mic-{}.timing.arrows", mic.name)],
+            stats,
+        };
+        let n = mic.name.clone();
+        self.plan(plan, format!("write-mic-{n}"), move |d, tap| {
+            writer::write_audio(&d, &n, format.rate_hz, format.channels, rx, Some(tap))
+        });
+        Ok(())
+    }
+
+    /// Opens every camera in parallel and waits for all.
+    fn add_cameras(&mut self, cameras: &[tacit_schema::profile::CameraProfile]) -> Result<(), CaptureError> {
+        let mut starting = Vec::new();
+        for c in cameras {
+            let stats = LiveStats::new();
+            let cap = (c.fps as usize * 2).clamp(8, 240);
+            let (tx, rx) = bounded::<camera::FrameMsg>(cap);
+            let (enc_tx, enc_rx) = bounded::<camera::CapturedFrame>(4);
+            let offset_ns = ms_to_ns(c.offset_ms);
+            let ctx = self.ctx(&c.name, &stats);
+            let (ctx2, tx2, q) = (ctx.clone(), tx.clone(), c.jpeg_quality);
+            starting.push(camera::start(c, ctx, offset_ns, tx, enc_tx)?);
+            self.sources.push(spawn(format!("jpeg-{}", c.name), move || camera::run_encoder(ctx2, offset_ns, q, enc_rx, tx2))?);
+            let mut details = Map::new();
+            details.insert("device".into(), json!(c.device));
+            details.insert("width".into(), json!(c.width));
+            details.insert("height".into(), json!(c.height));
+            details.insert("format".into(), json!(c.format));
+            let plan = StreamPlan {
+                name: c.name.clone(),
+                kind: StreamKind::Camera,
+                rate_hz: f64::from(c.fps),
+                offset_ns,
+                details,
+                files: vec![format!("cam-{}.0.arrows", c.name)],
+                stats,
+            };
+            let (n, seg) = (c.name.clone(), self.segment_bytes);
+            self.plan(plan, format!("write-cam-{n}"), move |d, tap| writer::write_camera(&d, &n, seg, rx, Some(tap)));
+        }
+        let mut failure = None;
+        for s in starting {
+            match s.wait() {
+                Ok(handle) => self.sources.push(handle),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn add_sensor(&mut self, sp: &tacit_schema::profile::SensorProfile, source: Box<dyn sensor::SensorSource>) -> Result<(), CaptureError> {
+        let stats = LiveStats::new();
+        let (tx, rx) = bounded::<sensor::SensorBatch>(1024);
+        let offset_ns = ms_to_ns(sp.offset_ms);
+        let ctx = self.ctx(&sp.name, &stats);
+        self.sources.push(spawn(format!("sensor-{}", sp.name), move || sensor::run(source, ctx, offset_ns, tx))?);
+        let mut details = Map::new();
+        details.insert("kind".into(), json!(tacit_schema::profile::kind_name(sp.kind)));
+        details.insert(
+            "channels".into(),
+            json!(sp.channels.iter().map(|c| json!({"name": c.name, "unit": c.unit, "role": c.role})).collect::<Vec<_>>()),
+        );
+        let plan = StreamPlan {
+            name: sp.name.clone(),
+            kind: StreamKind::Sensor,
+            rate_hz: sp.rate_hz,
+            offset_ns,
+            details,
+            files: vec![format!("sensor-{}.arrows", sp.name)],
+            stats,
+        };
+        let channels: Vec<String> = sp.channels.iter().map(|c| c.name.clone()).collect();
+        let (n, seg) = (sp.name.clone(), self.segment_bytes);
+        self.plan(plan, format!("write-sensor-{n}"), move |d, tap| writer::write_sensor(&d, &n, &channels, seg, rx, Some(tap)));
+        Ok(())
+    }
+
+    /// Adds the events stream and starts every writer; from here the session
+    /// is the recorder's, and its folder stays whatever happens.
+    fn start_writers(mut self) -> Result<(Vec<StreamPlan>, Started), CaptureError> {
+        let Some((events_rx, events_stats)) = self.events.take() else {
+            return Err(CaptureError::Unsupported("the events stream was already started".into()));
+        };
+        let plan = StreamPlan {
+            name: "events".into(),
+            kind: StreamKind::Events,
+            rate_hz: 0.0,
+            offset_ns: 0,
+            details: Map::new(),
+            files: vec!["events.arrows".into()],
+            stats: events_stats.clone(),
+        };
+        self.plan(plan, "write-events".into(), move |d, _| writer::write_events(&d, events_rx));
+        let mut running = Vec::new();
+        for (index, name, job) in std::mem::take(&mut self.writers) {
+            running.push((index, spawn(name, job)?));
+        }
+        let Some(lock) = self.lock.take() else {
+            return Err(CaptureError::Unsupported("the session lock was already released".into()));
+        };
+        self.committed = true;
+        let started = Started {
+            dir: self.dir.clone(),
+            lock,
+            clock: self.clock,
+            stop: self.stop.clone(),
+            events: self.events_tx.clone(),
+            events_stats,
+            sources: std::mem::take(&mut self.sources),
+            writers: running,
+            fatal: self.fatal.clone(),
+        };
+        Ok((std::mem::take(&mut self.plans), started))
+    }
+}
+
 impl Recorder {
     /// Opens the devices, creates the session folder and starts recording.
+    /// A start that fails leaves no folder behind and no thread running.
     pub fn start(library: &Library, profile: &StationProfile, opts: RecordOptions) -> Result<Self, CaptureError> {
         profile.validate().map_err(|e| CaptureError::Unsupported(format!("station profile: {e}")))?;
         if profile.consent.required && !opts.consent_confirmed {
@@ -149,201 +391,19 @@ impl Recorder {
 
         let started = chrono::Utc::now();
         let (id, dir) = library.new_session_dir(started, &profile.station.name)?;
-        let lock = match SessionLock::acquire(&dir) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e.into());
-            }
-        };
-        if let Err(e) = store::create_reserve(&dir) {
-            drop(lock);
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        let clock = SessionClock::start_now();
-        let anchor = clock.anchor();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (events_tx, events_rx) = bounded::<EventMsg>(4096);
-        let events_stats = LiveStats::new();
-        let fatal = Arc::new(Mutex::new(None));
-        let ctx_for = |name: &str, stats: &Arc<LiveStats>| SourceCtx {
-            name: name.to_string(),
-            clock,
-            stop: stop.clone(),
-            stats: stats.clone(),
-            events: events_tx.clone(),
-        };
-
-        // The microphone starts first (it needs the clock); on failure nothing is kept.
-        let mut plans = Vec::new();
-        let mut sources = Vec::new();
-        let mut mic_writer = None;
+        let mut setup = Setup::new(dir, opts.segment_bytes)?;
+        // The microphone starts first (it needs the clock), then the cameras
+        // (in parallel), then the sensors; writers start once every device
+        // is open, so a failed start leaves no files.
         if let Some(mic) = &profile.microphone {
-            let stats = LiveStats::new();
-            let (tx, rx) = bounded::<audio::AudioBlock>(512);
-            let offset_ns = ms_to_ns(mic.offset_ms);
-            let (format, handle) = match audio::start(mic, ctx_for(&mic.name, &stats), offset_ns, tx) {
-                Ok(x) => x,
-                Err(e) => {
-                    abandon(&stop, Vec::new(), lock, &dir);
-                    return Err(e);
-                }
-            };
-            sources.push(handle);
-            let mut details = Map::new();
-            details.insert("device".into(), json!(format.device));
-            details.insert("device_format".into(), json!(format.device_format));
-            details.insert("channels".into(), json!(format.channels));
-            details.insert("sample_format".into(), json!("i16"));
-            plans.push(StreamPlan {
-                name: mic.name.clone(),
-                kind: StreamKind::Audio,
-                rate_hz: f64::from(format.rate_hz),
-                offset_ns,
-                details,
-                files: vec![format!("mic-{}.wav", mic.name), format!("mic-{}.timing.arrows", mic.name)],
-                stats,
-            });
-            mic_writer = Some((plans.len() - 1, rx, format));
+            setup.add_microphone(mic)?;
         }
-
-        // Writers start once every device is open, so a failed start leaves no files.
-        let mut writers: Vec<(usize, String, WriterJob)> = Vec::new();
-        let watch = |out: WriterOutput, fatal: &Arc<Mutex<Option<String>>>, stop: &Arc<AtomicBool>| {
-            if let Some(e) = &out.error {
-                tracing::error!("{e}");
-                if let Ok(mut f) = fatal.lock() {
-                    f.get_or_insert_with(|| e.to_string());
-                }
-                stop.store(true, Ordering::Relaxed);
-            }
-            out
-        };
-        if let Some((index, rx, format)) = mic_writer {
-            let (d, n, f, s) =
-                (dir.clone(), profile.microphone.as_ref().map(|m| m.name.clone()).unwrap_or_default(), fatal.clone(), stop.clone());
-            let tap = plans[index].stats.tap.clone();
-            writers.push((
-                index,
-                format!("write-mic-{n}"),
-                Box::new(move || watch(writer::write_audio(&d, &n, format.rate_hz, format.channels, rx, Some(tap.clone())), &f, &s)),
-            ));
-        }
-
-        let mut starting_cameras = Vec::new();
-        for c in &profile.cameras {
-            let stats = LiveStats::new();
-            let fps = f64::from(c.fps);
-            let cap = (c.fps as usize * 2).clamp(8, 240);
-            let (tx, rx) = bounded::<camera::FrameMsg>(cap);
-            let (enc_tx, enc_rx) = bounded::<camera::CapturedFrame>(4);
-            let offset_ns = ms_to_ns(c.offset_ms);
-            let ctx = ctx_for(&c.name, &stats);
-            let (ctx2, tx2, q) = (ctx.clone(), tx.clone(), c.jpeg_quality);
-            match camera::start(c, ctx, offset_ns, tx, enc_tx) {
-                Ok(starting) => starting_cameras.push(starting),
-                Err(e) => {
-                    abandon(&stop, sources, lock, &dir);
-                    return Err(e);
-                }
-            }
-            sources.push(spawn(format!("jpeg-{}", c.name), move || camera::run_encoder(ctx2, offset_ns, q, enc_rx, tx2))?);
-            let mut details = Map::new();
-            details.insert("device".into(), json!(c.device));
-            details.insert("width".into(), json!(c.width));
-            details.insert("height".into(), json!(c.height));
-            details.insert("format".into(), json!(c.format));
-            plans.push(StreamPlan {
-                name: c.name.clone(),
-                kind: StreamKind::Camera,
-                rate_hz: fps,
-                offset_ns,
-                details,
-                files: vec![format!("cam-{}.0.arrows", c.name)],
-                stats,
-            });
-            let (d, n, f, s, seg) = (dir.clone(), c.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            let tap = stats_tap(&plans);
-            writers.push((
-                plans.len() - 1,
-                format!("write-cam-{n}"),
-                Box::new(move || watch(writer::write_camera(&d, &n, seg, rx, Some(tap.clone())), &f, &s)),
-            ));
-        }
-
-        // Cameras open in parallel; wait for all before the sensors start.
-        let mut failure = None;
-        for starting in starting_cameras {
-            match starting.wait() {
-                Ok(handle) => sources.push(handle),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = failure {
-            abandon(&stop, sources, lock, &dir);
-            return Err(e);
-        }
-
+        setup.add_cameras(&profile.cameras)?;
         for (sp, source) in profile.sensors.iter().zip(sensors) {
-            let stats = LiveStats::new();
-            let (tx, rx) = bounded::<sensor::SensorBatch>(1024);
-            let offset_ns = ms_to_ns(sp.offset_ms);
-            let ctx = ctx_for(&sp.name, &stats);
-            sources.push(spawn(format!("sensor-{}", sp.name), move || sensor::run(source, ctx, offset_ns, tx))?);
-            let mut details = Map::new();
-            details.insert("kind".into(), json!(tacit_schema::profile::kind_name(sp.kind)));
-            details.insert(
-                "channels".into(),
-                json!(sp.channels.iter().map(|c| json!({"name": c.name, "unit": c.unit, "role": c.role})).collect::<Vec<_>>()),
-            );
-            plans.push(StreamPlan {
-                name: sp.name.clone(),
-                kind: StreamKind::Sensor,
-                rate_hz: sp.rate_hz,
-                offset_ns,
-                details,
-                files: vec![format!("sensor-{}.arrows", sp.name)],
-                stats,
-            });
-            let channels: Vec<String> = sp.channels.iter().map(|c| c.name.clone()).collect();
-            let (d, n, f, s, seg) = (dir.clone(), sp.name.clone(), fatal.clone(), stop.clone(), opts.segment_bytes);
-            let tap = stats_tap(&plans);
-            writers.push((
-                plans.len() - 1,
-                format!("write-sensor-{n}"),
-                Box::new(move || watch(writer::write_sensor(&d, &n, &channels, seg, rx, Some(tap.clone())), &f, &s)),
-            ));
+            setup.add_sensor(sp, source)?;
         }
-
-        plans.push(StreamPlan {
-            name: "events".into(),
-            kind: StreamKind::Events,
-            rate_hz: 0.0,
-            offset_ns: 0,
-            details: Map::new(),
-            files: vec!["events.arrows".into()],
-            stats: events_stats.clone(),
-        });
-        {
-            let (d, f, s) = (dir.clone(), fatal.clone(), stop.clone());
-            writers.push((plans.len() - 1, "write-events".into(), Box::new(move || watch(writer::write_events(&d, events_rx), &f, &s))));
-        }
-
-        let mut running = Vec::new();
-        for (index, name, job) in writers {
-            match spawn(name, job) {
-                Ok(handle) => running.push((index, handle)),
-                Err(e) => {
-                    // Whatever was written stays; the session reads as interrupted.
-                    stop.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-        }
-        let writers = running;
+        let (plans, started_streams) = setup.start_writers()?;
+        let Started { dir, lock, clock, stop, events, events_stats, sources, writers, fatal } = started_streams;
 
         let manifest = SessionManifest {
             format_version: FORMAT_VERSION,
@@ -354,7 +414,7 @@ impl Recorder {
             task: opts.task.clone(),
             consent: Consent { required: profile.consent.required, confirmed: opts.consent_confirmed },
             started_at_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            clock_anchor: anchor,
+            clock_anchor: clock.anchor(),
             status: SessionStatus::Recording,
             transcribed: false,
             reviewed: false,
@@ -368,8 +428,7 @@ impl Recorder {
         if let Ok(text) = toml::to_string(profile) {
             let _ = tacit_session::write_atomic(&dir.join(layout::PROFILE), text.as_bytes());
         }
-        let rec =
-            Self { id, dir, clock, manifest, plans, stop, events: Some(events_tx), events_stats, sources, writers, fatal, _lock: lock };
+        let rec = Self { id, dir, clock, manifest, plans, stop, events: Some(events), events_stats, sources, writers, fatal, _lock: lock };
         tacit_session::replace_manifest(&rec.dir, &rec.manifest)?;
         rec.event(event_kind::START, &format!("operator={} task={}", opts.operator, opts.task), "recorder");
         rec.spawn_disk_watch(opts.min_free_bytes)?;
@@ -534,15 +593,6 @@ impl Recorder {
 
 /// Undoes a start that failed before recording began: stops what runs and
 /// removes the (still empty) session folder.
-fn abandon(stop: &Arc<AtomicBool>, sources: Vec<JoinHandle<()>>, lock: SessionLock, dir: &Path) {
-    stop.store(true, Ordering::Relaxed);
-    for s in sources {
-        let _ = s.join();
-    }
-    drop(lock);
-    let _ = std::fs::remove_dir_all(dir);
-}
-
 fn empty_info(p: &StreamPlan) -> StreamInfo {
     let mut info = crate::tally::Tally::new().into_info(&p.name, p.kind, p.files.clone(), p.rate_hz);
     fill_live(&mut info, p);

@@ -11,10 +11,9 @@ use arrow_array::{Array, BooleanArray, Int64Array, RecordBatch, UInt64Array};
 use tacit_schema::{SessionManifest, SessionStatus, StreamInfo, StreamKind};
 
 use crate::error::CaptureError;
-use crate::ipc;
 use crate::store;
 use crate::tally::Tally;
-use tacit_session::SessionDir;
+use tacit_session::{ipc, SessionDir};
 
 /// What `recover` did.
 #[derive(Debug)]

@@ -96,7 +96,7 @@ fn cpal_captures_alsa_file_pcm_into_wav_sample_exactly() {
 
     // The timing anchors read back and cover the WAV.
     let mut rows = 0u64;
-    let report = tacit_capture::ipc::scan(&session.path().join("mic-alsa.timing.arrows"), |b| rows += b.num_rows() as u64).unwrap();
+    let report = tacit_session::ipc::scan(&session.path().join("mic-alsa.timing.arrows"), |b| rows += b.num_rows() as u64).unwrap();
     assert!(report.finished, "{report:?}");
     assert!(rows > 0);
 }

@@ -125,7 +125,7 @@ fn a_csv_replays_as_a_sensor_with_its_own_time() {
     let mut t = Vec::new();
     let mut dev = Vec::new();
     let mut cur = Vec::new();
-    tacit_capture::ipc::scan(&dir.path().join("sensor-arc.arrows"), |b| {
+    tacit_session::ipc::scan(&dir.path().join("sensor-arc.arrows"), |b| {
         let tt = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
         let dd = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         let cc = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();

@@ -84,7 +84,7 @@ type Rows = Vec<(i64, Option<i64>, Option<f64>, Option<f64>)>;
 
 fn read_back(dir: &Path) -> (Rows, Vec<(String, String)>) {
     let mut rows = Vec::new();
-    let report = tacit_capture::ipc::scan(&dir.join("sensor-arc.arrows"), |b| {
+    let report = tacit_session::ipc::scan(&dir.join("sensor-arc.arrows"), |b| {
         let t = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
         let d = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         let c = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
@@ -99,7 +99,7 @@ fn read_back(dir: &Path) -> (Rows, Vec<(String, String)>) {
     let mut rejects = Vec::new();
     let path = dir.join("sensor-arc.rejects.arrows");
     if path.exists() {
-        tacit_capture::ipc::scan(&path, |b| {
+        tacit_session::ipc::scan(&path, |b| {
             let raw = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
             let why = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
             for i in 0..b.num_rows() {

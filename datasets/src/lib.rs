@@ -6,27 +6,27 @@
 //! sessions/<id>/ ─► session (cursors) ─► resample onto k/fps ─► join commentary + labels ─► lerobot ─► Parquet + meta
 //! ```
 //!
-//! Depends on `tacit-schema` only.
+//! Depends on `tacit-schema` and `tacit-session` (which reads the sessions).
 
-pub mod elan;
 pub mod error;
+pub mod format;
 pub mod lerobot;
+pub mod report;
 pub mod resample;
-pub mod seek;
 pub mod session;
 pub mod split;
 pub mod stats;
-pub mod tacit;
-pub mod validate;
-pub mod validate_tacit;
+pub mod tables;
 pub mod video;
 mod write;
 
 pub use error::DatasetError;
-pub use lerobot::{export as export_lerobot, EpisodeUnit, ExportReport, LeRobotOptions};
+pub use format::DatasetFormat;
+pub use lerobot::validate::{summarize_lerobot, validate_lerobot, Summary};
+pub use lerobot::{export as export_lerobot, EpisodeUnit, LeRobotOptions};
+pub use report::{Defect, ExportReport, Validation};
 pub use split::{GroupBy, SplitSpec};
-pub use tacit::{export as export_tacit, TacitOptions};
-pub use validate::{summarize_lerobot, validate_lerobot, Defect, Summary, Validation};
-pub use validate_tacit::{summarize_tacit, validate_tacit, TacitSummary};
+pub use tables::validate::{summarize_tacit, validate_tacit, TacitSummary};
+pub use tables::{export as export_tacit, TacitOptions};
 pub use video::VideoCodec;
 pub use write::dir_size;

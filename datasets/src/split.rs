@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DatasetError;
+use crate::session::Session;
 
 /// What keeps sessions together in one split.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +176,15 @@ fn mix(seed: u64, key: &str) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// The group a session belongs to for splitting.
+pub(crate) fn group_key(s: &Session, by: GroupBy) -> String {
+    match by {
+        GroupBy::Session => s.manifest.id.clone(),
+        GroupBy::Operator => s.manifest.operator.clone(),
+        GroupBy::Station => s.manifest.station.clone(),
+    }
 }
 
 #[cfg(test)]

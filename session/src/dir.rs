@@ -83,6 +83,15 @@ impl SessionDir {
     }
 }
 
+/// Marks a finished session reviewed (or not): `tacit label review` and
+/// Review's button, through [`SessionDir::update_manifest`].
+pub fn set_reviewed(dir: &Path, reviewed: bool) -> Result<SessionManifest, SessionError> {
+    let mut session = SessionDir::open(dir)?;
+    session.require_finished()?;
+    session.update_manifest(|m| m.reviewed = reviewed)?;
+    Ok(session.into_manifest())
+}
+
 /// Replaces the manifest of a session as a whole, under the manifest lock:
 /// for the recorder and `recover`, which own a session while they write it.
 pub fn replace_manifest(dir: &Path, manifest: &SessionManifest) -> Result<(), SessionError> {

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use tacit_schema::labels::{Annotations, Change, LabelError, ANNOTATIONS_VERSION};
+use tacit_schema::labels::{Annotations, Change, LabelError, LabelSegment, ANNOTATIONS_VERSION};
 
 use crate::layout::{ANNOTATIONS, ANNOTATIONS_LOG};
 use crate::lock::UpdateLock;
@@ -28,6 +28,16 @@ pub fn next_number(dir: &Path, state: &Annotations) -> usize {
 /// Label id number `n` as written (`l-0007`).
 pub fn label_id(n: usize) -> String {
     format!("l-{n:04}")
+}
+
+/// Now, as label and edit times are written (RFC 3339 UTC, milliseconds).
+pub fn now_utc() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Who makes an edit: `given`, else the login name (`$USER`), else `unknown`.
+pub fn author(given: Option<String>) -> String {
+    given.or_else(|| std::env::var("USER").ok()).filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "unknown".into())
 }
 
 fn io(action: &'static str, path: &Path, cause: std::io::Error) -> LabelError {
@@ -89,15 +99,42 @@ pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
 /// the state file is replaced. All or nothing: if any change is refused,
 /// nothing is written. Two processes committing at once keep both.
 pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError> {
+    commit_with(dir, |_, _| changes.to_vec())
+}
+
+/// Adds new labels, numbering them under the annotations lock: each draft's
+/// id is replaced by the next free one, so two processes adding at once
+/// never pick the same id. Returns the ids in the drafts' order. All or
+/// nothing, like [`commit`].
+pub fn add(dir: &Path, drafts: Vec<LabelSegment>) -> Result<Vec<String>, LabelError> {
+    let mut ids = Vec::new();
+    commit_with(dir, |_, first| {
+        drafts
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut label)| {
+                label.id = label_id(first + i);
+                ids.push(label.id.clone());
+                Change::Add { label }
+            })
+            .collect()
+    })?;
+    Ok(ids)
+}
+
+/// [`commit`] with the changes made under the lock from the current state
+/// and the next free label number.
+fn commit_with(dir: &Path, make: impl FnOnce(&Annotations, usize) -> Vec<Change>) -> Result<Annotations, LabelError> {
     let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = load(dir)?;
-    for c in changes {
+    let changes = make(&state, next_number(dir, &state));
+    for c in &changes {
         state.apply(c)?;
     }
     let log = dir.join(ANNOTATIONS_LOG);
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| io("open", &log, e))?;
     let mut buf = String::new();
-    for c in changes {
+    for c in &changes {
         buf.push_str(&serde_json::to_string(c).unwrap_or_default());
         buf.push('\n');
     }
@@ -166,6 +203,38 @@ mod tests {
         });
         assert_eq!(load(dir).unwrap().labels.len(), 200);
         assert_eq!(read_log(dir).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn labels_added_at_once_get_distinct_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Two `tacit label add/import` at once: ids are numbered under the
+        // lock, so neither is refused for a duplicate id.
+        let mut ids: Vec<String> = std::thread::scope(|s| {
+            let editors: Vec<_> = (0..2)
+                .map(|who| {
+                    std::thread::Builder::new()
+                        .name(format!("adder-{who}"))
+                        .spawn_scoped(s, move || {
+                            (0..50)
+                                .flat_map(|i| {
+                                    add(dir, vec![label("draft", "step", "tack", i, i + 1), label("draft", "defect", "porosity", i, i)])
+                                        .unwrap()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap()
+                })
+                .collect();
+            editors.into_iter().flat_map(|e| e.join().unwrap()).collect()
+        });
+        assert_eq!(load(dir).unwrap().labels.len(), 200);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 200);
+        assert_eq!(ids.first().map(String::as_str), Some("l-0001"));
+        assert_eq!(ids.last().map(String::as_str), Some("l-0200"));
     }
 
     #[test]

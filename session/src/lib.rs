@@ -6,8 +6,13 @@
 //!   rule for sessions still recording ([`SessionDir::require_finished`]),
 //!   the profile as recorded, and [`SessionDir::update_manifest`], the
 //!   manifest's read-modify-write under a lock;
-//! - [`labels`]: annotations IO and the label-id allocator;
+//! - [`labels`]: annotations IO and the label-id allocator ([`labels::add`]
+//!   numbers new labels under the lock); [`import`]: labels from CSV and
+//!   ELAN ([`elan`]) files;
 //! - [`transcript`]: `transcript.parquet`'s writer and reader;
+//! - [`ipc`]: the one message walk over the Arrow IPC stream files (the
+//!   readable part of a torn file, decoding, repair), and [`seek`]: random
+//!   access by time into camera and sensor streams, built on it;
 //! - [`Library`]: the sessions of a library folder;
 //! - [`SessionLock`] and [`write_atomic`], the recorder's lock and the
 //!   crash-safe replace every small file goes through.
@@ -18,15 +23,19 @@
 
 pub mod atomic;
 pub mod dir;
+pub mod elan;
 pub mod error;
+pub mod import;
+pub mod ipc;
 pub mod labels;
 pub mod layout;
 pub mod library;
 pub mod lock;
+pub mod seek;
 pub mod transcript;
 
 pub use atomic::write_atomic;
-pub use dir::{replace_manifest, SessionDir};
+pub use dir::{replace_manifest, set_reviewed, SessionDir};
 pub use error::SessionError;
-pub use library::Library;
+pub use library::{Library, SessionFilter};
 pub use lock::{is_recording, SessionLock};

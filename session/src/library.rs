@@ -95,4 +95,83 @@ impl Library {
     pub fn sessions(&self) -> Result<Vec<Result<SessionDir, SessionError>>, SessionError> {
         Ok(self.session_dirs()?.iter().map(|d| SessionDir::open(d)).collect())
     }
+
+    /// The sessions asked for (ids or folders; none = every session), kept
+    /// when they match `filter`. A session whose manifest cannot be read is
+    /// kept, so the step that uses it reports why.
+    pub fn select(&self, sessions: &[String], filter: &SessionFilter) -> Result<Vec<PathBuf>, SessionError> {
+        let dirs: Vec<PathBuf> =
+            if sessions.is_empty() { self.session_dirs()? } else { sessions.iter().map(|s| self.resolve(s)).collect::<Result<_, _>>()? };
+        if filter.is_empty() {
+            return Ok(dirs);
+        }
+        Ok(dirs.into_iter().filter(|d| SessionDir::open(d).map_or(true, |s| filter.matches(s.manifest()))).collect())
+    }
+}
+
+/// `--where key=value` filters on sessions: station, operator, task, and
+/// status (`complete`, `recovered`, … or `reviewed`); all must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    terms: Vec<(String, String)>,
+}
+
+impl SessionFilter {
+    /// The keys a filter knows.
+    pub const KEYS: [&'static str; 4] = ["station", "operator", "task", "status"];
+
+    /// Parses `key=value` terms; an unknown key or a term without `=` is refused.
+    pub fn parse(terms: &[String]) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for t in terms {
+            let Some((k, v)) = t.split_once('=') else { return Err(format!("--where takes key=value (got {t:?})")) };
+            if !Self::KEYS.contains(&k) {
+                return Err(format!("--where knows station, operator, task and status (got {k:?})"));
+            }
+            out.push((k.to_string(), v.to_string()));
+        }
+        Ok(Self { terms: out })
+    }
+
+    /// No terms: everything matches.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Every term matches the session.
+    pub fn matches(&self, m: &tacit_schema::SessionManifest) -> bool {
+        self.terms.iter().all(|(k, v)| match k.as_str() {
+            "station" => &m.station == v,
+            "operator" => &m.operator == v,
+            "task" => &m.task == v,
+            "status" if v == "reviewed" => m.reviewed,
+            "status" => serde_json::to_value(m.status).ok().and_then(|s| s.as_str().map(|s| s == v)).unwrap_or(false),
+            _ => false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_terms_are_checked_and_all_must_match() {
+        let mut m: tacit_schema::SessionManifest = serde_json::from_value(serde_json::json!({
+            "format_version": 1, "id": "s1", "station": "weld-01", "site": "", "operator": "op-7", "task": "butt joint",
+            "consent": {"required": false, "confirmed": false}, "started_at_utc": "2026-12-01T00:00:00Z",
+            "clock_anchor": {"t_ns": 0, "utc_unix_ns": 0}, "status": "complete",
+            "duration_ns": 1, "streams": [], "tacit_version": "0"
+        }))
+        .unwrap();
+        let f = |t: &[&str]| SessionFilter::parse(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(f(&[]).unwrap().matches(&m));
+        assert!(f(&["station=weld-01", "status=complete"]).unwrap().matches(&m));
+        assert!(!f(&["station=weld-01", "operator=op-8"]).unwrap().matches(&m));
+        assert!(!f(&["status=reviewed"]).unwrap().matches(&m));
+        m.reviewed = true;
+        assert!(f(&["status=reviewed", "task=butt joint"]).unwrap().matches(&m));
+        assert!(f(&["shift=night"]).unwrap_err().contains("knows station"));
+        assert!(f(&["station"]).unwrap_err().contains("key=value"));
+    }
 }

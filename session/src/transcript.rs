@@ -31,7 +31,7 @@ pub struct Word {
 }
 
 /// A segment in session time.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Segment {
     /// 0, 1, 2, … in time order.
     pub segment_id: u32,

@@ -242,7 +242,22 @@ fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
     set.len()
 }
 
-fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightType) -> Result<ImportReport, TranscribeError> {
+/// The shape of a Whisper model, as ggml's header states it.
+#[derive(Clone, Copy)]
+struct Shape {
+    d: usize,
+    n_mels: usize,
+    n_vocab: usize,
+    n_audio_ctx: usize,
+    n_text_ctx: usize,
+    enc_heads: usize,
+    dec_heads: usize,
+    enc_layers: usize,
+    dec_layers: usize,
+}
+
+/// The model's shape, refused where ggml cannot represent it.
+fn shape(model: &Ct2Model) -> Result<Shape, TranscribeError> {
     let p = &model.path;
     let conv1 = model.need("encoder/conv1/weight")?;
     if conv1.dims.len() != 3 {
@@ -277,7 +292,13 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
     if enc_layers == 0 || dec_layers == 0 {
         return Err(TranscribeError::model("no encoder or decoder layers found", p));
     }
+    Ok(Shape { d, n_mels, n_vocab, n_audio_ctx, n_text_ctx, enc_heads, dec_heads, enc_layers, dec_layers })
+}
 
+/// Every tensor under its ggml name, in ggml's order; and whether quantized
+/// weights had to be dequantized.
+fn ggml_tensors(model: &Ct2Model, shape: &Shape) -> Result<(Vec<Tensor>, bool), TranscribeError> {
+    let (p, d, enc_layers, dec_layers) = (&model.path, shape.d, shape.enc_layers, shape.dec_layers);
     let mut b = Builder { model, d, tensors: Vec::new(), dequantized: false };
     // Encoder and decoder globals (11 tensors).
     b.add("encoder/conv1/weight", "encoder.conv1.weight", true, None, None)?;
@@ -313,7 +334,12 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
     if tensors.len() != expected {
         return Err(TranscribeError::model(format!("built {} tensors, expected {expected}", tensors.len()), p));
     }
+    Ok((tensors, dequantized))
+}
 
+/// The ggml file: header, mel filters, vocabulary, tensors; fsynced.
+fn write_file(path: &Path, s: &Shape, words: &[Vec<u8>], tensors: &[Tensor], weights: WeightType) -> Result<u64, TranscribeError> {
+    let Shape { d, n_mels, n_vocab, n_audio_ctx, n_text_ctx, enc_heads, dec_heads, enc_layers, dec_layers } = *s;
     let file = File::create(path).map_err(|e| TranscribeError::io("create", path, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let io = |e| TranscribeError::io("write", path, e);
@@ -335,7 +361,7 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
         w.write_all(&(word.len() as u32).to_le_bytes()).map_err(io)?;
         w.write_all(word).map_err(io)?;
     }
-    for t in &tensors {
+    for t in tensors {
         let ne: Vec<usize> = t.dims.iter().rev().copied().collect();
         // ggml type codes: 0 f32, 1 f16, 8 q8_0.
         let quantize = t.kind == Kind::Weight && weights == WeightType::Q8_0 && ne[0].is_multiple_of(32);
@@ -357,6 +383,13 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
     let file = w.into_inner().map_err(|e| TranscribeError::io("write", path, e.into_error()))?;
     file.sync_all().map_err(|e| TranscribeError::io("sync", path, e))?;
     let bytes = file.metadata().map_err(|e| TranscribeError::io("stat", path, e))?.len();
+    Ok(bytes)
+}
+
+fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightType) -> Result<ImportReport, TranscribeError> {
+    let s = shape(model)?;
+    let (tensors, dequantized) = ggml_tensors(model, &s)?;
+    let bytes = write_file(path, &s, words, &tensors, weights)?;
     if dequantized {
         tracing::warn!("quantized weights were dequantized to f16: the imported model is lossy");
     }
@@ -364,9 +397,9 @@ fn write_ggml(model: &Ct2Model, words: &[Vec<u8>], path: &Path, weights: WeightT
         out: path.to_path_buf(),
         bytes,
         tensors: tensors.len(),
-        n_vocab,
-        layers: (enc_layers, dec_layers),
-        width: d,
+        n_vocab: s.n_vocab,
+        layers: (s.enc_layers, s.dec_layers),
+        width: s.d,
         dequantized,
         ct2_version: model.version,
     })

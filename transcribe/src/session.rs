@@ -472,37 +472,12 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     let mut session = SessionDir::open(dir)?;
     session.require_finished()?;
     let manifest = session.manifest();
-    let stream = manifest
-        .streams
-        .iter()
-        .find(|s| s.kind == StreamKind::Audio && opts.stream.as_ref().is_none_or(|n| &s.name == n))
-        .cloned()
-        .ok_or_else(|| TranscribeError::Session {
-            message: match &opts.stream {
-                Some(n) => format!("no audio stream named {n:?}"),
-                None => "session has no microphone stream to transcribe".into(),
-            },
-            path: dir.to_path_buf(),
-        })?;
+    let stream = audio_stream(manifest, opts.stream.as_deref(), dir)?;
     let wav_name = stream.files.iter().find(|f| f.ends_with(".wav")).cloned().unwrap_or_else(|| layout::wav(&stream.name));
     let wav = dir.join(&wav_name);
 
     // Without a readable profile, no language or glossary from it.
-    let profile = session.profile().ok();
-    let mut decode = opts.decode.clone();
-    decode.language =
-        opts.language.clone().or_else(|| profile.as_ref().and_then(|p| p.transcription.language.clone())).unwrap_or_else(|| "auto".into());
-    if decode.initial_prompt.is_empty() {
-        if let Some(p) = &profile {
-            // English decoding gets the Latin-script terms only; Hangul in an
-            // English prompt only confuses the decoder.
-            let terms: Vec<&str> =
-                p.transcription.glossary.iter().map(String::as_str).filter(|t| decode.language != "en" || t.is_ascii()).collect();
-            if !terms.is_empty() {
-                decode.initial_prompt = format!("{}.", terms.join(", "));
-            }
-        }
-    }
+    let decode = decode_params(opts, session.profile().ok().as_ref());
 
     progress.start("reading audio", 0);
     let prepared = audio::load(&wav)?;
@@ -551,25 +526,7 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
             Err(e) => return Err(e),
         },
     };
-    let at = |s: usize| session_ns(&stream, s);
-    let segments: Vec<Segment> = timed
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Segment {
-            segment_id: i as u32,
-            start_ns: at(t.start),
-            end_ns: at(t.end),
-            text: t.text,
-            language: language.clone(),
-            avg_logprob: t.avg_logprob,
-            no_speech_prob: t.no_speech_prob,
-            words: t
-                .words
-                .into_iter()
-                .map(|w| Word { word: w.text, start_ns: at(w.start), end_ns: at(w.end), probability: w.probability })
-                .collect(),
-        })
-        .collect();
+    let segments = in_session_time(timed, &language, &stream);
     let decode_s = started.elapsed().as_secs_f64();
 
     let Made { model: model_name, model_sha256, engine, fell_back, label } = made;
@@ -615,6 +572,66 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
         engine: label,
         fell_back,
     })
+}
+
+/// The audio stream to transcribe: the one named, else the first.
+fn audio_stream(
+    manifest: &tacit_schema::SessionManifest,
+    name: Option<&str>,
+    dir: &Path,
+) -> Result<tacit_schema::StreamInfo, TranscribeError> {
+    manifest.streams.iter().find(|s| s.kind == StreamKind::Audio && name.is_none_or(|n| s.name == n)).cloned().ok_or_else(|| {
+        TranscribeError::Session {
+            message: match name {
+                Some(n) => format!("no audio stream named {n:?}"),
+                None => "session has no microphone stream to transcribe".into(),
+            },
+            path: dir.to_path_buf(),
+        }
+    })
+}
+
+/// The decoding parameters: the options', with the language and the
+/// glossary prompt from the station profile where the options give none.
+fn decode_params(opts: &TranscribeOptions, profile: Option<&tacit_schema::StationProfile>) -> DecodeParams {
+    let mut decode = opts.decode.clone();
+    decode.language =
+        opts.language.clone().or_else(|| profile.and_then(|p| p.transcription.language.clone())).unwrap_or_else(|| "auto".into());
+    if decode.initial_prompt.is_empty() {
+        if let Some(p) = profile {
+            // English decoding gets the Latin-script terms only; Hangul in an
+            // English prompt only confuses the decoder.
+            let terms: Vec<&str> =
+                p.transcription.glossary.iter().map(String::as_str).filter(|t| decode.language != "en" || t.is_ascii()).collect();
+            if !terms.is_empty() {
+                decode.initial_prompt = format!("{}.", terms.join(", "));
+            }
+        }
+    }
+    decode
+}
+
+/// Decoded segments (in 16 kHz samples of the WAV) as transcript segments in session time.
+fn in_session_time(timed: Vec<TimedSegment>, language: &str, stream: &tacit_schema::StreamInfo) -> Vec<Segment> {
+    let at = |s: usize| session_ns(stream, s);
+    timed
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Segment {
+            segment_id: i as u32,
+            start_ns: at(t.start),
+            end_ns: at(t.end),
+            text: t.text,
+            language: language.to_string(),
+            avg_logprob: t.avg_logprob,
+            no_speech_prob: t.no_speech_prob,
+            words: t
+                .words
+                .into_iter()
+                .map(|w| Word { word: w.text, start_ns: at(w.start), end_ns: at(w.end), probability: w.probability })
+                .collect(),
+        })
+        .collect()
 }
 
 /// This PC's model, loaded: a ggml file runs on whisper.cpp, a CTranslate2

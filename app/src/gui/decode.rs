@@ -3,7 +3,6 @@
 //! thread. Requests queue in a small bounded channel; when the user scrubs
 //! faster than frames decode, older requests for the same view are skipped.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -11,13 +10,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 /// Where a decoded image goes (a camera in Record or Review).
 pub type ViewKey = String;
 
-/// What to decode: the bytes, or a frame to read from an index first.
-pub enum Source {
-    /// JPEG bytes in memory (live preview).
-    Bytes(Arc<[u8]>),
-    /// Frame `i` of a seekable camera stream (Review).
-    Frame(Arc<tacit_datasets::seek::FrameIndex>, usize),
-}
+pub use crate::review::frame::Source;
 
 /// A request.
 pub struct Request {
@@ -89,17 +82,6 @@ impl Decoder {
 }
 
 pub(crate) fn decode(source: &Source) -> Result<egui::ColorImage, String> {
-    let bytes: std::borrow::Cow<'_, [u8]> = match source {
-        Source::Bytes(b) => std::borrow::Cow::Borrowed(b),
-        Source::Frame(index, i) => std::borrow::Cow::Owned(index.frame(*i).map_err(|e| e.to_string())?),
-    };
-    let options =
-        zune_jpeg::zune_core::options::DecoderOptions::default().jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGB);
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(zune_jpeg::zune_core::bytestream::ZCursor::new(bytes.as_ref()), options);
-    let pixels = dec.decode().map_err(|e| format!("not a readable JPEG ({e})"))?;
-    let (w, h) = dec.dimensions().ok_or("JPEG without dimensions")?;
-    if pixels.len() != w * h * 3 {
-        return Err(format!("JPEG decoded to {} bytes for {w}×{h}", pixels.len()));
-    }
-    Ok(egui::ColorImage::from_rgb([w, h], &pixels))
+    let rgb = crate::review::frame::decode_rgb(source)?;
+    Ok(egui::ColorImage::from_rgb([rgb.width, rgb.height], &rgb.pixels))
 }

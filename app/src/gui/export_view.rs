@@ -9,6 +9,7 @@ use crossbeam_channel::Receiver;
 use tacit_datasets::{ExportReport, LeRobotOptions, SplitSpec, TacitOptions};
 use tacit_schema::{Progress, SessionStatus};
 
+use super::i18n::Lang;
 use super::library_view::Row;
 use super::settings::Settings;
 use super::{tr, worker};
@@ -135,6 +136,35 @@ impl ExportView {
         self.running = Some((rx, progress));
     }
 
+    /// What the last export did, or why it failed.
+    fn result_ui(&self, ui: &mut egui::Ui, lang: Lang) {
+        let t = |en: &'static str| tr(lang, en);
+        match &self.result {
+            Some(Ok(r)) => {
+                ui.label(format!(
+                    "{} {} — {} {}, {} {}, {:.1} MB",
+                    t("Written to"),
+                    r.out.display(),
+                    r.episodes,
+                    t("episodes"),
+                    r.frames,
+                    t("frames"),
+                    r.bytes as f64 / 1e6
+                ));
+                for (dir, why) in &r.skipped {
+                    ui.colored_label(egui::Color32::YELLOW, format!("{dir}: {why}"));
+                }
+            }
+            Some(Err(e)) if e.contains("cancelled") => {
+                ui.label(format!("{}: {e}", t("Cancelled")));
+            }
+            Some(Err(e)) => {
+                ui.colored_label(egui::Color32::RED, format!("{}: {e}", t("Failed")));
+            }
+            None => {}
+        }
+    }
+
     /// Draws the screen.
     pub fn ui(&mut self, ui: &mut egui::Ui, s: &mut Settings, rows: &[Row]) {
         let lang = s.lang;
@@ -151,41 +181,7 @@ impl ExportView {
         }
         let running = self.running.is_some();
         ui.add_enabled_ui(!running, |ui| {
-            egui::Grid::new("export-form").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-                ui.label(t("Format"));
-                ui.horizontal(|ui| {
-                    ui.radio_value(&mut s.export_format, "lerobot".to_string(), "LeRobot v3.0");
-                    ui.radio_value(&mut s.export_format, "tacit".to_string(), "tacit tables");
-                });
-                ui.end_row();
-                if s.export_format == "lerobot" {
-                    let l = ui.label(t("Frames per second"));
-                    ui.add(egui::DragValue::new(&mut s.export_fps).range(0..=240).custom_formatter(|v, _| {
-                        if v == 0.0 {
-                            "camera".into()
-                        } else {
-                            format!("{v}")
-                        }
-                    }))
-                    .labelled_by(l.id);
-                    ui.end_row();
-                }
-                let l = ui.label(t("Splits"));
-                ui.add(egui::TextEdit::singleline(&mut s.export_split).hint_text("train=0.8,val=0.2")).labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label(t("Output folder"));
-                let mut out = s.export_out.display().to_string();
-                if ui.add(egui::TextEdit::singleline(&mut out).desired_width(420.0)).labelled_by(l.id).changed() {
-                    s.export_out = PathBuf::from(out);
-                }
-                ui.end_row();
-                ui.label("");
-                ui.checkbox(&mut s.export_replace, t("Replace an existing dataset"));
-                ui.end_row();
-                ui.label("");
-                ui.checkbox(&mut s.export_reviewed_only, t("Reviewed sessions only"));
-                ui.end_row();
-            });
+            options_ui(ui, s, lang);
             ui.label(t("Sessions to export"));
             egui::ScrollArea::vertical().max_height(200.0).show(ui, |ui| {
                 for r in &exportable {
@@ -225,29 +221,46 @@ impl ExportView {
             let frac = if total > 0 { done as f32 / total as f32 } else { 0.0 };
             ui.add(egui::ProgressBar::new(frac).text(format!("{phase} {done}/{total}")).animate(total == 0));
         }
-        match &self.result {
-            Some(Ok(r)) => {
-                ui.label(format!(
-                    "{} {} — {} {}, {} {}, {:.1} MB",
-                    t("Written to"),
-                    r.out.display(),
-                    r.episodes,
-                    t("episodes"),
-                    r.frames,
-                    t("frames"),
-                    r.bytes as f64 / 1e6
-                ));
-                for (dir, why) in &r.skipped {
-                    ui.colored_label(egui::Color32::YELLOW, format!("{dir}: {why}"));
-                }
-            }
-            Some(Err(e)) if e.contains("cancelled") => {
-                ui.label(format!("{}: {e}", t("Cancelled")));
-            }
-            Some(Err(e)) => {
-                ui.colored_label(egui::Color32::RED, format!("{}: {e}", t("Failed")));
-            }
-            None => {}
-        }
+        self.result_ui(ui, lang);
     }
+}
+
+/// Format, fps, splits, output folder and the two choices.
+fn options_ui(ui: &mut egui::Ui, s: &mut Settings, lang: Lang) {
+    let t = |en: &'static str| tr(lang, en);
+    egui::Grid::new("export-form").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+        ui.label(t("Format"));
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut s.export_format, "lerobot".to_string(), "LeRobot v3.0");
+            ui.radio_value(&mut s.export_format, "tacit".to_string(), "tacit tables");
+        });
+        ui.end_row();
+        if s.export_format == "lerobot" {
+            let l = ui.label(t("Frames per second"));
+            ui.add(egui::DragValue::new(&mut s.export_fps).range(0..=240).custom_formatter(|v, _| {
+                if v == 0.0 {
+                    "camera".into()
+                } else {
+                    format!("{v}")
+                }
+            }))
+            .labelled_by(l.id);
+            ui.end_row();
+        }
+        let l = ui.label(t("Splits"));
+        ui.add(egui::TextEdit::singleline(&mut s.export_split).hint_text("train=0.8,val=0.2")).labelled_by(l.id);
+        ui.end_row();
+        let l = ui.label(t("Output folder"));
+        let mut out = s.export_out.display().to_string();
+        if ui.add(egui::TextEdit::singleline(&mut out).desired_width(420.0)).labelled_by(l.id).changed() {
+            s.export_out = PathBuf::from(out);
+        }
+        ui.end_row();
+        ui.label("");
+        ui.checkbox(&mut s.export_replace, t("Replace an existing dataset"));
+        ui.end_row();
+        ui.label("");
+        ui.checkbox(&mut s.export_reviewed_only, t("Reviewed sessions only"));
+        ui.end_row();
+    });
 }

@@ -144,7 +144,11 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("library_view.rs"),
             include_str!("record_view.rs"),
-            include_str!("review_view.rs"),
+            include_str!("review/mod.rs"),
+            include_str!("review/playback.rs"),
+            include_str!("review/timeline.rs"),
+            include_str!("review/labeling.rs"),
+            include_str!("review/transcript_view.rs"),
             include_str!("export_view.rs"),
         ];
         let mut missing = Vec::new();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::Receiver;
 use tacit_schema::{SessionManifest, SessionStatus};
 
+use super::i18n::Lang;
 use super::settings::{Settings, SortKey};
 use super::{finished, hms, tr, worker, Event};
 
@@ -147,41 +148,7 @@ impl LibraryView {
         let mut recover = None;
         egui::ScrollArea::both().show(ui, |ui| {
             egui::Grid::new("sessions").striped(true).spacing([16.0, 6.0]).show(ui, |ui| {
-                let mut header = |ui: &mut egui::Ui, label: &'static str, key: Option<SortKey>| match key {
-                    Some(k) => {
-                        let arrow = if s.sort == k {
-                            if s.sort_descending {
-                                " v"
-                            } else {
-                                " ^"
-                            }
-                        } else {
-                            ""
-                        };
-                        if ui.button(egui::RichText::new(format!("{}{arrow}", t(label))).strong()).clicked() {
-                            if s.sort == k {
-                                s.sort_descending = !s.sort_descending;
-                            } else {
-                                s.sort = k;
-                            }
-                        }
-                    }
-                    None => {
-                        ui.strong(t(label));
-                    }
-                };
-                header(ui, "Session", None);
-                header(ui, "Station", Some(SortKey::Station));
-                header(ui, "Operator", Some(SortKey::Operator));
-                header(ui, "Task", Some(SortKey::Task));
-                header(ui, "Date", Some(SortKey::Date));
-                header(ui, "Duration", Some(SortKey::Duration));
-                header(ui, "Status", Some(SortKey::Status));
-                header(ui, "Transcribed", None);
-                header(ui, "Labeled", None);
-                header(ui, "Reviewed", None);
-                ui.label("");
-                ui.end_row();
+                header_row(ui, s, lang);
                 let yes_no = |b: bool| if b { t("yes") } else { t("no") };
                 for r in &rows {
                     let m = &r.manifest;
@@ -226,4 +193,44 @@ impl LibraryView {
             }
         }
     }
+}
+
+/// The grid's header: sortable columns are buttons (click again to reverse).
+fn header_row(ui: &mut egui::Ui, s: &mut Settings, lang: Lang) {
+    let t = |en: &'static str| tr(lang, en);
+    let mut header = |ui: &mut egui::Ui, label: &'static str, key: Option<SortKey>| match key {
+        Some(k) => {
+            let arrow = if s.sort == k {
+                if s.sort_descending {
+                    " v"
+                } else {
+                    " ^"
+                }
+            } else {
+                ""
+            };
+            if ui.button(egui::RichText::new(format!("{}{arrow}", t(label))).strong()).clicked() {
+                if s.sort == k {
+                    s.sort_descending = !s.sort_descending;
+                } else {
+                    s.sort = k;
+                }
+            }
+        }
+        None => {
+            ui.strong(t(label));
+        }
+    };
+    header(ui, "Session", None);
+    header(ui, "Station", Some(SortKey::Station));
+    header(ui, "Operator", Some(SortKey::Operator));
+    header(ui, "Task", Some(SortKey::Task));
+    header(ui, "Date", Some(SortKey::Date));
+    header(ui, "Duration", Some(SortKey::Duration));
+    header(ui, "Status", Some(SortKey::Status));
+    header(ui, "Transcribed", None);
+    header(ui, "Labeled", None);
+    header(ui, "Reviewed", None);
+    ui.label("");
+    ui.end_row();
 }

@@ -9,13 +9,12 @@
 //!              annotations (every label/transcript edit, atomic + logged), export
 //! ```
 
-pub(crate) mod audio_out;
 pub(crate) mod decode;
 mod export_view;
 pub mod i18n;
 mod library_view;
 mod record_view;
-pub(crate) mod review_view;
+pub(crate) mod review;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -105,15 +104,23 @@ pub fn install_fonts(ctx: &egui::Context) -> FontStatus {
     FontStatus::Missing
 }
 
+/// How long settings must stay unchanged before they are written.
+const SETTINGS_REST: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The app: persisted settings plus each place's runtime state.
 pub struct TacitApp {
     settings: Settings,
     settings_path: Option<PathBuf>,
+    /// The settings as last handed to the saver (JSON).
     saved: String,
+    /// The settings as last seen, and when they last changed: saved once
+    /// they have rested for [`SETTINGS_REST`] (not on every keystroke).
+    seen: (String, Option<std::time::Instant>),
+    settings_saver: Option<settings::Saver>,
     font: FontStatus,
     library: library_view::LibraryView,
     record: record_view::RecordView,
-    review: review_view::ReviewView,
+    review: review::ReviewView,
     export: export_view::ExportView,
     decoder: Option<decode::Decoder>,
     /// Screenshot mode: save the window to this PNG after a few frames, then quit.
@@ -129,8 +136,12 @@ impl TacitApp {
         let mut app = Self {
             library: library_view::LibraryView::default(),
             record: record_view::RecordView::default(),
-            review: review_view::ReviewView::default(),
+            review: review::ReviewView::default(),
             export: export_view::ExportView::default(),
+            settings_saver: settings_path
+                .clone()
+                .and_then(|p| settings::Saver::start(p).map_err(|e| tracing::error!("cannot start the settings thread: {e}")).ok()),
+            seen: (saved.clone(), None),
             settings,
             settings_path,
             saved,
@@ -194,19 +205,46 @@ impl TacitApp {
                 Event::OpenSession(dir) => self.open_in_review(ctx, &dir),
             }
         }
-        self.save_settings_if_changed();
+        self.save_settings_if_changed(ctx);
     }
 
-    fn save_settings_if_changed(&mut self) {
+    /// Hands changed settings to the `settings` thread once they have not
+    /// changed for [`SETTINGS_REST`]; no disk work on the UI thread.
+    fn save_settings_if_changed(&mut self, ctx: &egui::Context) {
         let now = serde_json::to_string(&self.settings).unwrap_or_default();
-        if now != self.saved {
-            if let Some(path) = &self.settings_path {
+        if now != self.seen.0 {
+            self.seen = (now, Some(std::time::Instant::now()));
+        }
+        let Some(changed) = self.seen.1 else { return };
+        let rested = changed.elapsed();
+        if rested < SETTINGS_REST {
+            ctx.request_repaint_after(SETTINGS_REST - rested);
+            return;
+        }
+        if self.seen.0 != self.saved && self.settings_saver.as_ref().is_some_and(|s| s.save(self.seen.0.clone())) {
+            self.saved = self.seen.0.clone();
+        }
+        if self.seen.0 == self.saved {
+            self.seen.1 = None;
+        }
+    }
+
+    /// Writes the settings now, after whatever the settings thread still
+    /// holds, and waits for it (on exit).
+    pub fn flush_settings(&mut self) {
+        let now = serde_json::to_string(&self.settings).unwrap_or_default();
+        match (&mut self.settings_saver, &self.settings_path) {
+            (Some(saver), _) => saver.finish(now.clone()),
+            (None, Some(path)) if now != self.saved => {
                 if let Err(e) = self.settings.save(path) {
                     tracing::warn!("cannot save settings to {}: {e}", path.display());
                 }
             }
-            self.saved = now;
+            _ => {}
         }
+        self.settings_saver = None;
+        self.seen = (now.clone(), None);
+        self.saved = now;
     }
 
     /// Draws the window.
@@ -316,7 +354,7 @@ impl eframe::App for TacitApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         // A recording keeps its data: stop it cleanly rather than leave it interrupted.
         self.record.stop_on_exit();
-        self.save_settings_if_changed();
+        self.flush_settings();
     }
 }
 

@@ -12,6 +12,7 @@ use tacit_capture::{LiveTap, RecordOptions, Recorder, RecorderStatus};
 use tacit_schema::{StationProfile, StreamKind};
 
 use super::decode::{Decoded, Decoder, Source};
+use super::i18n::Lang;
 use super::settings::Settings;
 use super::{finished, hms, tr, worker, Event};
 
@@ -212,33 +213,7 @@ impl RecordView {
             }
         }
         let profile = self.profiles.iter().find(|(n, _)| *n == s.station).and_then(|(_, p)| p.as_ref().ok()).cloned();
-        ui.add_enabled_ui(!recording && !busy, |ui| {
-            egui::Grid::new("record-form").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-                let l = ui.label(t("Station profile"));
-                let combo = egui::ComboBox::from_id_salt("station").selected_text(s.station.clone()).show_ui(ui, |ui| {
-                    for (name, p) in &self.profiles {
-                        let label = match p {
-                            Ok(_) => name.clone(),
-                            Err(e) => format!("{name} ✗ {e}"),
-                        };
-                        ui.add_enabled_ui(p.is_ok(), |ui| ui.selectable_value(&mut s.station, name.clone(), label));
-                    }
-                });
-                combo.response.labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label(t("Operator (pseudonym)"));
-                ui.text_edit_singleline(&mut s.operator).labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label(t("Task"));
-                ui.text_edit_singleline(&mut s.task).labelled_by(l.id);
-                ui.end_row();
-                if profile.as_ref().is_some_and(|p| p.consent.required) {
-                    ui.label("");
-                    ui.checkbox(&mut self.consent, t("The operator agrees to be recorded"));
-                    ui.end_row();
-                }
-            });
-        });
+        self.form_ui(ui, s, lang, profile.as_ref());
         ui.add_space(8.0);
         let can_start = profile.as_ref().is_some_and(|p| !p.consent.required || self.consent);
         let (label, color) = if busy {
@@ -266,6 +241,49 @@ impl RecordView {
         if !recording {
             return;
         }
+        self.recording_ui(ui, lang, &profile, typing);
+        self.live_ui(ui, lang);
+        self.health_ui(ui, lang);
+    }
+
+    /// Station, operator, task and consent (locked while recording).
+    fn form_ui(&mut self, ui: &mut egui::Ui, s: &mut Settings, lang: Lang, profile: Option<&StationProfile>) {
+        let t = |en: &'static str| tr(lang, en);
+        let recording = self.recorder.is_some();
+        let busy = self.starting.is_some() || self.stopping.is_some();
+        ui.add_enabled_ui(!recording && !busy, |ui| {
+            egui::Grid::new("record-form").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
+                let l = ui.label(t("Station profile"));
+                let combo = egui::ComboBox::from_id_salt("station").selected_text(s.station.clone()).show_ui(ui, |ui| {
+                    for (name, p) in &self.profiles {
+                        let label = match p {
+                            Ok(_) => name.clone(),
+                            Err(e) => format!("{name} ✗ {e}"),
+                        };
+                        ui.add_enabled_ui(p.is_ok(), |ui| ui.selectable_value(&mut s.station, name.clone(), label));
+                    }
+                });
+                combo.response.labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label(t("Operator (pseudonym)"));
+                ui.text_edit_singleline(&mut s.operator).labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label(t("Task"));
+                ui.text_edit_singleline(&mut s.task).labelled_by(l.id);
+                ui.end_row();
+                if profile.is_some_and(|p| p.consent.required) {
+                    ui.label("");
+                    ui.checkbox(&mut self.consent, t("The operator agrees to be recorded"));
+                    ui.end_row();
+                }
+            });
+        });
+    }
+
+    /// While recording: marker keys and buttons, elapsed time and disk left.
+    fn recording_ui(&mut self, ui: &mut egui::Ui, lang: Lang, profile: &StationProfile, typing: bool) {
+        let t = |en: &'static str| tr(lang, en);
+        let ctx = ui.ctx().clone();
         // Markers: number keys from the profile.
         if !typing {
             for (key, label) in &profile.markers {
@@ -314,6 +332,11 @@ impl RecordView {
                 }
             }
         });
+    }
+
+    /// Live previews, audio level and sensor plots.
+    fn live_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        let t = |en: &'static str| tr(lang, en);
         ui.separator();
         ui.horizontal_wrapped(|ui| {
             for (name, kind, tap) in &self.live {
@@ -353,6 +376,11 @@ impl RecordView {
                 }
             }
         });
+    }
+
+    /// Per-stream rate, drops, errors and failing devices.
+    fn health_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        let t = |en: &'static str| tr(lang, en);
         ui.separator();
         if let Some(st) = &self.status {
             ui.label(t("Streams"));

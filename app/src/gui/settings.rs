@@ -128,6 +128,52 @@ impl Settings {
     }
 }
 
+/// The `settings` thread: writes the newest settings handed to it (older
+/// ones still queued are skipped), so the UI thread never waits on the disk.
+pub struct Saver {
+    tx: Option<crossbeam_channel::Sender<String>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Saver {
+    /// Starts the thread writing to `path`.
+    pub fn start(path: PathBuf) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded::<String>(8);
+        let thread = std::thread::Builder::new().name("settings".into()).spawn(move || {
+            while let Ok(mut json) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    json = newer;
+                }
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                // Pretty, as `Settings::save` writes it.
+                let text = serde_json::from_str::<serde_json::Value>(&json).and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or(json);
+                if let Err(e) = tacit_session::write_atomic(&path, text.as_bytes()) {
+                    tracing::warn!("cannot save settings to {}: {e}", path.display());
+                }
+            }
+        })?;
+        Ok(Self { tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// Queues the settings (as JSON) to be written; false when the queue is
+    /// full (the caller tries again later).
+    pub fn save(&self, json: String) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.try_send(json).is_ok())
+    }
+
+    /// Writes `json` last and waits until everything queued is on disk (on exit).
+    pub fn finish(&mut self, json: String) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(json);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

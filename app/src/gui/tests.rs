@@ -75,6 +75,7 @@ fn write_transcript(dir: &Path) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one end-to-end scenario, checked step by step")]
 fn record_review_label_edit_and_mark_reviewed() {
     let tmp = tempfile::tempdir().unwrap();
     let lib = tmp.path().join("lib");
@@ -273,7 +274,13 @@ fn record_review_label_edit_and_mark_reviewed() {
     }
     assert_eq!(texts, vec!["start the root pass".to_string(), "keep the keyhole small".to_string()]);
 
-    // Settings were saved as they changed.
+    // Settings were saved as they changed (by the settings thread, once
+    // they rested).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&settings_path).map_or(true, |t| !t.contains("\"Export\"")) && std::time::Instant::now() < deadline {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let saved = json(&settings_path);
     assert_eq!(saved["place"], "Export");
     assert_eq!(saved["operator"], "op-07");

@@ -37,17 +37,28 @@ enum Pending {
     Ref { id: String, parent: String },
 }
 
+/// Time slots (id → ms, `None` when unaligned).
+type Slots = HashMap<String, Option<i64>>;
+/// Annotations as read: tier, its annotator, the annotation, its value.
+type Raw = Vec<(String, Option<String>, Pending, String)>;
+
 /// Parses an EAF document. Errors name the line and what is wrong.
 pub fn parse(text: &str) -> Result<Vec<ElanAnnotation>, String> {
+    let (slots, raw) = read_document(text)?;
+    place(&slots, raw)
+}
+
+/// The time slots and annotations of the XML, in document order.
+fn read_document(text: &str) -> Result<(Slots, Raw), String> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let line = |pos: u64| text.as_bytes()[..(pos as usize).min(text.len())].iter().filter(|b| **b == b'\n').count() + 1;
-    let mut slots: HashMap<String, Option<i64>> = HashMap::new();
+    let mut slots: Slots = HashMap::new();
     let mut tier: Option<(String, Option<String>)> = None;
     let mut pending: Option<Pending> = None;
     let mut in_value = false;
     let mut value = String::new();
-    let mut raw: Vec<(String, Option<String>, Pending, String)> = Vec::new();
+    let mut raw: Raw = Vec::new();
     let mut saw_root = false;
     loop {
         let pos = reader.buffer_position();
@@ -103,7 +114,12 @@ pub fn parse(text: &str) -> Result<Vec<ElanAnnotation>, String> {
     if !saw_root {
         return Err("no ANNOTATION_DOCUMENT element: not an ELAN .eaf file".into());
     }
-    // Times: alignable ones from their slots, references from their parents.
+    Ok((slots, raw))
+}
+
+/// Times for every annotation: alignable ones from their slots, references
+/// from their (aligned) ancestors; sorted by start, tier, id.
+fn place(slots: &Slots, raw: Raw) -> Result<Vec<ElanAnnotation>, String> {
     let mut times: HashMap<String, (i64, i64)> = HashMap::new();
     for (_, _, p, _) in &raw {
         if let Pending::Aligned { id, ts1, ts2 } = p {

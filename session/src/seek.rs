@@ -15,7 +15,7 @@
 //! the `t_ns` buffers of camera batches: a one-hour session opens in well
 //! under a second (docs/performance.md). Uncompressed streams only (what
 //! `capture` writes); a torn tail ends the index where the last whole
-//! message ends.
+//! message ends ([`ipc::messages`], the one message walk).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -24,14 +24,8 @@ use std::path::{Path, PathBuf};
 use arrow_schema::DataType;
 use tacit_schema::StreamInfo;
 
-use crate::error::DatasetError;
-
-/// Where one buffer of a batch lies in its file.
-#[derive(Clone, Copy, Debug, Default)]
-struct Loc {
-    pos: u64,
-    len: u64,
-}
+use crate::error::SessionError;
+use crate::ipc::{self, Loc};
 
 /// One record batch of a stream file: its rows and the places of its buffers.
 #[derive(Clone, Debug)]
@@ -56,64 +50,22 @@ fn buffer_counts(types: &[DataType]) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-/// Reads the record batch messages of one IPC stream file.
-fn scan_file(path: &Path, file_no: u32, types: &[DataType], out: &mut Vec<BatchLoc>) -> Result<(), DatasetError> {
-    let f = File::open(path).map_err(|e| DatasetError::io("open", path, e))?;
-    let size = f.metadata().map_err(|e| DatasetError::io("read", path, e))?.len();
-    let counts = buffer_counts(types).map_err(|m| DatasetError::session(m, path))?;
+/// The record batches of one stream file ([`ipc::messages`]), checked against
+/// the columns the stream must have.
+fn scan_file(path: &Path, file_no: u32, types: &[DataType], out: &mut Vec<BatchLoc>) -> Result<(), SessionError> {
+    let counts = buffer_counts(types).map_err(|m| SessionError::invalid(m, path))?;
     let total_buffers: usize = counts.iter().sum();
-    let mut pos = 0u64;
-    let mut meta = Vec::new();
-    let mut word = [0u8; 4];
-    loop {
-        if pos + 8 > size {
-            break;
+    for batch in ipc::messages(path)?.batches {
+        if batch.compressed {
+            return Err(SessionError::invalid("compressed Arrow IPC batches cannot be seeked; this is not a file tacit recorded", path));
         }
-        f.read_exact_at(&mut word, pos).map_err(|e| DatasetError::io("read", path, e))?;
-        let mut prefix = 4;
-        let mut len = u32::from_le_bytes(word);
-        if len == 0xFFFF_FFFF {
-            f.read_exact_at(&mut word, pos + 4).map_err(|e| DatasetError::io("read", path, e))?;
-            len = u32::from_le_bytes(word);
-            prefix = 8;
+        if batch.buffers.len() != total_buffers || batch.nulls.len() != types.len() {
+            return Err(SessionError::invalid(
+                format!("a record batch has {} buffers for {} columns; expected {total_buffers}", batch.buffers.len(), batch.nulls.len()),
+                path,
+            ));
         }
-        if len == 0 {
-            break; // end of stream
-        }
-        let meta_start = pos + prefix;
-        if meta_start + u64::from(len) > size {
-            break; // torn tail
-        }
-        meta.resize(len as usize, 0);
-        f.read_exact_at(&mut meta, meta_start).map_err(|e| DatasetError::io("read", path, e))?;
-        let Ok(msg) = arrow_ipc::root_as_message(&meta) else { break };
-        let body_start = meta_start + u64::from(len);
-        let body_len = u64::try_from(msg.bodyLength()).unwrap_or(u64::MAX);
-        if body_start.saturating_add(body_len) > size {
-            break; // torn tail
-        }
-        if let Some(rb) = msg.header_as_record_batch() {
-            if rb.compression().is_some() {
-                return Err(DatasetError::session(
-                    "compressed Arrow IPC batches cannot be seeked; this is not a file tacit recorded",
-                    path,
-                ));
-            }
-            let (Some(bufs), Some(nodes)) = (rb.buffers(), rb.nodes()) else { break };
-            if bufs.len() != total_buffers || nodes.len() != types.len() {
-                return Err(DatasetError::session(
-                    format!("a record batch has {} buffers for {} columns; expected {total_buffers}", bufs.len(), nodes.len()),
-                    path,
-                ));
-            }
-            out.push(BatchLoc {
-                file: file_no,
-                rows: u32::try_from(rb.length()).unwrap_or(0),
-                buffers: bufs.iter().map(|b| Loc { pos: body_start + b.offset().max(0) as u64, len: b.length().max(0) as u64 }).collect(),
-                nulls: nodes.iter().map(|n| n.null_count() > 0).collect(),
-            });
-        }
-        pos = body_start + body_len;
+        out.push(BatchLoc { file: file_no, rows: batch.rows, buffers: batch.buffers, nulls: batch.nulls });
     }
     Ok(())
 }
@@ -132,21 +84,21 @@ fn first_buffers(types: &[DataType]) -> Vec<usize> {
         .collect()
 }
 
-fn read_at(files: &[(PathBuf, File)], file: u32, pos: u64, len: u64) -> Result<Vec<u8>, DatasetError> {
+fn read_at(files: &[(PathBuf, File)], file: u32, pos: u64, len: u64) -> Result<Vec<u8>, SessionError> {
     let (path, f) = &files[file as usize];
     let mut buf = vec![0u8; len as usize];
-    f.read_exact_at(&mut buf, pos).map_err(|e| DatasetError::io("read", path, e))?;
+    f.read_exact_at(&mut buf, pos).map_err(|e| SessionError::io("read", path, e))?;
     Ok(buf)
 }
 
-fn open_files(dir: &Path, stream: &StreamInfo, ext: &str) -> Result<Vec<(PathBuf, File)>, DatasetError> {
+fn open_files(dir: &Path, stream: &StreamInfo, ext: &str) -> Result<Vec<(PathBuf, File)>, SessionError> {
     stream
         .files
         .iter()
         .filter(|f| f.ends_with(ext))
         .map(|f| {
             let p = dir.join(f);
-            let file = File::open(&p).map_err(|e| DatasetError::io("open", &p, e))?;
+            let file = File::open(&p).map_err(|e| SessionError::io("open", &p, e))?;
             Ok((p, file))
         })
         .collect()
@@ -172,7 +124,7 @@ pub struct FrameIndex {
 
 impl FrameIndex {
     /// Scans a camera stream's files (message headers and the `t_ns` buffers only).
-    pub fn open(dir: &Path, stream: &StreamInfo) -> Result<Self, DatasetError> {
+    pub fn open(dir: &Path, stream: &StreamInfo) -> Result<Self, SessionError> {
         let types: Vec<DataType> = tacit_schema::tables::camera_schema().fields().iter().map(|f| f.data_type().clone()).collect();
         let files = open_files(dir, stream, ".arrows")?;
         let mut batches = Vec::new();
@@ -227,9 +179,10 @@ impl FrameIndex {
     }
 
     /// The JPEG bytes of frame `i` (two small reads: its offsets, then its bytes).
-    pub fn frame(&self, i: usize) -> Result<Vec<u8>, DatasetError> {
+    pub fn frame(&self, i: usize) -> Result<Vec<u8>, SessionError> {
         let Some(&(b, r)) = self.at.get(i) else {
-            return Err(DatasetError::Options(format!("frame {i} is past the end ({} frames)", self.len())));
+            let path = self.files.first().map_or_else(PathBuf::new, |(p, _)| p.clone());
+            return Err(SessionError::invalid(format!("frame {i} is past the end ({} frames)", self.len()), &path));
         };
         let loc = &self.batches[b as usize];
         let (offsets, values) = (loc.buffers[self.data + 1], loc.buffers[self.data + 2]);
@@ -238,7 +191,7 @@ impl FrameIndex {
         let end = i32::from_le_bytes([o[4], o[5], o[6], o[7]]).max(0) as u64;
         if end < start || end > values.len {
             let (path, _) = &self.files[loc.file as usize];
-            return Err(DatasetError::session(format!("frame {i} has offsets {start}..{end} outside its batch"), path));
+            return Err(SessionError::invalid(format!("frame {i} has offsets {start}..{end} outside its batch"), path));
         }
         read_at(&self.files, loc.file, values.pos + start, end - start)
     }
@@ -265,7 +218,7 @@ pub struct SensorSample {
 impl SensorIndex {
     /// Scans a sensor stream's files (message headers and the first and last
     /// `t_ns` of each batch).
-    pub fn open(dir: &Path, stream: &StreamInfo, channels: &[String]) -> Result<Self, DatasetError> {
+    pub fn open(dir: &Path, stream: &StreamInfo, channels: &[String]) -> Result<Self, SessionError> {
         let names: Vec<String> = channels.to_vec();
         let types: Vec<DataType> = tacit_schema::tables::sensor_schema(&names).fields().iter().map(|f| f.data_type().clone()).collect();
         let files: Vec<(PathBuf, File)> =
@@ -299,7 +252,7 @@ impl SensorIndex {
     /// there are few; else, from evenly chosen batches, a short run of
     /// consecutive rows each. Reads only the rows it returns (a few small
     /// reads per batch), so a plot of an hour costs the same as of a minute.
-    pub fn sample(&self, from_ns: i64, to_ns: i64, max_rows: usize) -> Result<SensorSample, DatasetError> {
+    pub fn sample(&self, from_ns: i64, to_ns: i64, max_rows: usize) -> Result<SensorSample, SessionError> {
         let lo = self.spans.partition_point(|s| s.1 < from_ns);
         let hi = self.spans.partition_point(|s| s.0 <= to_ns);
         let mut out = SensorSample { t_ns: Vec::new(), values: vec![Vec::new(); self.channels.len()] };

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::tacit::{table_schema, DatasetManifest};
-use crate::validate::{Defect, Validation};
+use super::{table_schema, DatasetManifest};
+use crate::report::{Defect, Validation};
 
 /// Most defects reported per file (the rest are counted).
 const PER_FILE: usize = 10;
@@ -129,7 +129,7 @@ fn time_column(table: &str) -> &'static str {
 /// Reads a whole file batch by batch; returns its rows, or None if it cannot be read.
 fn check_file(
     m: &DatasetManifest,
-    fe: &crate::tacit::FileEntry,
+    fe: &super::FileEntry,
     path: &Path,
     episodes: &BTreeMap<u64, (&str, &str)>,
     episode_rows: &mut BTreeMap<u64, u64>,
@@ -253,7 +253,7 @@ pub struct TacitSummary {
 /// Summarizes a tacit-format dataset (reads `tacit.json` and the labels table).
 pub fn summarize_tacit(root: &Path) -> Result<TacitSummary, crate::DatasetError> {
     let m = DatasetManifest::read(root)?;
-    let h = |eps: &mut dyn Iterator<Item = &crate::tacit::EpisodeEntry>| eps.map(|e| e.duration_ns as f64).sum::<f64>() / 3.6e12;
+    let h = |eps: &mut dyn Iterator<Item = &super::EpisodeEntry>| eps.map(|e| e.duration_ns as f64).sum::<f64>() / 3.6e12;
     let mut s = TacitSummary {
         format: format!("{} {}", m.format, m.format_version),
         episodes: m.episodes.len() as u64,

@@ -8,32 +8,10 @@ use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
+use crate::report::{Defect, Validation};
+
 /// Most defects reported per kind of check (the rest are counted).
 const PER_CHECK: usize = 20;
-
-/// One thing wrong with a dataset.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Defect {
-    /// The file, relative to the dataset.
-    pub file: String,
-    /// The row (data: global `index` position in the file), if it is about one.
-    pub row: Option<u64>,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// The outcome of a validation.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct Validation {
-    /// Episodes found.
-    pub episodes: u64,
-    /// Frames found.
-    pub frames: u64,
-    /// Every defect (capped per check; `more` counts the rest).
-    pub defects: Vec<Defect>,
-    /// Defects not listed.
-    pub more: u64,
-}
 
 struct Sink<'a> {
     v: &'a mut Validation,
@@ -106,47 +84,77 @@ pub fn validate_lerobot(root: &Path) -> Validation {
     let mut v = Validation::default();
     let mut s = Sink { v: &mut v, root, counts: Default::default() };
     let info_path = root.join("meta/info.json");
-    let info: Value = match std::fs::read_to_string(&info_path)
+    let Some(info) = check_info(&mut s, &info_path) else { return v };
+    check_splits(&mut s, &info_path, &info);
+    let fps = info["fps"].as_f64().unwrap_or(0.0);
+    let features = check_features(&mut s, &info_path, &info);
+    let n_tasks = check_tasks(&mut s, &root.join("meta/tasks.parquet"));
+    let data = check_data(&mut s, root, &features, fps, n_tasks);
+    let frames = data.next_index;
+    if info["total_frames"].as_i64() != Some(frames) {
+        s.add("info", &info_path, None, format!("total_frames is {}, the data has {frames}", info["total_frames"]));
+    }
+    if info["total_episodes"].as_i64() != Some(data.episodes.len() as i64) {
+        s.add("info", &info_path, None, format!("total_episodes is {}, the data has {}", info["total_episodes"], data.episodes.len()));
+    }
+    let video_frames = check_episodes(&mut s, root, &features, fps, &data.episodes);
+    check_videos(&mut s, root, &video_frames);
+    check_stats(&mut s, &root.join("meta/stats.json"), &features);
+    v.frames = frames.max(0) as u64;
+    v.episodes = data.episodes.len() as u64;
+    v
+}
+
+/// `meta/info.json`, its version and keys; `None` when it cannot be read.
+fn check_info(s: &mut Sink<'_>, info_path: &Path) -> Option<Value> {
+    let info: Value = match std::fs::read_to_string(info_path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
     {
         Ok(i) => i,
         Err(e) => {
-            s.add("info", &info_path, None, format!("cannot read meta/info.json ({e}); is this a LeRobot v3.0 dataset?"));
-            return v;
+            s.add("info", info_path, None, format!("cannot read meta/info.json ({e}); is this a LeRobot v3.0 dataset?"));
+            return None;
         }
     };
     if info["codebase_version"] != "v3.0" {
-        s.add("info", &info_path, None, format!("codebase_version is {}, not \"v3.0\"", info["codebase_version"]));
+        s.add("info", info_path, None, format!("codebase_version is {}, not \"v3.0\"", info["codebase_version"]));
     }
     for key in ["robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size", "fps", "splits", "data_path", "features"] {
         if info.get(key).is_none() {
-            s.add("info", &info_path, None, format!("key {key:?} is missing"));
+            s.add("info", info_path, None, format!("key {key:?} is missing"));
         }
     }
-    // Splits: "a:b" episode ranges, disjoint, covering every episode.
+    Some(info)
+}
+
+/// Splits: "a:b" episode ranges, disjoint, covering every episode.
+fn check_splits(s: &mut Sink<'_>, info_path: &Path, info: &Value) {
     if let Some(splits) = info["splits"].as_object() {
         let total = info["total_episodes"].as_u64().unwrap_or(0);
         let mut ranges = Vec::new();
         for (name, r) in splits {
             match r.as_str().and_then(|r| r.split_once(':')).and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))) {
                 Some((a, b)) if a <= b && b <= total => ranges.push((a, b)),
-                _ => s.add("info", &info_path, None, format!("split {name} is {r}, not a range \"start:end\" within 0:{total}")),
+                _ => s.add("info", info_path, None, format!("split {name} is {r}, not a range \"start:end\" within 0:{total}")),
             }
         }
         ranges.sort();
         let mut next = 0;
         for (a, b) in &ranges {
             if *a != next {
-                s.add("info", &info_path, None, format!("splits leave a gap or overlap at episode {next} (next range starts at {a})"));
+                s.add("info", info_path, None, format!("splits leave a gap or overlap at episode {next} (next range starts at {a})"));
             }
             next = *b;
         }
         if next != total && !ranges.is_empty() {
-            s.add("info", &info_path, None, format!("splits end at episode {next}, total_episodes is {total}"));
+            s.add("info", info_path, None, format!("splits end at episode {next}, total_episodes is {total}"));
         }
     }
-    let fps = info["fps"].as_f64().unwrap_or(0.0);
+}
+
+/// The features: the five defaults last with their dtypes, names, dtype and shape.
+fn check_features(s: &mut Sink<'_>, info_path: &Path, info: &Value) -> Vec<(String, Value)> {
     let features: Vec<(String, Value)> =
         info["features"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     let names: Vec<&str> = features.iter().map(|(k, _)| k.as_str()).collect();
@@ -154,7 +162,7 @@ pub fn validate_lerobot(root: &Path) -> Validation {
     if tail != DEFAULTS.iter().map(|d| d.0).collect::<Vec<_>>() {
         s.add(
             "info",
-            &info_path,
+            info_path,
             None,
             format!("the last five features must be timestamp, frame_index, episode_index, index, task_index; they are {tail:?}"),
         );
@@ -162,24 +170,26 @@ pub fn validate_lerobot(root: &Path) -> Validation {
     for (name, dtype) in DEFAULTS {
         if let Some((_, f)) = features.iter().find(|(k, _)| k == name) {
             if f["dtype"] != dtype {
-                s.add("info", &info_path, None, format!("feature {name} must be {dtype}, is {}", f["dtype"]));
+                s.add("info", info_path, None, format!("feature {name} must be {dtype}, is {}", f["dtype"]));
             }
         }
     }
     for (name, f) in &features {
         if name.contains('/') {
-            s.add("info", &info_path, None, format!("feature name {name:?} contains \"/\""));
+            s.add("info", info_path, None, format!("feature name {name:?} contains \"/\""));
         }
         if f.get("dtype").is_none() || f.get("shape").is_none() {
-            s.add("info", &info_path, None, format!("feature {name} lacks dtype or shape"));
+            s.add("info", info_path, None, format!("feature {name} lacks dtype or shape"));
         }
     }
+    features
+}
 
-    // Tasks.
-    let tasks_path = root.join("meta/tasks.parquet");
-    let n_tasks = match read_parquet(&tasks_path) {
+/// `meta/tasks.parquet`: pandas index metadata, contiguous `task_index`; returns the task count.
+fn check_tasks(s: &mut Sink<'_>, tasks_path: &Path) -> usize {
+    match read_parquet(tasks_path) {
         Err(e) => {
-            s.add("tasks", &tasks_path, None, e);
+            s.add("tasks", tasks_path, None, e);
             0
         }
         Ok((schema, batches)) => {
@@ -187,7 +197,7 @@ pub fn validate_lerobot(root: &Path) -> Validation {
             if pandas.as_ref().and_then(|p| p["index_columns"].as_array().map(|a| !a.is_empty())) != Some(true) {
                 s.add(
                     "tasks",
-                    &tasks_path,
+                    tasks_path,
                     None,
                     "no pandas metadata naming the task text as the index: LeRobot would read tasks as integers".into(),
                 );
@@ -195,14 +205,24 @@ pub fn validate_lerobot(root: &Path) -> Validation {
             let idx = int_col(&batches, "task_index").unwrap_or_default();
             for (i, t) in idx.iter().enumerate() {
                 if *t != i as i64 {
-                    s.add("tasks", &tasks_path, Some(i as u64), format!("task_index {t}, expected {i}"));
+                    s.add("tasks", tasks_path, Some(i as u64), format!("task_index {t}, expected {i}"));
                 }
             }
             idx.len()
         }
-    };
+    }
+}
 
-    // Data.
+/// What the data files hold: the next global index and each episode's row range.
+struct DataRows {
+    next_index: i64,
+    /// (episode, from, to).
+    episodes: Vec<(i64, i64, i64)>,
+}
+
+/// The data files: columns and metadata against the features, contiguous
+/// `index` and `episode_index`, `frame_index` from 0, timestamps, task indexes.
+fn check_data(s: &mut Sink<'_>, root: &Path, features: &[(String, Value)], fps: f64, n_tasks: usize) -> DataRows {
     let data_files = files_under(&root.join("data"));
     if data_files.is_empty() {
         s.add("data", &root.join("data"), None, "no data files".into());
@@ -276,15 +296,18 @@ pub fn validate_lerobot(root: &Path) -> Validation {
             }
         }
     }
-    let frames = next_index;
-    if info["total_frames"].as_i64() != Some(frames) {
-        s.add("info", &info_path, None, format!("total_frames is {}, the data has {frames}", info["total_frames"]));
-    }
-    if info["total_episodes"].as_i64() != Some(episode_rows.len() as i64) {
-        s.add("info", &info_path, None, format!("total_episodes is {}, the data has {}", info["total_episodes"], episode_rows.len()));
-    }
+    DataRows { next_index, episodes: episode_rows }
+}
 
-    // Episodes (and where each one's frames are in the MP4s).
+/// `meta/episodes`: lengths and ranges against the data, and where each
+/// episode's frames are in the MP4s; returns frames and end time per MP4.
+fn check_episodes(
+    s: &mut Sink<'_>,
+    root: &Path,
+    features: &[(String, Value)],
+    fps: f64,
+    episode_rows: &[(i64, i64, i64)],
+) -> std::collections::BTreeMap<(String, i64), (u64, f64)> {
     let video_keys: Vec<String> = features.iter().filter(|(_, f)| f["dtype"] == "video").map(|(k, _)| k.clone()).collect();
     let mut video_frames: std::collections::BTreeMap<(String, i64), (u64, f64)> = Default::default();
     let ep_files = files_under(&root.join("meta/episodes"));
@@ -339,7 +362,7 @@ pub fn validate_lerobot(root: &Path) -> Validation {
         }
     }
     if !ep_files.is_empty() && listed != episode_rows {
-        let first = listed.iter().zip(&episode_rows).position(|(a, b)| a != b).unwrap_or(listed.len().min(episode_rows.len()));
+        let first = listed.iter().zip(episode_rows.iter()).position(|(a, b)| a != b).unwrap_or(listed.len().min(episode_rows.len()));
         s.add(
             "episodes",
             ep_files.first().map(PathBuf::as_path).unwrap_or(root),
@@ -349,8 +372,12 @@ pub fn validate_lerobot(root: &Path) -> Validation {
     } else if ep_files.is_empty() {
         s.add("episodes", &root.join("meta/episodes"), None, "no episodes table".into());
     }
+    video_frames
+}
 
-    for ((key, fi), (frames, _)) in &video_frames {
+/// Every MP4 the episodes point at exists and has their frames.
+fn check_videos(s: &mut Sink<'_>, root: &Path, video_frames: &std::collections::BTreeMap<(String, i64), (u64, f64)>) {
+    for ((key, fi), (frames, _)) in video_frames {
         let mp4 = root.join(format!("videos/{key}/chunk-000/file-{fi:03}.mp4"));
         if !mp4.is_file() {
             s.add("video", &mp4, None, "missing: the episodes table points here".into());
@@ -360,22 +387,20 @@ pub fn validate_lerobot(root: &Path) -> Validation {
             }
         }
     }
+}
 
-    // Stats.
-    let stats_path = root.join("meta/stats.json");
-    match std::fs::read_to_string(&stats_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
-        None => s.add("stats", &stats_path, None, "missing or not JSON".into()),
+/// `meta/stats.json` has every non-string feature.
+fn check_stats(s: &mut Sink<'_>, stats_path: &Path, features: &[(String, Value)]) {
+    match std::fs::read_to_string(stats_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+        None => s.add("stats", stats_path, None, "missing or not JSON".into()),
         Some(st) => {
-            for (name, f) in &features {
+            for (name, f) in features {
                 if f["dtype"] != "string" && st.get(name).is_none() {
-                    s.add("stats", &stats_path, None, format!("no statistics for feature {name}"));
+                    s.add("stats", stats_path, None, format!("no statistics for feature {name}"));
                 }
             }
         }
     }
-    v.frames = frames.max(0) as u64;
-    v.episodes = episode_rows.len() as u64;
-    v
 }
 
 /// What `tacit inspect DATASET` shows.

@@ -1,0 +1,115 @@
+//! Opening a session for Review (on the `review-open` thread): the frame and
+//! sensor indexes, the transcript, the annotations, the waveform.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tacit_schema::{SessionManifest, StreamKind};
+use tacit_session::seek::{FrameIndex, SensorIndex, SensorSample};
+use tacit_session::transcript::{self, Segment};
+use tacit_session::{labels, layout, SessionDir};
+
+use super::edit::Edits;
+
+/// Bins of the whole-session waveform.
+pub(crate) const WAVE_BINS: usize = 2000;
+/// Rows sampled for each sensor plot.
+pub(crate) const PLOT_ROWS: usize = 4000;
+
+/// A sensor stream and its plot data.
+pub(crate) struct SensorPlot {
+    pub(crate) name: String,
+    pub(crate) index: Arc<SensorIndex>,
+    pub(crate) overview: SensorSample,
+    /// Rows for the zoomed view and the range they cover.
+    pub(crate) detail: Option<(i64, i64, SensorSample)>,
+}
+
+/// A session opened for review (built on the `review-open` thread).
+pub struct Loaded {
+    pub(crate) dir: PathBuf,
+    pub(crate) manifest: SessionManifest,
+    /// The annotations and their edits (undo, redo, saves in flight).
+    pub(crate) edits: Edits,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) cams: Vec<(String, Arc<FrameIndex>)>,
+    pub(crate) sensors: Vec<SensorPlot>,
+    pub(crate) wave: Vec<f32>,
+    /// The microphone's WAV, played from the playhead.
+    pub(crate) wav: Option<PathBuf>,
+    pub(crate) duration_ns: i64,
+    pub(crate) opened_in: Duration,
+}
+
+pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
+    let started = Instant::now();
+    let session = SessionDir::open(dir).map_err(|e| e.to_string())?;
+    let profile = session.profile().map_err(|e| e.to_string())?;
+    let manifest = session.into_manifest();
+    let ann = labels::load(dir).map_err(|e| e.to_string())?;
+    let next_label = labels::next_number(dir, &ann);
+    let tpath = dir.join(layout::TRANSCRIPT);
+    let segments = transcript::read_if_any(&tpath).map_err(|e| e.to_string())?.unwrap_or_default();
+    let mut cams = Vec::new();
+    let mut sensors = Vec::new();
+    let mut wave = Vec::new();
+    let mut wav = None;
+    for s in &manifest.streams {
+        match s.kind {
+            StreamKind::Camera => cams.push((s.name.clone(), Arc::new(FrameIndex::open(dir, s).map_err(|e| e.to_string())?))),
+            StreamKind::Sensor => {
+                // The channels as recorded: the session's station profile.
+                let channels: Vec<String> = profile
+                    .sensors
+                    .iter()
+                    .find(|p| p.name == s.name)
+                    .map(|p| p.channels.iter().map(|c| c.name.clone()).collect())
+                    .unwrap_or_default();
+                let index = Arc::new(SensorIndex::open(dir, s, &channels).map_err(|e| e.to_string())?);
+                let overview = index.sample(i64::MIN, i64::MAX, PLOT_ROWS).map_err(|e| e.to_string())?;
+                sensors.push(SensorPlot { name: s.name.clone(), index, overview, detail: None });
+            }
+            StreamKind::Audio if wave.is_empty() => {
+                if let Some(f) = s.files.iter().find(|f| f.ends_with(".wav")) {
+                    wave = waveform(&dir.join(f)).unwrap_or_default();
+                    wav = Some(dir.join(f));
+                }
+            }
+            _ => {}
+        }
+    }
+    let duration_ns = manifest.duration_ns.max(1);
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        manifest,
+        edits: Edits::new(ann, profile.labels, next_label),
+        segments,
+        cams,
+        sensors,
+        wave,
+        wav,
+        duration_ns,
+        opened_in: started.elapsed(),
+    })
+}
+
+/// Peak per bin over the whole file, from a short read at each bin (the
+/// file is never read whole: a one-hour session opens as fast as a minute).
+pub(crate) fn waveform(path: &Path) -> Result<Vec<f32>, String> {
+    let mut r = hound::WavReader::open(path).map_err(|e| e.to_string())?;
+    let frames = r.duration();
+    let ch = u32::from(r.spec().channels.max(1));
+    let mut out = Vec::with_capacity(WAVE_BINS);
+    if frames == 0 {
+        return Ok(out);
+    }
+    let read = 256u32.min(frames);
+    for b in 0..WAVE_BINS as u64 {
+        let at = (b * u64::from(frames) / WAVE_BINS as u64) as u32;
+        r.seek(at.min(frames - read)).map_err(|e| e.to_string())?;
+        let peak = r.samples::<i16>().take((read * ch) as usize).filter_map(Result::ok).map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        out.push(f32::from(peak) / 32768.0);
+    }
+    Ok(out)
+}
