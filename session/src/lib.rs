@@ -11,8 +11,9 @@
 //!   ELAN ([`elan`]) files;
 //! - [`transcript`]: `transcript.parquet`'s writer and reader;
 //! - [`ipc`]: the one message walk over the Arrow IPC stream files (the
-//!   readable part of a torn file, decoding, repair), and [`seek`]: random
-//!   access by time into camera and sensor streams, built on it;
+//!   readable part of a torn file, decoding, repair), [`seek`]: random
+//!   access by time into camera and sensor streams, built on it, and
+//!   [`streams`]: the raw streams read in order (export);
 //! - [`Library`]: the sessions of a library folder;
 //! - [`SessionLock`] and [`write_atomic`], the recorder's lock and the
 //!   crash-safe replace every small file goes through.
@@ -22,6 +23,8 @@
 //! object store) can sit behind the same calls.
 
 pub mod atomic;
+#[cfg(feature = "test-support")]
+pub mod builder;
 pub mod dir;
 pub mod elan;
 pub mod error;
@@ -32,6 +35,7 @@ pub mod layout;
 pub mod library;
 pub mod lock;
 pub mod seek;
+pub mod streams;
 pub mod transcript;
 
 pub use atomic::write_atomic;
