@@ -8,11 +8,15 @@
 //! The playhead clock stays the master: a seek, a pause or a speed change
 //! stops the stream and starts a new one at the playhead. Speeds other than
 //! 1× pick the nearest sample (pitch changes, as on a tape).
+//!
+//! Review never opens the file or the device itself: it sends commands to
+//! the `review-audio` thread ([`Controller`]), which owns the stream (a cpal
+//! stream cannot move between threads) and acts on the newest command only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
-use crossbeam_channel::{bounded, Receiver, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 
 /// Samples per chunk handed from the feeder to the callback.
 const CHUNK_FRAMES: usize = 1024;
@@ -116,6 +120,64 @@ pub fn play(wav: &Path, from_ns: i64, speed: f32, device: Option<&str>) -> Resul
     .map_err(|e| format!("{name}: cannot open the output: {e}"))?;
     stream.play().map_err(|e| format!("{name}: cannot start the output: {e}"))?;
     Ok(Player { _stream: stream, device: name })
+}
+
+/// What the `review-audio` thread is asked to do.
+enum Command {
+    /// Play `wav` from `from_ns` at `speed` (replacing what plays).
+    Play { wav: PathBuf, from_ns: i64, speed: f32 },
+    /// Silence.
+    Stop,
+}
+
+/// Review's handle on the `review-audio` thread: commands in, errors out.
+pub struct Controller {
+    tx: Sender<Command>,
+    errors: Receiver<String>,
+}
+
+impl Controller {
+    /// Starts the thread; it plays on `device` (or the default output).
+    pub fn start(device: Option<String>) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<Command>(16);
+        let (err_tx, errors) = bounded::<String>(4);
+        std::thread::Builder::new().name("review-audio".into()).spawn(move || {
+            let mut player: Option<Player> = None;
+            while let Ok(mut cmd) = rx.recv() {
+                // Seeks pile up while scrubbing: only the newest counts.
+                while let Ok(newer) = rx.try_recv() {
+                    cmd = newer;
+                }
+                player = None;
+                if let Command::Play { wav, from_ns, speed } = cmd {
+                    match play(&wav, from_ns, speed, device.as_deref()) {
+                        Ok(p) => player = Some(p),
+                        Err(e) => {
+                            tracing::warn!("no sound: {e}");
+                            let _ = err_tx.try_send(e);
+                        }
+                    }
+                }
+            }
+            drop(player);
+        })?;
+        Ok(Self { tx, errors })
+    }
+
+    /// Plays `wav` from `from_ns` at `speed`.
+    pub fn play(&self, wav: &Path, from_ns: i64, speed: f32) {
+        let _ = self.tx.try_send(Command::Play { wav: wav.to_path_buf(), from_ns, speed });
+    }
+
+    /// Stops the sound.
+    pub fn stop(&self) {
+        let _ = self.tx.try_send(Command::Stop);
+    }
+
+    /// Why the last start failed, once.
+    pub fn error(&self) -> Option<String> {
+        self.errors.try_recv().ok()
+    }
 }
 
 /// The callback's side: chunks in, silence when the feeder is behind.

@@ -26,7 +26,7 @@ use crate::error::CaptureError;
 use crate::source::{audio, camera, sensor, EventMsg, LiveStats, SourceCtx};
 use crate::store;
 use crate::writer::{self, WriterOutput};
-use tacit_session::{layout, Library, SessionLock};
+use tacit_session::{layout, Library, SessionLock, Staging};
 
 /// Choices made when a recording starts.
 #[derive(Clone, Debug)]
@@ -127,12 +127,15 @@ fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static
 }
 
 /// A recording being started: the session folder (locked, with its disk
-/// reserve), the clock, and every stream planned so far with its capture
-/// thread and writer job. Dropped before [`Setup::start_writers`] succeeds
-/// — any `?` in [`Recorder::start`] — it stops the threads it started and
-/// removes the folder: a failed start leaves nothing behind.
+/// reserve, guarded by a [`Staging`]), the clock, and every stream planned
+/// so far with its capture thread and writer job. Dropped before
+/// [`Setup::start_writers`] succeeds — any `?` in [`Recorder::start`] — it
+/// stops the threads it started and removes the folder: a failed start
+/// leaves nothing behind.
 struct Setup {
     dir: PathBuf,
+    /// The session folder, removed on drop until the start completes.
+    folder: Option<Staging>,
     lock: Option<SessionLock>,
     clock: SessionClock,
     stop: Arc<AtomicBool>,
@@ -143,7 +146,6 @@ struct Setup {
     plans: Vec<StreamPlan>,
     sources: Vec<JoinHandle<()>>,
     writers: Vec<(usize, String, WriterJob)>,
-    committed: bool,
 }
 
 /// What a successful [`Setup`] hands to the [`Recorder`].
@@ -161,15 +163,13 @@ struct Started {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        if self.committed {
-            return;
-        }
+        let Some(folder) = self.folder.take() else { return }; // started: the recorder's now
         self.stop.store(true, Ordering::Relaxed);
         for s in self.sources.drain(..) {
             let _ = s.join();
         }
         drop(self.lock.take());
-        let _ = std::fs::remove_dir_all(&self.dir);
+        drop(folder); // removes it
     }
 }
 
@@ -189,16 +189,12 @@ fn watch(out: WriterOutput, fatal: &Arc<Mutex<Option<String>>>, stop: &Arc<Atomi
 impl Setup {
     /// Locks the new session folder `dir` and reserves disk for its end.
     fn new(dir: PathBuf, segment_bytes: u64) -> Result<Self, CaptureError> {
-        let lock = match SessionLock::acquire(&dir) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e.into());
-            }
-        };
+        let folder = Staging::new(dir.clone());
+        let lock = SessionLock::acquire(&dir)?; // on failure `folder` drops: removed
         let (events_tx, events_rx) = bounded::<EventMsg>(4096);
         let setup = Self {
             dir,
+            folder: Some(folder),
             lock: Some(lock),
             clock: SessionClock::start_now(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -209,7 +205,6 @@ impl Setup {
             plans: Vec::new(),
             sources: Vec::new(),
             writers: Vec::new(),
-            committed: false,
         };
         store::create_reserve(&setup.dir)?;
         Ok(setup)
@@ -356,7 +351,9 @@ impl Setup {
         let Some(lock) = self.lock.take() else {
             return Err(CaptureError::Unsupported("the session lock was already released".into()));
         };
-        self.committed = true;
+        if let Some(folder) = self.folder.take() {
+            folder.keep();
+        }
         let started = Started {
             dir: self.dir.clone(),
             lock,

@@ -9,6 +9,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use tacit_schema::Progress;
+use tacit_session::Staging;
 
 use crate::error::DatasetError;
 use crate::session::Session;
@@ -46,8 +47,14 @@ pub(crate) fn skip(s: &Session, why: &str, strict: bool, progress: &dyn Progress
     Ok(())
 }
 
-/// A temporary folder beside `out` (same file system, so rename is atomic).
-pub(crate) fn temp_beside(out: &Path, what: &str) -> Result<PathBuf, DatasetError> {
+/// A temporary folder beside `out` (same file system, so rename is atomic),
+/// removed unless committed.
+pub(crate) fn temp_beside(out: &Path, what: &str) -> Result<Staging, DatasetError> {
+    Ok(Staging::new(beside(out, what)?))
+}
+
+/// `.<name>.<what>-<pid>` beside `out` (its parent created, nothing there).
+fn beside(out: &Path, what: &str) -> Result<PathBuf, DatasetError> {
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("dataset").to_string();
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| DatasetError::io("create", parent, e))?;
@@ -57,13 +64,20 @@ pub(crate) fn temp_beside(out: &Path, what: &str) -> Result<PathBuf, DatasetErro
 }
 
 /// Renames the finished dataset `tmp` to `out`; an old dataset at `out`
-/// moves aside only now and is removed after.
-pub(crate) fn commit(tmp: &Path, out: &Path) -> Result<(), DatasetError> {
-    let old = temp_beside(out, "old")?;
+/// moves aside only now and is removed after. If the rename fails, the old
+/// dataset is put back and `tmp` is removed.
+pub(crate) fn commit(tmp: Staging, out: &Path) -> Result<(), DatasetError> {
+    let old = beside(out, "old")?;
     if out.exists() {
         std::fs::rename(out, &old).map_err(|e| DatasetError::io("move aside", out, e))?;
     }
-    std::fs::rename(tmp, out).map_err(|e| DatasetError::io("rename into place", out, e))?;
+    if let Err(e) = std::fs::rename(tmp.path(), out) {
+        if old.exists() {
+            let _ = std::fs::rename(&old, out);
+        }
+        return Err(DatasetError::io("rename into place", out, e));
+    }
+    tmp.keep();
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }

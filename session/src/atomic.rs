@@ -1,7 +1,8 @@
-//! Crash-safe replacement of small files.
+//! Crash-safe replacement of small files, and [`Staging`]: a folder that is
+//! removed unless its work completes.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::SessionError;
 
@@ -28,6 +29,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SessionError> {
     Ok(())
 }
 
+/// A folder being written before it becomes the real thing (an export's
+/// temp folder, a session folder while its recording starts). Dropped
+/// without [`Staging::keep`] — an error, a `?`, a panic — it is removed, so a
+/// failed step leaves nothing half-written behind. The one guard type of
+/// this kind: exporters and `Recorder::start` use it.
+#[derive(Debug)]
+pub struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    /// Guards `path` (it need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path, armed: true }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The work completed: the folder stays (or was renamed away); returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +80,21 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let e = write_atomic(&dir.path().join("missing/a.json"), b"x").unwrap_err().to_string();
         assert!(e.contains("cannot write") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn staging_is_removed_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".out.tmp");
+        {
+            let s = Staging::new(p.clone());
+            std::fs::create_dir_all(s.path().join("data")).unwrap();
+            std::fs::write(s.path().join("data/a"), b"x").unwrap();
+        } // an error path: dropped
+        assert!(!p.exists());
+        let s = Staging::new(p.clone());
+        std::fs::create_dir_all(s.path()).unwrap();
+        assert_eq!(s.keep(), p);
+        assert!(p.is_dir(), "kept");
     }
 }

@@ -38,7 +38,7 @@ pub mod seek;
 pub mod streams;
 pub mod transcript;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, Staging};
 pub use dir::{replace_manifest, set_reviewed, SessionDir};
 pub use error::SessionError;
 pub use library::{Library, SessionFilter};

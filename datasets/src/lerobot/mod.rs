@@ -234,28 +234,26 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
     let layout = Layout::of(first, fps, opts.image_size, opts.video);
     let robot_type = opts.robot_type.clone().or(base.robot_type.clone()).unwrap_or_else(|| first.manifest.station.clone());
     let tmp = temp_beside(&opts.out, if appending { "append" } else { "tmp" })?;
-    let target = DatasetTarget { root: &tmp, layout: &layout, robot_type: &robot_type, spec: &spec, base: &base, opts };
-    let result = target.write(&fitting, progress, &mut report);
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    // On any error below, `tmp` is removed as it drops.
+    let target = DatasetTarget { root: tmp.path(), layout: &layout, robot_type: &robot_type, spec: &spec, base: &base, opts };
+    target.write(&fitting, progress, &mut report)?;
     if appending {
         // New data, video and episode files first; then the metadata, info.json last.
-        let mut files = files_under(&tmp, None);
-        files
-            .sort_by_key(|p| (p.starts_with(tmp.join("meta")) && !p.starts_with(tmp.join("meta/episodes")), p.ends_with("meta/info.json")));
+        let root = tmp.path();
+        let mut files = files_under(root, None);
+        files.sort_by_key(|p| {
+            (p.starts_with(root.join("meta")) && !p.starts_with(root.join("meta/episodes")), p.ends_with("meta/info.json"))
+        });
         for from in files {
-            let rel = from.strip_prefix(&tmp).unwrap_or(&from).to_path_buf();
+            let rel = from.strip_prefix(root).unwrap_or(&from).to_path_buf();
             let to = opts.out.join(&rel);
             if let Some(d) = to.parent() {
                 std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
             }
             std::fs::rename(&from, &to).map_err(|e| DatasetError::io("move into the dataset", &to, e))?;
         }
-        let _ = std::fs::remove_dir_all(&tmp);
     } else {
-        commit(&tmp, &opts.out)?;
+        commit(tmp, &opts.out)?;
     }
     report.bytes = dir_size(&opts.out);
     Ok(report)

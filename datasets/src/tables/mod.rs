@@ -44,6 +44,7 @@ use crate::session::{Batches, Session};
 use crate::split::{self, group_key, Existing, SplitSpec, Unit};
 use crate::write::{check_out, commit, dir_size, json_bytes, open_sessions, replace_file, skip, temp_beside, BackgroundWriter, Closing};
 use crate::ExportReport;
+use tacit_session::Staging;
 
 mod card;
 mod files;
@@ -269,15 +270,9 @@ pub fn export(sessions: &[PathBuf], opts: &TacitOptions, progress: &dyn Progress
     let splits = split::assign(&spec, &units, &known);
 
     let tmp = temp_beside(&opts.out, if existing.is_some() { "append" } else { "tmp" })?;
-    let result = write_batch(&tmp, &usable, &splits, &units, &mut manifest, batch, progress);
-    let files = match result {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    place_output(&tmp, opts, &manifest, &files, existing.is_some())?;
+    // On any error below, `tmp` is removed as it drops.
+    let files = write_batch(tmp.path(), &usable, &splits, &units, &mut manifest, batch, progress)?;
+    place_output(tmp, opts, &manifest, &files, existing.is_some())?;
     report.episodes = usable.len();
     report.frames = files.iter().filter(|f| f.table.starts_with("frames-")).map(|f| f.rows).sum();
     report.bytes = dir_size(&opts.out);
@@ -337,7 +332,7 @@ fn fitting<'s>(
 /// A fresh export: the manifest and card into `tmp`, then `tmp` renamed to
 /// the dataset. An append: each new file moved in, then the manifest and card replaced.
 fn place_output(
-    tmp: &Path,
+    tmp: Staging,
     opts: &TacitOptions,
     manifest: &DatasetManifest,
     files: &[FileEntry],
@@ -350,19 +345,19 @@ fn place_output(
         replace_file(&root.join("README.md"), card(m, &name).as_bytes())
     };
     if !appending {
-        write_meta(tmp, manifest)?;
+        write_meta(tmp.path(), manifest)?;
         commit(tmp, &opts.out)?;
     } else {
         // New files first (each a rename), then the manifest and card.
         for f in files {
-            let from = tmp.join(&f.path);
+            let from = tmp.path().join(&f.path);
             let to = opts.out.join(&f.path);
             if let Some(d) = to.parent() {
                 std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
             }
             std::fs::rename(&from, &to).map_err(|e| DatasetError::io("move into the dataset", &to, e))?;
         }
-        let _ = std::fs::remove_dir_all(tmp);
+        drop(tmp);
         write_meta(&opts.out, manifest)?;
     }
     Ok(())

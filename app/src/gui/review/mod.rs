@@ -60,8 +60,10 @@ pub struct ReviewView {
     saver: Option<Saver>,
     reviewing: Option<Receiver<Result<bool, String>>>,
     sampling: Option<Receiver<Result<Sampled, String>>>,
-    /// Sound from the playhead while playing (None when paused or without output).
-    player: Option<crate::audio_out::Player>,
+    /// The `review-audio` thread (started at the first play).
+    audio: Option<crate::audio_out::Controller>,
+    /// The audio thread was told to play (and not told to stop since).
+    sounding: bool,
     /// Speed the player was started at; a seek or a speed change restarts it.
     player_speed: f32,
     audio_restart: bool,
@@ -95,7 +97,8 @@ impl Default for ReviewView {
             saver: None,
             reviewing: None,
             sampling: None,
-            player: None,
+            audio: None,
+            sounding: false,
             player_speed: 1.0,
             audio_restart: false,
             audio_error: None,
@@ -175,7 +178,10 @@ impl ReviewView {
                 self.playing = false;
                 self.selected = None;
                 self.editing = None;
-                self.player = None;
+                if let Some(a) = &self.audio {
+                    a.stop();
+                }
+                self.sounding = false;
                 self.audio_error = None;
                 self.message = Some(format!("{} · {:.0} ms", d.manifest.id, d.opened_in.as_secs_f64() * 1e3));
                 self.data = Some(d);

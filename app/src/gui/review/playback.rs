@@ -18,29 +18,40 @@ impl ReviewView {
         }
     }
 
-    /// Starts, restarts or stops the sound to follow play/pause, seeks and speed.
+    /// Starts, restarts or stops the sound to follow play/pause, seeks and
+    /// speed; the `review-audio` thread opens the file and the device.
     pub(super) fn audio_logic(&mut self) {
+        if let Some(e) = self.audio.as_ref().and_then(crate::audio_out::Controller::error) {
+            self.audio_error = Some(e);
+        }
         let wav = self.data.as_ref().and_then(|d| d.wav.clone());
         let Some(wav) = wav.filter(|_| self.playing) else {
-            self.player = None;
+            if self.sounding {
+                if let Some(a) = &self.audio {
+                    a.stop();
+                }
+                self.sounding = false;
+            }
             return;
         };
         let restart = self.audio_restart || self.player_speed != self.speed;
         self.audio_restart = false;
-        if self.player.is_some() && !restart || self.audio_error.is_some() {
+        if self.sounding && !restart || self.audio_error.is_some() {
             return;
         }
-        self.player = None;
-        let device = std::env::var("TACIT_AUDIO_OUT").ok();
-        match crate::audio_out::play(&wav, self.playhead_ns, self.speed, device.as_deref()) {
-            Ok(p) => {
-                self.player = Some(p);
-                self.player_speed = self.speed;
+        if self.audio.is_none() {
+            match crate::audio_out::Controller::start(std::env::var("TACIT_AUDIO_OUT").ok()) {
+                Ok(a) => self.audio = Some(a),
+                Err(e) => {
+                    self.audio_error = Some(format!("cannot start the review-audio thread: {e}"));
+                    return;
+                }
             }
-            Err(e) => {
-                tracing::warn!("no sound: {e}");
-                self.audio_error = Some(e);
-            }
+        }
+        if let Some(a) = &self.audio {
+            a.play(&wav, self.playhead_ns, self.speed);
+            self.sounding = true;
+            self.player_speed = self.speed;
         }
     }
 
