@@ -109,10 +109,7 @@ fn finished(library: &LibraryArg, session: &str) -> Result<SessionDir> {
 }
 
 fn seconds_to_ns(s: f64, what: &str) -> Result<i64> {
-    if !s.is_finite() || s < 0.0 {
-        bail!("{what} must be a time in seconds ≥ 0 (got {s})");
-    }
-    Ok((s * 1e9).round() as i64)
+    import::seconds_to_ns(s, what).map_err(anyhow::Error::msg)
 }
 
 pub fn run(cmd: LabelCommand) -> Result<ExitCode> {

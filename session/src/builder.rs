@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_ipc::writer::StreamWriter;
 use serde_json::json;
-use tacit_schema::labels::{Change, LabelSegment};
+use tacit_schema::labels::LabelSegment;
 use tacit_schema::{tables, SessionManifest};
 
 use crate::error::SessionError;
@@ -314,15 +314,14 @@ impl SessionBuilder {
             return Ok(());
         }
         let ns = |s: f64| (s * 1e9).round() as i64;
-        let changes: Vec<Change> = self
+        let drafts: Vec<LabelSegment> = self
             .labels
             .iter()
-            .enumerate()
-            .map(|(i, (tier, value, a, b))| Change::Add {
-                label: LabelSegment::draft(labels::label_id(i + 1), tier, value, (ns(*a), ns(*b)), &self.operator, &self.started_at_utc),
+            .map(|(tier, value, a, b)| {
+                LabelSegment::draft(String::new(), tier, value, (ns(*a), ns(*b)), &self.operator, &self.started_at_utc)
             })
             .collect();
-        labels::commit(dir, &changes).map_err(|e| SessionError::invalid(e.to_string(), dir))?;
+        labels::add(dir, drafts).map_err(|e| SessionError::invalid(e.to_string(), dir))?;
         Ok(())
     }
 

@@ -68,7 +68,8 @@ pub fn labels_from(file: &Path, text: &str, opts: &ImportOptions<'_>) -> Result<
     }
 }
 
-fn seconds_to_ns(s: f64, what: &str) -> Result<i64, String> {
+/// Seconds (finite, ≥ 0) as nanoseconds; `what` names the value in the error.
+pub fn seconds_to_ns(s: f64, what: &str) -> Result<i64, String> {
     if !s.is_finite() || s < 0.0 {
         return Err(format!("{what} must be a time in seconds ≥ 0 (got {s})"));
     }

@@ -12,13 +12,9 @@ use crate::layout::{ANNOTATIONS, ANNOTATIONS_LOG};
 use crate::lock::UpdateLock;
 use crate::{write_atomic, SessionError};
 
-/// The next free label id (`l-0001`, `l-0002`, …), counting ids in the log
-/// too so a deleted id is never reused: the one allocator of label ids.
-pub fn next_id(dir: &Path, state: &Annotations) -> String {
-    label_id(next_number(dir, state))
-}
-
-/// The number of the next free label id (see [`next_id`]).
+/// The number of the next free label id (`l-0001`, `l-0002`, …), counting
+/// ids in the log too so a deleted id is never reused: the one allocator of
+/// label ids ([`add`] numbers under the lock with it).
 pub fn next_number(dir: &Path, state: &Annotations) -> usize {
     let from_log = read_log(dir).map(|c| c.len()).unwrap_or(0);
     let max_here = state.labels.iter().filter_map(|l| l.id.strip_prefix("l-")?.parse::<usize>().ok()).max().unwrap_or(0);
@@ -242,7 +238,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let s = commit(&dir, &[Change::Add { label: label("l-0001", "step", "tack", 2_000, 5_000) }]).unwrap();
-        assert_eq!(next_id(&dir, &s), "l-0002");
+        assert_eq!(label_id(next_number(&dir, &s)), "l-0002");
         commit(&dir, &[Change::Add { label: label("l-0002", "step", "root pass", 0, 1_000) }]).unwrap();
         let mut upd = label("l-0001", "step", "tack", 2_000, 6_000);
         upd.status = ReviewStatus::Reviewed;
@@ -254,7 +250,7 @@ mod tests {
         assert_eq!(read_log(&dir).unwrap().len(), 4);
         let now = load(&dir).unwrap();
         assert_eq!(now.labels, vec![upd]);
-        assert_eq!(next_id(&dir, &now), "l-0005"); // deleted ids are not reused
+        assert_eq!(label_id(next_number(&dir, &now)), "l-0005"); // deleted ids are not reused
         std::fs::write(dir.join(ANNOTATIONS), "{ torn").unwrap();
         assert!(load(&dir).unwrap_err().to_string().contains("tacit label rebuild"));
         assert_eq!(rebuild(&dir).unwrap(), now);

@@ -132,7 +132,7 @@ impl TacitApp {
     pub fn new(ctx: &egui::Context, settings: Settings, settings_path: Option<PathBuf>) -> Self {
         let font = install_fonts(ctx);
         let decoder = decode::Decoder::start(ctx.clone()).map_err(|e| tracing::error!("cannot start the decoder thread: {e}")).ok();
-        let saved = serde_json::to_string(&settings).unwrap_or_default();
+        let saved = serde_json::to_string_pretty(&settings).unwrap_or_default();
         let mut app = Self {
             library: library_view::LibraryView::default(),
             record: record_view::RecordView::default(),
@@ -211,7 +211,7 @@ impl TacitApp {
     /// Hands changed settings to the `settings` thread once they have not
     /// changed for [`SETTINGS_REST`]; no disk work on the UI thread.
     fn save_settings_if_changed(&mut self, ctx: &egui::Context) {
-        let now = serde_json::to_string(&self.settings).unwrap_or_default();
+        let now = serde_json::to_string_pretty(&self.settings).unwrap_or_default();
         if now != self.seen.0 {
             self.seen = (now, Some(std::time::Instant::now()));
         }
@@ -232,7 +232,7 @@ impl TacitApp {
     /// Writes the settings now, after whatever the settings thread still
     /// holds, and waits for it (on exit).
     pub fn flush_settings(&mut self) {
-        let now = serde_json::to_string(&self.settings).unwrap_or_default();
+        let now = serde_json::to_string_pretty(&self.settings).unwrap_or_default();
         match (&mut self.settings_saver, &self.settings_path) {
             (Some(saver), _) => saver.finish(now.clone()),
             (None, Some(path)) if now != self.saved => {

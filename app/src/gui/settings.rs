@@ -147,9 +147,7 @@ impl Saver {
                 if let Some(dir) = path.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
-                // Pretty, as `Settings::save` writes it.
-                let text = serde_json::from_str::<serde_json::Value>(&json).and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or(json);
-                if let Err(e) = tacit_session::write_atomic(&path, text.as_bytes()) {
+                if let Err(e) = tacit_session::write_atomic(&path, json.as_bytes()) {
                     tracing::warn!("cannot save settings to {}: {e}", path.display());
                 }
             }
@@ -157,7 +155,7 @@ impl Saver {
         Ok(Self { tx: Some(tx), thread: Some(thread) })
     }
 
-    /// Queues the settings (as JSON) to be written; false when the queue is
+    /// Queues the settings (pretty JSON, as `Settings::save` writes it) to be written; false when the queue is
     /// full (the caller tries again later).
     pub fn save(&self, json: String) -> bool {
         self.tx.as_ref().is_some_and(|tx| tx.try_send(json).is_ok())

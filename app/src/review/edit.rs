@@ -257,19 +257,20 @@ impl Saver {
     /// Hands the queued edits of the session in `dir` to the thread, as many
     /// as it takes now (the rest on the next call).
     pub fn send(&self, dir: &Path, edits: &mut Edits) {
-        while let Some(c) = edits.next_unsaved() {
-            if self.tx.try_send((dir.to_path_buf(), c.clone())).is_err() {
-                return;
-            }
-            edits.mark_sent();
-        }
+        self.hand_over(dir, edits, false);
     }
 
     /// Hands every queued edit over, waiting for room: before the session
     /// is closed, so none is dropped with it.
     pub fn flush(&self, dir: &Path, edits: &mut Edits) {
+        self.hand_over(dir, edits, true);
+    }
+
+    fn hand_over(&self, dir: &Path, edits: &mut Edits, wait: bool) {
         while let Some(c) = edits.next_unsaved() {
-            if self.tx.send((dir.to_path_buf(), c.clone())).is_err() {
+            let job = (dir.to_path_buf(), c.clone());
+            let taken = if wait { self.tx.send(job).is_ok() } else { self.tx.try_send(job).is_ok() };
+            if !taken {
                 return;
             }
             edits.mark_sent();

@@ -47,11 +47,12 @@ impl DatasetTarget<'_> {
         order.sort_by_key(|&j| (self.spec.rank(&splits[specs[j].unit]), specs[j].unit, specs[j].t0));
         let ranges = self.split_ranges(&order, &specs, &splits)?;
         let plan = EpisodePlan { usable, units, splits, specs, order };
-        let written = self.write_data(&plan, ranges, progress, report)?;
+        let (info_features, schema) = features(self.layout);
+        let written = self.write_data(&plan, ranges, &schema, progress, report)?;
         if written.episodes.is_empty() {
             return Err(DatasetError::Options("no session could be exported (see the warnings)".into()));
         }
-        self.write_meta(&written)?;
+        self.write_meta(&written, info_features)?;
         report.episodes = written.episodes.len();
         report.frames = written.index - self.base.frames;
         Ok(())
@@ -148,12 +149,12 @@ impl DatasetTarget<'_> {
         &self,
         plan: &EpisodePlan<'_>,
         ranges: Vec<(String, usize, usize)>,
+        schema: &SchemaRef,
         progress: &dyn Progress,
         report: &mut ExportReport,
     ) -> Result<Written, DatasetError> {
         let (root, layout, base) = (self.root, self.layout, self.base);
         let EpisodePlan { usable, units, splits, specs, order } = plan;
-        let (_, schema) = features(layout);
         let fps = f64::from(layout.fps);
         let data_path = |i: usize| root.join(format!("data/chunk-000/file-{i:03}.parquet"));
         let mut file_index = base.data_file;
@@ -227,7 +228,7 @@ impl DatasetTarget<'_> {
     }
 
     /// Tasks, the episode index, aggregated stats, `info.json` and tacit's provenance.
-    fn write_meta(&self, w: &Written) -> Result<(), DatasetError> {
+    fn write_meta(&self, w: &Written, info_features: serde_json::Map<String, Value>) -> Result<(), DatasetError> {
         let (root, layout, base) = (self.root, self.layout, self.base);
         write_tasks(&root.join("meta/tasks.parquet"), &w.tasks)?;
         let video_keys: Vec<String> =
@@ -246,7 +247,6 @@ impl DatasetTarget<'_> {
         }
         std::fs::create_dir_all(root.join("meta")).map_err(|e| DatasetError::io("create", root, e))?;
         write_json(&root.join("meta/stats.json"), &Value::Object(stats))?;
-        let (info_features, _) = features(layout);
         let info = json!({
             "codebase_version": "v3.0",
             "robot_type": self.robot_type,
