@@ -1,7 +1,7 @@
 //! Review's audio: the session's WAV played through cpal from the playhead.
 //!
 //! ```text
-//! audio-feed thread: WAV (hound, seek to playhead) ─► speed/rate/channels ─► bounded chunks
+//! audio-feed thread: WAV (session::audio, seek to playhead) ─► speed/rate/channels ─► bounded chunks
 //! cpal callback:     takes chunks without blocking; silence when none are ready
 //! ```
 //!
@@ -31,13 +31,9 @@ pub struct Player {
 /// Starts playing `wav` from session time `from_ns` (sample index = time,
 /// as the recorder writes it) at `speed`, on `device` (or the default output).
 pub fn play(wav: &Path, from_ns: i64, speed: f32, device: Option<&str>) -> Result<Player, String> {
-    let mut reader = hound::WavReader::open(wav).map_err(|e| format!("cannot read {}: {e}", wav.display()))?;
-    let spec = reader.spec();
-    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
-        return Err(format!("{} is not 16-bit PCM", wav.display()));
-    }
-    let start = (i128::from(from_ns.max(0)) * i128::from(spec.sample_rate) / 1_000_000_000) as u32;
-    reader.seek(start.min(reader.duration())).map_err(|e| format!("cannot seek {}: {e}", wav.display()))?;
+    let file = tacit_session::audio::Wav::open(wav).map_err(|e| e.to_string())?;
+    let mut reader = file.pcm16_from(from_ns).map_err(|e| e.to_string())?;
+    let spec = file.spec();
 
     let device = tacit_capture::source::audio::find_output_device(device.filter(|n| !n.is_empty()).unwrap_or("default"))?;
     let name = device.to_string();

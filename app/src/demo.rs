@@ -26,8 +26,8 @@ fn commentary(lib: &Path) -> Option<(PathBuf, f64)> {
         std::fs::create_dir_all(wav.parent()?).ok()?;
         fixture::write_wav(&wav, &audio).ok()?;
     }
-    let reader = hound::WavReader::open(&wav).ok()?;
-    Some((wav.clone(), f64::from(reader.duration()) / f64::from(reader.spec().sample_rate)))
+    let seconds = tacit_session::audio::Wav::open(&wav).ok()?.seconds();
+    Some((wav, seconds))
 }
 
 /// The demo profile with the microphone replaced by the commentary file.

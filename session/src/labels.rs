@@ -3,6 +3,7 @@
 //! and fsynced first), so no edit is ever lost and the state rebuilds from
 //! the log. The model and its rules are `tacit_schema::labels`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -95,7 +96,7 @@ pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
 /// the state file is replaced. All or nothing: if any change is refused,
 /// nothing is written. Two processes committing at once keep both.
 pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError> {
-    commit_with(dir, |_, _| changes.to_vec())
+    commit_with(dir, |_, _| Ok(changes.to_vec()))
 }
 
 /// Adds new labels, numbering them under the annotations lock: each draft's
@@ -105,7 +106,7 @@ pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError>
 pub fn add(dir: &Path, drafts: Vec<LabelSegment>) -> Result<Vec<String>, LabelError> {
     let mut ids = Vec::new();
     commit_with(dir, |_, first| {
-        drafts
+        Ok(drafts
             .into_iter()
             .enumerate()
             .map(|(i, mut label)| {
@@ -113,17 +114,81 @@ pub fn add(dir: &Path, drafts: Vec<LabelSegment>) -> Result<Vec<String>, LabelEr
                 ids.push(label.id.clone());
                 Change::Add { label }
             })
-            .collect()
+            .collect())
     })?;
     Ok(ids)
 }
 
+/// How an editor names a label it made before the label reached the disk
+/// (`draft-7`): never a saved id (those are `l-NNNN`), so an editor that
+/// numbers its own new labels cannot collide with another process.
+pub fn draft_id(n: u64) -> String {
+    format!("{DRAFT_PREFIX}{n}")
+}
+
+const DRAFT_PREFIX: &str = "draft-";
+
+/// `id` names a label not numbered yet ([`draft_id`]).
+pub fn is_draft(id: &str) -> bool {
+    id.starts_with(DRAFT_PREFIX)
+}
+
+/// [`commit`] for an editor that keeps labels on screen before they are
+/// saved (Review): an `Add` whose id is a draft id gets the next free id
+/// under the lock, recorded in `numbered` (draft → saved id); an update or
+/// delete naming a draft id is written with the id `numbered` gave it.
+/// `numbered` is kept by the caller across commits, since an edit of a
+/// new label can follow its add before the editor learns the saved id.
+/// Returns the state and the drafts numbered by this commit.
+pub fn commit_drafts(
+    dir: &Path,
+    changes: &[Change],
+    numbered: &mut HashMap<String, String>,
+) -> Result<(Annotations, Vec<(String, String)>), LabelError> {
+    let mut new: Vec<(String, String)> = Vec::new();
+    let state = commit_with(dir, |_, first| {
+        let mut next = first;
+        let mut out = Vec::with_capacity(changes.len());
+        for c in changes {
+            let mut c = c.clone();
+            let is_add = matches!(c, Change::Add { .. });
+            let id = match &mut c {
+                Change::Add { label } | Change::Update { label } => &mut label.id,
+                Change::Delete { id, .. } => id,
+                Change::Edit { .. } => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            if is_draft(id) {
+                let known =
+                    numbered.get(id.as_str()).or_else(|| new.iter().find(|(d, _)| d.as_str() == id.as_str()).map(|(_, s)| s)).cloned();
+                let saved = match known {
+                    Some(saved) => saved,
+                    None if is_add => {
+                        let saved = label_id(next);
+                        next += 1;
+                        new.push((id.clone(), saved.clone()));
+                        saved
+                    }
+                    None => return Err(LabelError::Invalid(format!("no label {id}: its add was never saved"))),
+                };
+                *id = saved;
+            }
+            out.push(c);
+        }
+        Ok(out)
+    })?;
+    numbered.extend(new.iter().cloned());
+    Ok((state, new))
+}
+
 /// [`commit`] with the changes made under the lock from the current state
 /// and the next free label number.
-fn commit_with(dir: &Path, make: impl FnOnce(&Annotations, usize) -> Vec<Change>) -> Result<Annotations, LabelError> {
+fn commit_with(dir: &Path, make: impl FnOnce(&Annotations, usize) -> Result<Vec<Change>, LabelError>) -> Result<Annotations, LabelError> {
     let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = load(dir)?;
-    let changes = make(&state, next_number(dir, &state));
+    let changes = make(&state, next_number(dir, &state))?;
     for c in &changes {
         state.apply(c)?;
     }
@@ -231,6 +296,43 @@ mod tests {
         assert_eq!(ids.len(), 200);
         assert_eq!(ids.first().map(String::as_str), Some("l-0001"));
         assert_eq!(ids.last().map(String::as_str), Some("l-0200"));
+    }
+
+    #[test]
+    fn drafts_are_numbered_under_the_lock_and_their_edits_follow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut numbered = HashMap::new();
+        // Review made draft-1 on screen; meanwhile `tacit label add` took l-0001.
+        add(dir, vec![label("draft", "defect", "porosity", 5, 5)]).unwrap();
+        let d = draft_id(1);
+        let (_, new) = commit_drafts(dir, &[Change::Add { label: label(&d, "step", "tack", 0, 10) }], &mut numbered).unwrap();
+        assert_eq!(new, [(d.clone(), "l-0002".to_string())]);
+        assert_eq!(numbered.get(&d).map(String::as_str), Some("l-0002"));
+        // An update and a delete sent before Review learned the saved id.
+        let mut upd = label(&d, "step", "root pass", 0, 10);
+        upd.status = ReviewStatus::Reviewed;
+        let (s, new) = commit_drafts(dir, &[Change::Update { label: upd }], &mut numbered).unwrap();
+        assert!(new.is_empty());
+        assert_eq!(s.labels.iter().find(|l| l.id == "l-0002").map(|l| l.value.as_str()), Some("root pass"));
+        // Several drafts in one batch, one of them deleted in the same batch.
+        let (a, b) = (draft_id(2), draft_id(3));
+        let batch = [
+            Change::Add { label: label(&a, "step", "tack", 20, 30) },
+            Change::Add { label: label(&b, "step", "tack", 40, 50) },
+            Change::Delete { id: a.clone(), author: "kim".into(), at_utc: "x".into() },
+            Change::Delete { id: d.clone(), author: "kim".into(), at_utc: "x".into() },
+        ];
+        let (s, _) = commit_drafts(dir, &batch, &mut numbered).unwrap();
+        let ids: Vec<&str> = s.labels.iter().map(|l| l.id.as_str()).collect();
+        // Numbers count the log's changes (three so far), so none is reused.
+        assert_eq!(ids, ["l-0001", "l-0005"]);
+        assert_eq!((numbered[&a].as_str(), numbered[&b].as_str()), ("l-0004", "l-0005"));
+        assert!(read_log(dir).unwrap().iter().all(|c| !matches!(c, Change::Add { label } if is_draft(&label.id))), "no draft id on disk");
+        // An edit of a draft that never reached the disk is refused, and nothing is written.
+        let err = commit_drafts(dir, &[Change::Delete { id: draft_id(9), author: "kim".into(), at_utc: "x".into() }], &mut numbered);
+        assert!(err.unwrap_err().to_string().contains("draft-9"));
+        assert_eq!(load(dir).unwrap(), s);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - [`labels`]: annotations IO and the label-id allocator ([`labels::add`]
 //!   numbers new labels under the lock); [`import`]: labels from CSV and
 //!   ELAN ([`elan`]) files;
-//! - [`transcript`]: `transcript.parquet`'s writer and reader;
+//! - [`transcript`]: `transcript.parquet`'s writer and reader; [`audio`]:
+//!   the microphones' WAV files, read (transcription, waveform, export,
+//!   playback);
 //! - [`ipc`]: the one message walk over the Arrow IPC stream files (the
 //!   readable part of a torn file, decoding, repair), [`seek`]: random
 //!   access by time into camera and sensor streams, built on it, and
@@ -23,6 +25,7 @@
 //! object store) can sit behind the same calls.
 
 pub mod atomic;
+pub mod audio;
 #[cfg(feature = "test-support")]
 pub mod builder;
 pub mod dir;

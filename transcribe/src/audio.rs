@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use tacit_session::audio::Wav;
+
 use crate::error::TranscribeError;
 
 /// Whisper's sample rate.
@@ -18,25 +20,15 @@ pub struct Prepared {
     pub source_frames: u64,
 }
 
-/// Reads a WAV (any PCM or float format), mixes it to mono and resamples it
-/// to 16 kHz.
+/// Reads a WAV (any PCM or float format, through `session::audio`), mixes
+/// it to mono and resamples it to 16 kHz.
 pub fn load(path: &Path) -> Result<Prepared, TranscribeError> {
-    let bad = |m: String| TranscribeError::Session { message: m, path: path.to_path_buf() };
-    let mut reader = hound::WavReader::open(path).map_err(|e| bad(format!("cannot read WAV ({e})")))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect::<Result<_, _>>()
-        }
-    }
-    .map_err(|e| bad(format!("cannot decode WAV samples ({e})")))?;
-    let mono: Vec<f32> = interleaved.chunks(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect();
+    let bad = |message: String| TranscribeError::Session { message, path: path.to_path_buf() };
+    let wav = Wav::open(path).map_err(|e| bad(e.to_string()))?;
+    let mono = wav.mono_f32().map_err(|e| bad(e.to_string()))?;
     let source_frames = mono.len() as u64;
-    let samples = resample(&mono, spec.sample_rate, WHISPER_RATE).map_err(bad)?;
-    Ok(Prepared { samples, source_rate: spec.sample_rate, source_frames })
+    let samples = resample(&mono, wav.rate_hz(), WHISPER_RATE).map_err(bad)?;
+    Ok(Prepared { samples, source_rate: wav.rate_hz(), source_frames })
 }
 
 /// Resamples mono audio (FFT resampler, no leading delay, no trailing pad).

@@ -12,9 +12,15 @@
 //! Nothing here touches the disk or a device; the [`Saver`] thread does.
 //! An edit that the saver cannot hand over stays queued and is sent again,
 //! so a slow disk delays saves but never drops one.
+//!
+//! A label added here is shown at once under a draft id (`draft-N`); the
+//! saver numbers it under the session's lock (`labels::commit_drafts`) and
+//! the model then follows the saved id. So `tacit label add` on the same
+//! session meanwhile never collides with it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tacit_schema::labels::{Annotations, Change, LabelSegment, TranscriptEdit};
@@ -34,10 +40,8 @@ struct Step {
 pub struct Edits {
     ann: Annotations,
     vocab: LabelVocabulary,
-    /// Number of the next new label's id (`l-NNNN`): past every id in the
-    /// log when opened, then counted up here (edits still in flight are not
-    /// in the log yet), so a deleted id is never reused.
-    next_label: usize,
+    /// Draft id → the id it was saved under, for the drafts saved so far.
+    numbered: HashMap<String, String>,
     undo: Vec<Step>,
     redo: Vec<Step>,
     /// Applied on screen, not yet handed to the saver, oldest first.
@@ -47,10 +51,15 @@ pub struct Edits {
 }
 
 impl Edits {
-    /// The model of a session opened with these annotations, vocabulary and
-    /// next label number ([`labels::next_number`]).
-    pub fn new(ann: Annotations, vocab: LabelVocabulary, next_label: usize) -> Self {
-        Self { ann, vocab, next_label, undo: Vec::new(), redo: Vec::new(), unsent: VecDeque::new(), in_flight: 0 }
+    /// The model of a session opened with these annotations and vocabulary.
+    pub fn new(ann: Annotations, vocab: LabelVocabulary) -> Self {
+        Self { ann, vocab, numbered: HashMap::new(), undo: Vec::new(), redo: Vec::new(), unsent: VecDeque::new(), in_flight: 0 }
+    }
+
+    /// The id a label has now: a draft id the saver has numbered becomes
+    /// its saved id; any other id is itself.
+    pub fn current_id<'a>(&'a self, id: &'a str) -> &'a str {
+        self.numbered.get(id).map_or(id, String::as_str)
     }
 
     /// The annotations as shown (every edit applied, saved or not).
@@ -63,8 +72,9 @@ impl Edits {
         &self.vocab
     }
 
-    /// A label by id.
+    /// A label by id (a draft id too, after it was saved).
     pub fn label(&self, id: &str) -> Option<&LabelSegment> {
+        let id = self.current_id(id);
         self.ann.labels.iter().find(|l| l.id == id)
     }
 
@@ -95,13 +105,36 @@ impl Edits {
         }
     }
 
-    /// The saver finished one edit. On failure, `on_disk` (the annotations
+    /// The saver finished one edit: `numbered` are the drafts it gave ids
+    /// (draft, saved id), which the model takes everywhere (on screen, in
+    /// undo and redo, in the queue). On failure, `on_disk` (the annotations
     /// the saver read back) replaces what is shown, the edits still queued
     /// are applied on top of it, and undo and redo are cleared: their steps
     /// were made against a state that is gone.
-    pub fn saved(&mut self, result: Result<(), String>, on_disk: Option<Annotations>) -> Option<String> {
+    pub fn saved(&mut self, result: Result<Vec<(String, String)>, String>, on_disk: Option<Annotations>) -> Option<String> {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let e = result.err()?;
+        let numbered = match result {
+            Ok(n) => n,
+            Err(e) => return Some(self.failed(e, on_disk)),
+        };
+        for (draft, saved) in numbered {
+            let rename = |id: &mut String| {
+                if *id == draft {
+                    id.clone_from(&saved);
+                }
+            };
+            self.ann.labels.iter_mut().for_each(|l| rename(&mut l.id));
+            for step in self.undo.iter_mut().chain(self.redo.iter_mut()) {
+                rename_in(&mut step.change, &rename);
+                rename_in(&mut step.inverse, &rename);
+            }
+            self.unsent.iter_mut().for_each(|c| rename_in(c, &rename));
+            self.numbered.insert(draft, saved);
+        }
+        None
+    }
+
+    fn failed(&mut self, e: String, on_disk: Option<Annotations>) -> String {
         if let Some(mut ann) = on_disk {
             for c in &self.unsent {
                 let _ = ann.apply(c);
@@ -110,7 +143,7 @@ impl Edits {
             self.undo.clear();
             self.redo.clear();
         }
-        Some(e)
+        e
     }
 
     /// Applies a step on screen and queues it; with `record`, it can be undone.
@@ -128,21 +161,23 @@ impl Edits {
     pub fn add_label(&mut self, tier: &str, value: &str, span: (i64, i64), author: &str, at_utc: &str) -> Result<String, String> {
         self.vocab.check(tier, value).map_err(|e| e.to_string())?;
         let span = (span.0.min(span.1), span.0.max(span.1));
-        let id = labels::label_id(self.next_label);
+        // Process-wide, so a draft id never names two labels, even across
+        // sessions opened one after the other.
+        static DRAFTS: AtomicU64 = AtomicU64::new(1);
+        let id = labels::draft_id(DRAFTS.fetch_add(1, Ordering::Relaxed));
         let label = LabelSegment::draft(id.clone(), tier, value, span, author, at_utc);
         let inverse = Change::Delete { id: id.clone(), author: author.to_string(), at_utc: at_utc.to_string() };
         self.apply(Step { change: Change::Add { label }, inverse }, true)?;
-        self.next_label += 1;
         Ok(id)
     }
 
     /// Replaces a label (same id) with `new`; nothing happens when it is unchanged.
-    pub fn update_label(&mut self, new: LabelSegment, at_utc: &str) -> Result<(), String> {
+    pub fn update_label(&mut self, mut new: LabelSegment, at_utc: &str) -> Result<(), String> {
         let Some(old) = self.label(&new.id).cloned() else { return Err(format!("no label {}", new.id)) };
+        new.id.clone_from(&old.id);
         if old == new {
             return Ok(());
         }
-        let mut new = new;
         new.updated_at_utc = at_utc.to_string();
         self.apply(Step { change: Change::Update { label: new }, inverse: Change::Update { label: old } }, true)
     }
@@ -150,13 +185,14 @@ impl Edits {
     /// Deletes a label.
     pub fn delete_label(&mut self, id: &str, author: &str, at_utc: &str) -> Result<(), String> {
         let Some(old) = self.label(id).cloned() else { return Err(format!("no label {id}")) };
-        let change = Change::Delete { id: id.to_string(), author: author.to_string(), at_utc: at_utc.to_string() };
+        let change = Change::Delete { id: old.id.clone(), author: author.to_string(), at_utc: at_utc.to_string() };
         self.apply(Step { change, inverse: Change::Add { label: old } }, true)
     }
 
     /// Moves one edge of a label while it is dragged: shown at once, neither
     /// saved nor undoable until [`Self::end_drag`].
     pub fn drag_edge(&mut self, id: &str, start: bool, t_ns: i64) {
+        let id = self.current_id(id).to_string();
         if let Some(l) = self.ann.labels.iter_mut().find(|l| l.id == id) {
             if start {
                 l.start_ns = t_ns.min(l.end_ns);
@@ -168,7 +204,8 @@ impl Edits {
 
     /// Ends a drag: the label goes back to `before`, and where it was dragged
     /// to is saved as one undoable edit.
-    pub fn end_drag(&mut self, before: LabelSegment, at_utc: &str) -> Result<(), String> {
+    pub fn end_drag(&mut self, mut before: LabelSegment, at_utc: &str) -> Result<(), String> {
+        before.id = self.current_id(&before.id).to_string();
         let Some(slot) = self.ann.labels.iter_mut().find(|l| l.id == before.id) else { return Ok(()) };
         let dragged = std::mem::replace(slot, before);
         self.update_label(dragged, at_utc)
@@ -226,10 +263,19 @@ impl Edits {
     }
 }
 
+/// Calls `rename` on the label id a change names.
+fn rename_in(c: &mut Change, rename: &impl Fn(&mut String)) {
+    match c {
+        Change::Add { label } | Change::Update { label } => rename(&mut label.id),
+        Change::Delete { id, .. } => rename(id),
+        Change::Edit { .. } => {}
+    }
+}
+
 /// What the saver thread reports for each edit: its session, and done or
 /// why not with the annotations on disk (read back on the saver thread, not
 /// the UI's).
-type Saved = (PathBuf, Result<(), (String, Option<Annotations>)>);
+type Saved = (PathBuf, Result<Vec<(String, String)>, (String, Option<Annotations>)>);
 
 /// The `annotations` thread: edits in, one [`Saved`] out per edit.
 pub struct Saver {
@@ -243,8 +289,12 @@ impl Saver {
         let (tx, rx) = bounded::<(PathBuf, Change)>(256);
         let (done_tx, done_rx) = bounded::<Saved>(256);
         std::thread::Builder::new().name("annotations".into()).spawn(move || {
+            // Every draft saved in this process (draft ids are never reused).
+            let mut numbered = HashMap::new();
             for (dir, change) in rx {
-                let r = labels::commit(&dir, &[change]).map(|_| ()).map_err(|e| (e.to_string(), labels::load(&dir).ok()));
+                let r = labels::commit_drafts(&dir, &[change], &mut numbered)
+                    .map(|(_, new)| new)
+                    .map_err(|e| (e.to_string(), labels::load(&dir).ok()));
                 if done_tx.send((dir, r)).is_err() {
                     return;
                 }
@@ -285,7 +335,7 @@ impl Saver {
             match open.as_mut().filter(|(d, _)| *d == dir) {
                 Some((_, edits)) => {
                     let (result, on_disk) = match r {
-                        Ok(()) => (Ok(()), None),
+                        Ok(new) => (Ok(new), None),
                         Err((e, a)) => (Err(e), a),
                     };
                     error = edits.saved(result, on_disk).or(error);
@@ -314,7 +364,7 @@ mod tests {
     }
 
     fn edits() -> Edits {
-        Edits::new(Annotations::default(), vocab(), 1)
+        Edits::new(Annotations::default(), vocab())
     }
 
     fn drain(e: &mut Edits) -> Vec<Change> {
@@ -334,7 +384,7 @@ mod tests {
     fn add_undo_redo_queue_each_change_and_restore_the_state() {
         let mut e = edits();
         let id = e.add_label("step", "tack", (2_000, 1_000), "kim", AT).unwrap();
-        assert_eq!(id, labels::label_id(1));
+        assert!(labels::is_draft(&id), "{id}: numbered when saved");
         let l = e.label(&id).unwrap();
         assert_eq!((l.start_ns, l.end_ns, l.value.as_str()), (1_000, 2_000, "tack"), "span in either order");
         assert!(e.can_undo() && !e.can_redo());
@@ -353,7 +403,7 @@ mod tests {
         );
         assert_eq!(e.pending(), 3);
         for _ in 0..3 {
-            assert_eq!(e.saved(Ok(()), None), None);
+            assert_eq!(e.saved(Ok(Vec::new()), None), None);
         }
         assert_eq!(e.pending(), 0);
         // A new edit after an undo drops the redo branch.
@@ -361,7 +411,7 @@ mod tests {
         e.add_label("defect", "porosity", (5, 5), "kim", AT).unwrap();
         assert!(!e.can_redo());
         assert_eq!(e.annotations().labels.len(), 1);
-        assert_eq!(e.annotations().labels[0].id, labels::label_id(2), "a deleted id is not reused");
+        assert_ne!(e.annotations().labels[0].id, id, "a deleted id is not reused");
     }
 
     #[test]
@@ -371,7 +421,6 @@ mod tests {
         assert!(err.contains("grind"), "{err}");
         assert!(e.annotations().labels.is_empty());
         assert_eq!((e.pending(), e.can_undo()), (0, false));
-        assert_eq!(e.add_label("step", "tack", (0, 1), "kim", AT).unwrap(), labels::label_id(1), "the id was not used up");
     }
 
     #[test]
@@ -443,13 +492,62 @@ mod tests {
         assert!(!e.can_undo());
     }
 
+    /// Saves every queued edit through the saver; the last error, if any.
+    fn save_all(saver: &Saver, dir: &Path, e: &mut Edits) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut error = None;
+        while e.pending() > 0 && Instant::now() < deadline {
+            saver.send(dir, e);
+            error = saver.receive(Some((dir, e))).or(error);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(e.pending(), 0);
+        error
+    }
+
+    /// Review holds a new label on screen while `tacit label add` adds one
+    /// to the same session: both are saved, under different ids, and Review
+    /// follows the id its label was saved under (selection, undo, edits).
+    #[test]
+    fn a_label_added_elsewhere_meanwhile_takes_no_id_from_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let saver = Saver::start(|| {}).unwrap();
+        let mut e = Edits::new(labels::load(dir.path()).unwrap(), vocab());
+        let mine = e.add_label("step", "tack", (0, 1_000), "kim", AT).unwrap();
+        let cli = LabelSegment::draft("draft".into(), "defect", "porosity", (500, 500), "lee", AT);
+        assert_eq!(labels::add(dir.path(), vec![cli]).unwrap(), [labels::label_id(1)]);
+        // An update of the new label queued before its add is saved.
+        let mut changed = e.label(&mine).unwrap().clone();
+        changed.value = "root pass".into();
+        e.update_label(changed, AT).unwrap();
+        assert_eq!(save_all(&saver, dir.path(), &mut e), None);
+        let saved = e.current_id(&mine).to_string();
+        assert_eq!(saved, labels::label_id(2));
+        assert_eq!(e.label(&mine).map(|l| l.value.as_str()), Some("root pass"), "the draft id still finds it");
+        let on_disk = labels::load(dir.path()).unwrap();
+        let mut ids: Vec<&str> = on_disk.labels.iter().map(|l| l.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["l-0001", "l-0002"]);
+        // Review shows its label and, once reloaded, the other one too.
+        assert_eq!(e.annotations().labels.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["l-0002"]);
+        // Undo (update, then add) reaches the saved label.
+        e.undo().unwrap();
+        e.undo().unwrap();
+        assert_eq!(save_all(&saver, dir.path(), &mut e), None);
+        let ids: Vec<String> = labels::load(dir.path()).unwrap().labels.into_iter().map(|l| l.id).collect();
+        assert_eq!(ids, ["l-0001"]);
+        e.redo().unwrap();
+        assert_eq!(save_all(&saver, dir.path(), &mut e), None);
+        assert!(labels::load(dir.path()).unwrap().labels.iter().any(|l| l.id == saved && l.value == "tack"));
+    }
+
     /// The real path: the saver thread commits to a session folder, and what
     /// is on disk equals what Review shows.
     #[test]
     fn the_saver_writes_what_is_shown() {
         let dir = tempfile::tempdir().unwrap();
         let saver = Saver::start(|| {}).unwrap();
-        let mut e = Edits::new(labels::load(dir.path()).unwrap(), vocab(), 1);
+        let mut e = Edits::new(labels::load(dir.path()).unwrap(), vocab());
         let id = e.add_label("step", "tack", (0, 1_000), "kim", AT).unwrap();
         e.edit_segment(&segment(0, "tree point two"), "3.2", "kim", AT).unwrap();
         e.add_label("defect", "porosity", (500, 500), "kim", AT).unwrap();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tacit_schema::{SessionManifest, StreamKind};
+use tacit_session::audio::Wav;
 use tacit_session::seek::{FrameIndex, SensorIndex, SensorSample};
 use tacit_session::transcript::{self, Segment};
 use tacit_session::{labels, layout, SessionDir};
@@ -48,7 +49,6 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     let profile = session.profile().map_err(|e| e.to_string())?;
     let manifest = session.into_manifest();
     let ann = labels::load(dir).map_err(|e| e.to_string())?;
-    let next_label = labels::next_number(dir, &ann);
     let tpath = dir.join(layout::TRANSCRIPT);
     let segments = transcript::read_if_any(&tpath).map_err(|e| e.to_string())?.unwrap_or_default();
     let mut cams = Vec::new();
@@ -83,7 +83,7 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     Ok(Loaded {
         dir: dir.to_path_buf(),
         manifest,
-        edits: Edits::new(ann, profile.labels, next_label),
+        edits: Edits::new(ann, profile.labels),
         segments,
         cams,
         sensors,
@@ -94,22 +94,8 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
     })
 }
 
-/// Peak per bin over the whole file, from a short read at each bin (the
-/// file is never read whole: a one-hour session opens as fast as a minute).
+/// Peak per bin over the whole file (`session::audio::Wav::peaks`: never
+/// read whole, so a one-hour session opens as fast as a minute).
 pub(crate) fn waveform(path: &Path) -> Result<Vec<f32>, String> {
-    let mut r = hound::WavReader::open(path).map_err(|e| e.to_string())?;
-    let frames = r.duration();
-    let ch = u32::from(r.spec().channels.max(1));
-    let mut out = Vec::with_capacity(WAVE_BINS);
-    if frames == 0 {
-        return Ok(out);
-    }
-    let read = 256u32.min(frames);
-    for b in 0..WAVE_BINS as u64 {
-        let at = (b * u64::from(frames) / WAVE_BINS as u64) as u32;
-        r.seek(at.min(frames - read)).map_err(|e| e.to_string())?;
-        let peak = r.samples::<i16>().take((read * ch) as usize).filter_map(Result::ok).map(|s| s.unsigned_abs()).max().unwrap_or(0);
-        out.push(f32::from(peak) / 32768.0);
-    }
-    Ok(out)
+    Wav::open(path).and_then(|w| w.peaks(WAVE_BINS)).map_err(|e| e.to_string())
 }

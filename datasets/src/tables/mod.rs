@@ -44,6 +44,7 @@ use crate::session::{Batches, Session};
 use crate::split::{self, group_key, Existing, SplitSpec, Unit};
 use crate::write::{check_out, commit, dir_size, json_bytes, open_sessions, replace_file, skip, temp_beside, BackgroundWriter, Closing};
 use crate::ExportReport;
+use tacit_session::audio::Wav;
 use tacit_session::Staging;
 
 mod card;

@@ -201,35 +201,22 @@ pub(super) fn write_audio(
         let Some(file) = info.files.iter().find(|f| f.ends_with(".wav")) else {
             return Err(DatasetError::session(format!("microphone {mic} has no WAV file"), &s.dir));
         };
-        let path = s.dir.join(file);
-        let bad = |e: &dyn std::fmt::Display| DatasetError::session(format!("{e}; run `tacit recover` on the session"), &path);
-        let mut reader = hound::WavReader::open(&path).map_err(|e| bad(&e))?;
-        let spec = reader.spec();
-        if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
-            return Err(bad(&"the WAV is not 16-bit PCM as tacit records it"));
-        }
-        let per_chunk = u64::from(spec.sample_rate) * u64::from(chunk_s.max(1)) * u64::from(spec.channels);
-        let mut samples = reader.samples::<i16>();
-        let mut chunk_index = 0i64;
+        let file = Wav::open(&s.dir.join(file))?;
+        let spec = file.spec();
         let mut first: u64 = 0;
-        loop {
-            let mut buf: Vec<i16> = Vec::with_capacity(per_chunk as usize);
-            for v in samples.by_ref().take(per_chunk as usize) {
-                buf.push(v.map_err(|e| bad(&e))?);
-            }
-            if buf.is_empty() {
-                break;
-            }
+        let path = file.path();
+        for (chunk_index, buf) in (0i64..).zip(file.pcm16_chunks(spec.sample_rate.saturating_mul(chunk_s.max(1)))?) {
+            let buf = buf?;
             let frames = (buf.len() / usize::from(spec.channels.max(1))) as u64;
             let mut wav = Cursor::new(Vec::with_capacity(buf.len() * 2 + 44));
             {
-                let mut w = hound::WavWriter::new(&mut wav, spec).map_err(|e| DatasetError::write(e, &path))?;
+                let mut w = hound::WavWriter::new(&mut wav, spec).map_err(|e| DatasetError::write(e, path))?;
                 let mut w16 = w.get_i16_writer(buf.len() as u32);
                 for v in &buf {
                     w16.write_sample(*v);
                 }
-                w16.flush().map_err(|e| DatasetError::write(e, &path))?;
-                w.finalize().map_err(|e| DatasetError::write(e, &path))?;
+                w16.flush().map_err(|e| DatasetError::write(e, path))?;
+                w.finalize().map_err(|e| DatasetError::write(e, path))?;
             }
             let audio = StructArray::try_new(
                 blob_fields(),
@@ -239,7 +226,7 @@ pub(super) fn write_audio(
                 ],
                 None,
             )
-            .map_err(|e| DatasetError::write(e, &path))?;
+            .map_err(|e| DatasetError::write(e, path))?;
             let cols: Vec<ArrayRef> = vec![
                 repeat_i64(ep, 1),
                 repeat_str(sid, 1),
@@ -255,7 +242,6 @@ pub(super) fn write_audio(
             ];
             emit(t, cols, &s.dir)?;
             first += frames;
-            chunk_index += 1;
         }
     }
     Ok(())

@@ -45,12 +45,9 @@ impl ReviewView {
             ui.add(egui::TextEdit::singleline(&mut self.note).desired_width(260.0).id_salt("note")).labelled_by(l.id);
             if ui.add_enabled(!self.note.trim().is_empty(), egui::Button::new(t("Add note"))).clicked() {
                 let text = std::mem::take(&mut self.note);
-                let tier = std::mem::replace(&mut self.tier, "note".into());
-                let (i, o) = (self.mark_in.take(), self.mark_out.take());
-                self.add_label(text.trim().to_string());
-                self.tier = tier;
-                self.mark_in = i;
-                self.mark_out = o;
+                // A note sits at the playhead and leaves the marks as they are.
+                let at = self.playhead_ns;
+                self.command(Command::AddLabel { tier: "note".into(), value: text.trim().to_string(), span: (at, at) });
             }
             if let Some(l) = selected {
                 ui.separator();

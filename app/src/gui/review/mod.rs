@@ -1,14 +1,16 @@
 //! Review: the trainer's screen. One timeline for camera frames, the audio
 //! waveform, sensor plots, the transcript and the label tiers. The view only
-//! draws and turns input into calls on the editing model
-//! (`crate::review::edit::Edits`: annotations, undo/redo, saves in flight);
-//! the `annotations` thread (`Saver`) writes every edit through
-//! `session::labels::commit`.
+//! draws and turns input into commands (`crate::review::command::Command`);
+//! `logic` runs them on the editing model (`crate::review::edit::Edits`:
+//! annotations, undo/redo, saves in flight) before the next frame, and the
+//! `annotations` thread (`Saver`) writes every edit through
+//! `session::labels::commit_drafts`.
 //!
 //! | file | draws or runs |
 //! |---|---|
 //! | `crate::review::load` | opening a session (worker thread) |
 //! | `crate::review::edit` | the editing model and the saver thread (no egui) |
+//! | `crate::review::command` | the edits the screen asks for, as data (no egui) |
 //! | `playback` | play/pause, speed, seek, frame steps, sound, camera frames |
 //! | `timeline` | waveform, sensor plots, transcript spans, label tiers, drag and zoom |
 //! | `labeling` | tier, marks, label buttons, the selected label, notes |
@@ -31,7 +33,8 @@ mod playback;
 mod timeline;
 mod transcript_view;
 
-use crate::review::edit::{Edits, Saver};
+use crate::review::command::Command;
+use crate::review::edit::Saver;
 use crate::review::load::{open_session, Loaded, PLOT_ROWS};
 
 /// A sensor's rows for a zoomed range: (sensor, from, to, rows).
@@ -71,6 +74,9 @@ pub struct ReviewView {
     audio_error: Option<String>,
     /// Label being resized: id, which edge (start?), the label before the drag.
     drag: Option<(String, bool, LabelSegment)>,
+    /// Edits asked for on screen, run by the next `logic`; with each, whether
+    /// an added label clears the in/out marks.
+    commands: Vec<(Command, bool)>,
 }
 
 impl Default for ReviewView {
@@ -103,6 +109,7 @@ impl Default for ReviewView {
             audio_restart: false,
             audio_error: None,
             drag: None,
+            commands: Vec::new(),
         }
     }
 }
@@ -157,10 +164,9 @@ impl ReviewView {
         self.data.as_ref().is_some_and(|d| d.manifest.reviewed)
     }
 
-    /// Edits not yet on disk.
-    #[cfg(test)]
+    /// Edits not yet on disk (asked for, queued or being written).
     pub fn pending(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.edits.pending())
+        self.commands.len() + self.data.as_ref().map_or(0, |d| d.edits.pending())
     }
 
     /// Takes loads and saves, advances playback, asks for frames.
@@ -194,12 +200,17 @@ impl ReviewView {
             self.saver =
                 Saver::start(move || ctx.request_repaint()).map_err(|e| tracing::error!("cannot start the annotations thread: {e}")).ok();
         }
+        self.run_commands();
         if let Some(saver) = &self.saver {
             if let Some(e) = saver.receive(self.data.as_mut().map(|d| (d.dir.as_path(), &mut d.edits))) {
                 self.message = Some(e);
             }
             if let Some(d) = &mut self.data {
                 saver.send(&d.dir, &mut d.edits);
+                // A new label selected under its draft id keeps its selection once saved.
+                if let Some(sel) = &mut self.selected {
+                    *sel = d.edits.current_id(sel).to_string();
+                }
             }
         }
         match finished(&mut self.reviewing) {
@@ -252,18 +263,34 @@ impl ReviewView {
         }
     }
 
-    /// Runs an edit on the model, hands what it queued to the saver, and
-    /// shows an error in the status line.
-    fn edit<T>(&mut self, f: impl FnOnce(&mut Edits) -> Result<T, String>) -> Option<T> {
-        let d = self.data.as_mut()?;
-        let r = f(&mut d.edits);
-        if let Some(s) = &self.saver {
-            s.send(&d.dir, &mut d.edits);
+    /// Runs the commands the screen sent since the last frame, in order;
+    /// an error goes to the status line, a new label is selected.
+    fn run_commands(&mut self) {
+        let commands = std::mem::take(&mut self.commands);
+        let Some(d) = self.data.as_mut() else { return };
+        let author = labels::author(None);
+        for (c, clears_marks) in commands {
+            match d.edits.run(c, &author, &labels::now_utc()) {
+                Ok(Some(id)) => {
+                    if clears_marks {
+                        self.mark_in = None;
+                        self.mark_out = None;
+                    }
+                    self.selected = Some(id);
+                }
+                Ok(None) => {}
+                Err(e) => self.message = Some(e),
+            }
         }
-        r.map_err(|e| self.message = Some(e)).ok()
     }
 
-    /// Adds a label on the current tier between the marks (or at the playhead).
+    /// Asks for an edit; the next `logic` runs it.
+    fn command(&mut self, c: Command) {
+        self.commands.push((c, false));
+    }
+
+    /// Adds a label on the current tier between the marks (or at the
+    /// playhead); the marks are cleared once it is added.
     fn add_label(&mut self, value: String) {
         let span = match (self.mark_in, self.mark_out) {
             (Some(i), Some(o)) => (i, o),
@@ -271,34 +298,32 @@ impl ReviewView {
             (None, Some(o)) => (self.playhead_ns, o),
             (None, None) => (self.playhead_ns, self.playhead_ns),
         };
-        let tier = self.tier.clone();
-        if let Some(id) = self.edit(|e| e.add_label(&tier, &value, span, &labels::author(None), &labels::now_utc())) {
-            self.mark_in = None;
-            self.mark_out = None;
-            self.selected = Some(id);
-        }
+        let clears_marks = self.mark_in.is_some() || self.mark_out.is_some();
+        self.commands.push((Command::AddLabel { tier: self.tier.clone(), value, span }, clears_marks));
     }
 
     fn update_label(&mut self, new: LabelSegment) {
-        self.edit(|e| e.update_label(new, &labels::now_utc()));
+        self.command(Command::UpdateLabel(new));
     }
 
     fn delete_label(&mut self, id: &str) {
         self.selected = None;
-        self.edit(|e| e.delete_label(id, &labels::author(None), &labels::now_utc()));
+        self.command(Command::DeleteLabel(id.to_string()));
     }
 
     fn edit_segment(&mut self, segment_id: u32, text: &str) {
-        let Some(seg) = self.data.as_ref().and_then(|d| d.segments.iter().find(|s| s.segment_id == segment_id).cloned()) else { return };
-        self.edit(|e| e.edit_segment(&seg, text, &labels::author(None), &labels::now_utc()));
+        let Some(segment) = self.data.as_ref().and_then(|d| d.segments.iter().find(|s| s.segment_id == segment_id).cloned()) else {
+            return;
+        };
+        self.command(Command::EditSegment { segment, text: text.to_string() });
     }
 
     fn undo(&mut self) {
-        self.edit(Edits::undo);
+        self.command(Command::Undo);
     }
 
     fn redo(&mut self) {
-        self.edit(Edits::redo);
+        self.command(Command::Redo);
     }
 
     fn keys(&mut self, ctx: &egui::Context) {
@@ -395,6 +420,10 @@ impl ReviewView {
             self.labels_ui(ui, lang);
         });
         egui::CentralPanel::default_margins().show(ui, |ui| self.frames_ui(ui, lang));
+        if !self.commands.is_empty() {
+            // Run by the next frame's logic.
+            ui.ctx().request_repaint();
+        }
     }
 
     fn header_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
@@ -402,7 +431,7 @@ impl ReviewView {
         let Some(d) = &self.data else { return };
         let reviewed = d.manifest.reviewed;
         let dir = d.dir.clone();
-        let pending = d.edits.pending();
+        let pending = self.pending();
         ui.horizontal(|ui| {
             ui.strong(&d.manifest.id);
             ui.label(format!("{} · {} · {} · {}", d.manifest.station, d.manifest.operator, d.manifest.task, hms(d.duration_ns)));

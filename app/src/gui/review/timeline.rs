@@ -184,15 +184,13 @@ impl ReviewView {
             }
         }
         if let (Some((id, start, before)), Some(p)) = (self.drag.clone(), pos) {
-            let t = self.t_of(rect, p.x).clamp(0, dur);
-            if let Some(d) = self.data.as_mut() {
-                // Shown at once; saved when the drag ends.
-                d.edits.drag_edge(&id, start, t);
-            }
+            let t_ns = self.t_of(rect, p.x).clamp(0, dur);
+            // Shown on the next frame; saved when the drag ends.
+            self.command(Command::DragEdge { id, start, t_ns });
             if resp.drag_stopped() {
                 self.drag = None;
                 // Saved as one undoable edit from where it was before the drag.
-                self.edit(|e| e.end_drag(before, &labels::now_utc()));
+                self.command(Command::EndDrag { before });
             }
             return;
         }
