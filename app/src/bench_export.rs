@@ -1,42 +1,31 @@
 //! `tacit bench export`: LeRobot export throughput and memory against
 //! pyarrow writing the same final tables, and against the disk (`dd`).
 //!
-//! The session is generated straight into the session folder (the same
-//! Arrow IPC files the recorder writes, faster than real time): two
+//! The session is generated straight into the session folder by
+//! `session::builder` (the same Arrow IPC files the recorder writes, faster
+//! than real time): two
 //! 1280×720 cameras at 30 fps (30 prerendered grainy JPEGs cycled, ~139 kB
 //! each, as in `bench record`) and one DAQ with 16 channels at 10 kHz.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use arrow_array::{ArrayRef, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use tacit_capture::ipc::{SegmentNaming, SegmentWriter};
 use tacit_capture::source::camera::{encode_jpeg, CapturedFrame, Pixels, SyntheticCamera};
-use tacit_schema::tables;
+use tacit_session::builder::SessionBuilder;
 
 use crate::bench::{dd, load_profile};
 
 /// Writes a synthetic session of `seconds` into `lib/sessions/<id>` with
-/// the first `cameras` cameras of the bench station (2 for export).
+/// the first `cameras` cameras of the bench station (2 for export), through
+/// `session::builder::SessionBuilder`: 30 grainy JPEGs from the synthetic
+/// camera cycled per camera, one record batch per second of each stream.
 pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: usize) -> Result<PathBuf> {
-    let mut profile = load_profile(noise, 85);
-    profile.microphone = None;
-    profile.cameras.truncate(cameras);
-    for (i, ch) in profile.sensors[0].channels.iter_mut().enumerate() {
-        if i >= 14 {
-            ch.role = tacit_schema::ChannelRole::Action;
-        }
-    }
-    let dir = lib.join("sessions").join(id);
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(tacit_session::layout::PROFILE), toml::to_string(&profile)?)?;
-    let mut streams = Vec::new();
-    let frames = u64::from(seconds) * 30;
-    for cam in &profile.cameras {
+    let profile = load_profile(noise, 85);
+    let mut b = SessionBuilder::new(id).station("bench").task("bench export").seconds(f64::from(seconds)).batch_seconds(1.0).no_cameras();
+    for cam in profile.cameras.iter().take(cameras) {
         let mut source = SyntheticCamera::new(&tacit_schema::CameraProfile { prerender: 0, ..cam.clone() })?;
         let jpegs: Vec<Vec<u8>> = (0..30u64)
             .map(|k| {
@@ -45,73 +34,21 @@ pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: u
                     arrived: Instant::now(),
                     device_ts_ns: None,
                     seq: k,
-                    width: 1280,
-                    height: 720,
+                    width: cam.width,
+                    height: cam.height,
                     pixels: Pixels::Rgb(rgb),
                 };
-                encode_jpeg(&f, 85).map_err(anyhow::Error::msg)
+                encode_jpeg(&f, cam.jpeg_quality).map_err(anyhow::Error::msg)
             })
             .collect::<Result<_>>()?;
-        let naming = SegmentNaming { stem: format!("cam-{}", cam.name), number_first: true };
-        let mut w = SegmentWriter::create(&dir, naming, tables::camera_schema(), 1 << 30)?;
-        let mut k = 0u64;
-        while k < frames {
-            let rows = 30.min(frames - k);
-            let t: Vec<i64> = (k..k + rows).map(|i| (i as f64 * 1e9 / 30.0) as i64).collect();
-            let data: Vec<&[u8]> = (k..k + rows).map(|i| jpegs[(i % 30) as usize].as_slice()).collect();
-            let cols: Vec<ArrayRef> = vec![
-                Arc::new(Int64Array::from(t)),
-                Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
-                Arc::new(UInt64Array::from_iter_values(k..k + rows)),
-                Arc::new(UInt32Array::from(vec![1280u32; rows as usize])),
-                Arc::new(UInt32Array::from(vec![720u32; rows as usize])),
-                Arc::new(StringArray::from(vec!["jpeg"; rows as usize])),
-                Arc::new(BinaryArray::from(data)),
-            ];
-            w.write(&RecordBatch::try_new(tables::camera_schema(), cols)?)?;
-            k += rows;
-        }
-        let files = w.finish()?;
-        streams.push(json!({"name": cam.name, "kind": "camera", "files": files, "rate_hz": 30.0, "count": frames,
-            "first_t_ns": 0, "last_t_ns": ((frames - 1) as f64 * 1e9 / 30.0) as i64, "drops": 0}));
+        b = b.camera_frames(&cam.name, cam.width, cam.height, cam.fps, jpegs);
     }
+    // 16 channels, the last two the action (what a policy would command).
     let sensor = &profile.sensors[0];
-    let names: Vec<String> = sensor.channels.iter().map(|c| c.name.clone()).collect();
-    let schema = tables::sensor_schema(&names);
-    let mut w = SegmentWriter::create(
-        &dir,
-        SegmentNaming { stem: format!("sensor-{}", sensor.name), number_first: false },
-        schema.clone(),
-        1 << 30,
-    )?;
-    let rows_total = u64::from(seconds) * 10_000;
-    let mut r = 0u64;
-    while r < rows_total {
-        let rows = 10_000.min(rows_total - r);
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from_iter_values((r..r + rows).map(|i| i as i64 * 100_000))),
-            Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
-        ];
-        for c in 0..names.len() {
-            cols.push(Arc::new(Float64Array::from_iter_values(
-                (r..r + rows).map(|i| (i as f64 * 1e-3 + c as f64).sin() * 10.0 + c as f64),
-            )));
-        }
-        w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
-        r += rows;
-    }
-    let files = w.finish()?;
-    streams.push(json!({"name": sensor.name, "kind": "sensor", "files": files, "rate_hz": 10_000.0, "count": rows_total,
-        "first_t_ns": 0, "last_t_ns": (rows_total as i64 - 1) * 100_000, "drops": 0}));
-    let manifest = json!({
-        "format_version": 1, "id": id, "station": "bench", "operator": "op-01", "task": "bench export",
-        "consent": {"required": false, "confirmed": false}, "started_at_utc": "2026-11-28T00:00:00Z",
-        "clock_anchor": {"t_ns": 0, "utc_unix_ns": 0}, "status": "complete", "duration_ns": i64::from(seconds) * 1_000_000_000,
-        "streams": streams, "tacit_version": env!("CARGO_PKG_VERSION"),
-    });
-    let m: tacit_schema::SessionManifest = serde_json::from_value(manifest).context("bench manifest")?;
-    tacit_session::replace_manifest(&dir, &m)?;
-    Ok(dir)
+    let channels: Vec<(&str, &str)> =
+        sensor.channels.iter().enumerate().map(|(i, c)| (c.name.as_str(), if i >= 14 { "action" } else { "state" })).collect();
+    b = b.sensor(&sensor.name, sensor.rate_hz, &channels);
+    Ok(b.write(lib)?)
 }
 
 /// Peak resident memory of a running process, KiB.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{ok, record, tacit};
+use common::{copy_dir, ok, record, tacit};
 
 fn library(sessions: usize) -> (tempfile::TempDir, PathBuf, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
@@ -200,16 +200,4 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
         .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "temporary folders left: {leftovers:?}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }

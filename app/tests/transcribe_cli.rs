@@ -22,8 +22,30 @@ fn ct2_dir() -> PathBuf {
 
 /// A library with the test model and one session whose `file:` microphone
 /// played the first five commentary phrases; `transcription` replaces the
-/// profile's `[transcription]` table when given.
+/// `[transcription]` table of the session's station profile when given.
+///
+/// The session is recorded (in real time) once per test run and each test
+/// gets its own copy of that library, so the tests here share one recording.
 fn recorded_commentary(tmp: &Path, transcription: Option<&str>) -> (PathBuf, String, Vec<fixture::Placed>) {
+    static TEMPLATE: std::sync::OnceLock<(PathBuf, String, Vec<fixture::Placed>)> = std::sync::OnceLock::new();
+    let (template, id, placed) = TEMPLATE.get_or_init(|| record_commentary(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("transcribe_cli")));
+    let lib = tmp.join("lib");
+    common::copy_dir(template, &lib);
+    if let Some(table) = transcription {
+        let path = lib.join("sessions").join(id).join("station.toml");
+        let mut profile = std::fs::read_to_string(&path).unwrap();
+        let at = profile.find("[transcription]").unwrap();
+        let end = profile[at + 1..].find("\n[").map_or(profile.len(), |e| at + 1 + e);
+        profile.replace_range(at..end, table);
+        std::fs::write(&path, profile).unwrap();
+    }
+    (lib, id.clone(), placed.clone())
+}
+
+/// Records [`recorded_commentary`]'s library into `tmp/lib` (`tmp` emptied first).
+fn record_commentary(tmp: &Path) -> (PathBuf, String, Vec<fixture::Placed>) {
+    let _ = std::fs::remove_dir_all(tmp);
+    std::fs::create_dir_all(tmp).unwrap();
     let lib = tmp.join("lib");
     let phrases = &COMMENTARY[..5];
     let (speech, placed) = fixture::lay_out(phrases, "en-us", 1.0, 1.5, 1.0).unwrap();
@@ -37,13 +59,8 @@ fn recorded_commentary(tmp: &Path, transcription: Option<&str>) -> (PathBuf, Str
     let demo = std::fs::read_to_string(lib.join("stations/demo.toml")).unwrap();
     let mic_at = demo.find("[microphone]").unwrap();
     let dev_at = mic_at + demo[mic_at..].find("device = \"synthetic\"").unwrap();
-    let mut profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..])
+    let profile = format!("{}device = \"file:{}\"{}", &demo[..dev_at], wav.display(), &demo[dev_at + "device = \"synthetic\"".len()..])
         .replace("language = \"ko\"", "language = \"en\"");
-    if let Some(table) = transcription {
-        let at = profile.find("[transcription]").unwrap();
-        let end = profile[at + 1..].find("\n[").map_or(profile.len(), |e| at + 1 + e);
-        profile.replace_range(at..end, table);
-    }
     let profile_path = tmp.join("speech.toml");
     std::fs::write(&profile_path, profile).unwrap();
     let seconds = speech.len() as f64 / 16_000.0 + 0.5;

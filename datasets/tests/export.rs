@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow_array::Array;
+
 use tacit_datasets::{
     export_lerobot, export_tacit, validate_lerobot, validate_tacit, EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions,
 };
@@ -178,4 +180,50 @@ fn a_damaged_dataset_is_reported_file_by_file() {
     std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(len / 2).unwrap();
     let v = validate_lerobot(&out);
     assert!(v.defects.iter().any(|d| d.file.contains("file-000.parquet")), "{:?}", v.defects);
+}
+
+#[test]
+fn a_microphone_is_exported_in_chunks_of_the_recorded_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = SessionBuilder::new("mic").seconds(2.5).tone("commentary").write(tmp.path()).unwrap();
+    let out = tmp.path().join("tables");
+    let opts = TacitOptions { out: out.clone(), strict: false, replace: false, append: false, split: None, audio_chunk_s: 1 };
+    export_tacit(std::slice::from_ref(&session), &opts, &NoProgress).unwrap();
+    valid(&validate_tacit(&out));
+    let summary = tacit_datasets::summarize_tacit(&out).unwrap();
+    assert_eq!(summary.tables.iter().find(|t| t.0 == "audio").map(|t| t.1), Some(3), "1 s + 1 s + 0.5 s");
+    // The chunks, in order, are the WAV's samples.
+    let recorded = tacit_session::audio::Wav::open(&session.join("mic-commentary.wav")).unwrap();
+    let recorded: Vec<i16> = recorded.pcm16_chunks(u32::MAX).unwrap().next().unwrap().unwrap();
+    assert_eq!(recorded.len(), 40_000);
+    let mut exported = Vec::new();
+    for f in walk(&out).into_iter().filter(|p| p.to_string_lossy().contains("audio") && p.extension().is_some_and(|e| e == "parquet")) {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
+        for b in reader.build().unwrap() {
+            let b = b.unwrap();
+            let blobs = b.column_by_name("audio").unwrap().as_any().downcast_ref::<arrow_array::StructArray>().unwrap();
+            let bytes = blobs.column(0).as_any().downcast_ref::<arrow_array::BinaryArray>().unwrap();
+            for i in 0..bytes.len() {
+                let wav = tmp.path().join(format!("chunk-{}.wav", exported.len()));
+                std::fs::write(&wav, bytes.value(i)).unwrap();
+                let chunk = tacit_session::audio::Wav::open(&wav).unwrap();
+                exported.extend(chunk.pcm16_chunks(u32::MAX).unwrap().next().unwrap().unwrap());
+            }
+        }
+    }
+    assert_eq!(exported, recorded);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

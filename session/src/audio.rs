@@ -169,7 +169,8 @@ impl Iterator for Pcm16Chunks {
     type Item = Result<Vec<i16>, SessionError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut buf = Vec::with_capacity(self.per_chunk);
+        // Capacity grows past 1 Mi samples as needed (a chunk may be "all").
+        let mut buf = Vec::with_capacity(self.per_chunk.min(1 << 20));
         for v in self.reader.samples::<i16>().take(self.per_chunk) {
             match v {
                 Ok(v) => buf.push(v),

@@ -1,6 +1,7 @@
 //! Sessions made faster than real time, for tests and benchmarks (feature
 //! `test-support`): the same folder a recording leaves — manifest, station
-//! profile, camera and sensor Arrow IPC streams, annotations, transcript —
+//! profile, camera and sensor Arrow IPC streams, a microphone's WAV and
+//! timing, annotations, transcript —
 //! written directly, so an exporter or validator test needs no recorder and
 //! no waiting.
 //!
@@ -17,6 +18,7 @@
 //! assert_eq!(tacit_session::labels::load(&dir).unwrap().labels.len(), 1);
 //! ```
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +39,16 @@ struct Camera {
     width: u32,
     height: u32,
     fps: u32,
+    /// Frames cycle through these; `None`: four made here.
+    jpegs: Option<Arc<Vec<Vec<u8>>>>,
+}
+
+/// A microphone: name, and its samples (mono 16-bit) at a rate.
+#[derive(Clone, Debug)]
+struct Microphone {
+    name: String,
+    rate_hz: u32,
+    samples: Arc<Vec<i16>>,
 }
 
 /// A sensor: name, rate, channels with their roles (`state`, `action`, `other`).
@@ -58,9 +70,12 @@ pub struct SessionBuilder {
     started_at_utc: String,
     cameras: Vec<Camera>,
     sensors: Vec<Sensor>,
+    microphone: Option<Microphone>,
     labels: Vec<(String, String, f64, f64)>,
     commentary: Vec<(f64, f64, String)>,
     reviewed: bool,
+    /// Seconds of data per record batch; `None`: 16 frames, 250 sensor rows.
+    batch_s: Option<f64>,
 }
 
 impl SessionBuilder {
@@ -75,7 +90,7 @@ impl SessionBuilder {
             task: "butt weld".into(),
             seconds: 2.0,
             started_at_utc: "2026-12-01T00:00:00Z".into(),
-            cameras: vec![Camera { name: "front".into(), width: 64, height: 48, fps: 10 }],
+            cameras: vec![Camera { name: "front".into(), width: 64, height: 48, fps: 10, jpegs: None }],
             sensors: vec![Sensor {
                 name: "arc".into(),
                 rate_hz: 100.0,
@@ -85,9 +100,11 @@ impl SessionBuilder {
                     ("wire_feed".into(), "action".into()),
                 ],
             }],
+            microphone: None,
             labels: Vec::new(),
             commentary: Vec::new(),
             reviewed: false,
+            batch_s: None,
         }
     }
 
@@ -123,8 +140,29 @@ impl SessionBuilder {
     #[must_use]
     pub fn camera(mut self, name: &str, width: u32, height: u32, fps: u32) -> Self {
         self.cameras.retain(|c| c.name != name);
-        self.cameras.push(Camera { name: name.into(), width, height, fps });
+        self.cameras.push(Camera { name: name.into(), width, height, fps, jpegs: None });
         self
+    }
+
+    /// Like [`Self::camera`], its frames cycling through `jpegs` (real
+    /// camera-sized images, for benchmarks).
+    #[must_use]
+    pub fn camera_frames(mut self, name: &str, width: u32, height: u32, fps: u32, jpegs: Vec<Vec<u8>>) -> Self {
+        self.cameras.retain(|c| c.name != name);
+        self.cameras.push(Camera { name: name.into(), width, height, fps, jpegs: Some(Arc::new(jpegs)) });
+        self
+    }
+
+    /// Writes `seconds` of data per record batch in every stream (the
+    /// recorder's flush interval is 0.5 s).
+    #[must_use]
+    pub fn batch_seconds(mut self, seconds: f64) -> Self {
+        self.batch_s = Some(seconds);
+        self
+    }
+
+    fn batch_rows(&self, rate_hz: f64, default: u64) -> u64 {
+        self.batch_s.map_or(default, |s| (s * rate_hz).ceil().max(1.0) as u64)
     }
 
     /// No cameras (and no sensors with [`Self::no_sensors`]).
@@ -151,6 +189,23 @@ impl SessionBuilder {
             channels: channels.iter().map(|(c, r)| ((*c).to_string(), (*r).to_string())).collect(),
         });
         self
+    }
+
+    /// A mono microphone `name` whose WAV holds `samples` at `rate_hz`
+    /// (first sample at session time 0), with a timing row per 0.5 s.
+    #[must_use]
+    pub fn microphone(mut self, name: &str, rate_hz: u32, samples: Vec<i16>) -> Self {
+        self.microphone = Some(Microphone { name: name.into(), rate_hz, samples: Arc::new(samples) });
+        self
+    }
+
+    /// A mono microphone `name` at 16 kHz with a 440 Hz tone for the
+    /// session's length (as set so far: call after [`Self::seconds`]).
+    #[must_use]
+    pub fn tone(self, name: &str) -> Self {
+        let n = (self.seconds * 16_000.0).floor().max(0.0) as usize;
+        let tone = (0..n).map(|i| ((std::f64::consts::TAU * 440.0 * i as f64 / 16_000.0).sin() * 8_000.0) as i16).collect();
+        self.microphone(name, 16_000, tone)
     }
 
     /// A label from `from_s` to `to_s` (its value joins the vocabulary).
@@ -190,6 +245,9 @@ impl SessionBuilder {
         for s in &self.sensors {
             streams.push(self.write_sensor(&dir, s)?);
         }
+        if let Some(m) = &self.microphone {
+            streams.push(write_microphone(&dir, m)?);
+        }
         let manifest = json!({
             "format_version": tacit_schema::FORMAT_VERSION, "id": self.id, "station": self.station, "operator": self.operator,
             "task": self.task, "consent": {"required": false, "confirmed": false}, "started_at_utc": self.started_at_utc,
@@ -215,6 +273,9 @@ impl SessionBuilder {
                 c.height,
                 c.fps
             );
+        }
+        if let Some(m) = &self.microphone {
+            t += &format!("[microphone]\nname = {}\ndevice = \"synthetic\"\nrate_hz = {}\nchannels = 1\n\n", q(&m.name), m.rate_hz);
         }
         for s in &self.sensors {
             let chans: Vec<String> = s.channels.iter().map(|(n, r)| format!("{{ name = {}, role = {} }}", q(n), q(r))).collect();
@@ -247,7 +308,8 @@ impl SessionBuilder {
     /// Frames at `k / fps`, cycling through four JPEGs of different shades.
     fn write_camera(&self, dir: &Path, c: &Camera) -> Result<serde_json::Value, SessionError> {
         let mut jpegs = Vec::new();
-        for shade in [40u8, 90, 150, 210] {
+        for shade in if c.jpegs.is_some() { &[][..] } else { &[40u8, 90, 150, 210][..] } {
+            let shade = *shade;
             let rgb: Vec<u8> = (0..c.width * c.height).flat_map(|i| [shade, (i % 251) as u8, 255 - shade]).collect();
             let mut out = Vec::new();
             let (w, h) = (u16::try_from(c.width).unwrap_or(u16::MAX), u16::try_from(c.height).unwrap_or(u16::MAX));
@@ -256,14 +318,20 @@ impl SessionBuilder {
                 .map_err(|e| SessionError::invalid(format!("cannot encode a test frame: {e}"), dir))?;
             jpegs.push(out);
         }
+        let jpegs = c.jpegs.as_deref().unwrap_or(&jpegs);
+        if jpegs.is_empty() {
+            return Err(SessionError::invalid(format!("camera {} has no frames to cycle through", c.name), dir));
+        }
+        let cycle = jpegs.len() as u64;
+        let per_batch = self.batch_rows(f64::from(c.fps), 16);
         let n = (self.seconds * f64::from(c.fps)).floor().max(0.0) as u64;
         let t_of = |k: u64| (k as f64 * 1e9 / f64::from(c.fps)).round() as i64;
         let file = format!("cam-{}.0.arrows", c.name);
         let schema = tables::camera_schema();
-        let mut batches = Vec::new();
+        let mut out = Stream::create(&dir.join(&file), &schema)?;
         let mut k = 0;
         while k < n {
-            let rows = (n - k).min(16);
+            let rows = (n - k).min(per_batch);
             let idx: Vec<u64> = (k..k + rows).collect();
             let cols: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from_iter_values(idx.iter().map(|&i| t_of(i)))),
@@ -272,12 +340,12 @@ impl SessionBuilder {
                 Arc::new(UInt32Array::from(vec![c.width; rows as usize])),
                 Arc::new(UInt32Array::from(vec![c.height; rows as usize])),
                 Arc::new(StringArray::from(vec!["jpeg"; rows as usize])),
-                Arc::new(BinaryArray::from_iter_values(idx.iter().map(|&i| jpegs[(i % 4) as usize].as_slice()))),
+                Arc::new(BinaryArray::from_iter_values(idx.iter().map(|&i| jpegs[(i % cycle) as usize].as_slice()))),
             ];
-            batches.push(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?);
+            out.write(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?)?;
             k += rows;
         }
-        write_stream(&dir.join(&file), &schema, &batches)?;
+        out.finish()?;
         Ok(json!({"name": c.name, "kind": "camera", "files": [file], "rate_hz": f64::from(c.fps), "count": n,
             "first_t_ns": if n > 0 { Some(0) } else { None }, "last_t_ns": n.checked_sub(1).map(t_of), "drops": 0,
             "details": {"width": c.width, "height": c.height}}))
@@ -289,10 +357,12 @@ impl SessionBuilder {
         let schema = tables::sensor_schema(&names);
         let n = (self.seconds * s.rate_hz).floor().max(0.0) as u64;
         let t_of = |i: u64| (i as f64 * 1e9 / s.rate_hz).round() as i64;
-        let mut batches = Vec::new();
+        let per_batch = self.batch_rows(s.rate_hz, 250);
+        let file = format!("sensor-{}.arrows", s.name);
+        let mut out = Stream::create(&dir.join(&file), &schema)?;
         let mut i = 0;
         while i < n {
-            let rows = (n - i).min(250);
+            let rows = (n - i).min(per_batch);
             let mut cols: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from_iter_values((i..i + rows).map(t_of))),
                 Arc::new(Int64Array::from(vec![None::<i64>; rows as usize])),
@@ -300,11 +370,10 @@ impl SessionBuilder {
             for c in 0..names.len() {
                 cols.push(Arc::new(Float64Array::from_iter_values((i..i + rows).map(|r| c as f64 + (r as f64 / 10.0).sin()))));
             }
-            batches.push(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?);
+            out.write(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?)?;
             i += rows;
         }
-        let file = format!("sensor-{}.arrows", s.name);
-        write_stream(&dir.join(&file), &schema, &batches)?;
+        out.finish()?;
         Ok(json!({"name": s.name, "kind": "sensor", "files": [file], "rate_hz": s.rate_hz, "count": n,
             "first_t_ns": if n > 0 { Some(0) } else { None }, "last_t_ns": n.checked_sub(1).map(t_of), "drops": 0}))
     }
@@ -348,11 +417,62 @@ impl SessionBuilder {
     }
 }
 
-fn write_stream(path: &Path, schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<(), SessionError> {
-    let f = std::fs::File::create(path).map_err(|e| SessionError::io("create", path, e))?;
-    let mut w = StreamWriter::try_new(f, schema).map_err(|e| SessionError::invalid(e.to_string(), path))?;
-    for b in batches {
-        w.write(b).map_err(|e| SessionError::invalid(e.to_string(), path))?;
+/// `mic-<name>.wav` and its timing table (a row per 0.5 s block, as the
+/// recorder writes them, no device times, no overruns).
+fn write_microphone(dir: &Path, m: &Microphone) -> Result<serde_json::Value, SessionError> {
+    let wav = format!("mic-{}.wav", m.name);
+    let path = dir.join(&wav);
+    let spec = hound::WavSpec { channels: 1, sample_rate: m.rate_hz, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let bad = |e: hound::Error| SessionError::invalid(format!("cannot write a test WAV: {e}"), &path);
+    let mut w = hound::WavWriter::create(&path, spec).map_err(bad)?;
+    for &v in m.samples.iter() {
+        w.write_sample(v).map_err(bad)?;
     }
-    w.finish().map_err(|e| SessionError::invalid(e.to_string(), path))
+    w.finalize().map_err(bad)?;
+    let timing = layout::audio_timing(&m.name);
+    let schema = tables::audio_timing_schema();
+    let mut out = Stream::create(&dir.join(&timing), &schema)?;
+    let n = m.samples.len() as u64;
+    let block = u64::from(m.rate_hz / 2).max(1);
+    let t_of = |i: u64| (i128::from(i) * 1_000_000_000 / i128::from(m.rate_hz.max(1))) as i64;
+    let starts: Vec<u64> = (0..n).step_by(block as usize).collect();
+    if !starts.is_empty() {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from(starts.clone())),
+            Arc::new(UInt32Array::from_iter_values(starts.iter().map(|&s| (n - s).min(block) as u32))),
+            Arc::new(Int64Array::from_iter_values(starts.iter().map(|&s| t_of(s)))),
+            Arc::new(Int64Array::from(vec![None::<i64>; starts.len()])),
+            Arc::new(arrow_array::BooleanArray::from(vec![false; starts.len()])),
+        ];
+        out.write(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?)?;
+    }
+    out.finish()?;
+    Ok(json!({"name": m.name, "kind": "audio", "files": [wav, timing], "rate_hz": f64::from(m.rate_hz), "count": n,
+        "first_t_ns": if n > 0 { Some(0) } else { None }, "last_t_ns": n.checked_sub(1).map(t_of), "drops": 0,
+        "details": {"device": "synthetic", "channels": 1, "sample_format": "i16"}}))
+}
+
+/// An Arrow IPC stream file written one batch at a time (a long session
+/// never sits in memory).
+struct Stream {
+    path: PathBuf,
+    w: StreamWriter<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Stream {
+    fn create(path: &Path, schema: &arrow_schema::SchemaRef) -> Result<Self, SessionError> {
+        let f = std::fs::File::create(path).map_err(|e| SessionError::io("create", path, e))?;
+        let w = StreamWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, f), schema)
+            .map_err(|e| SessionError::invalid(e.to_string(), path))?;
+        Ok(Self { path: path.to_path_buf(), w })
+    }
+
+    fn write(&mut self, b: RecordBatch) -> Result<(), SessionError> {
+        self.w.write(&b).map_err(|e| SessionError::invalid(e.to_string(), &self.path))
+    }
+
+    fn finish(mut self) -> Result<(), SessionError> {
+        self.w.finish().map_err(|e| SessionError::invalid(e.to_string(), &self.path))?;
+        self.w.get_mut().flush().map_err(|e| SessionError::io("write", &self.path, e))
+    }
 }

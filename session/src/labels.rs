@@ -4,7 +4,7 @@
 //! the log. The model and its rules are `tacit_schema::labels`.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use tacit_schema::labels::{Annotations, Change, LabelError, LabelSegment, ANNOTATIONS_VERSION};
@@ -69,11 +69,65 @@ pub fn load(dir: &Path) -> Result<Annotations, LabelError> {
 /// Reads every change in the log, in order.
 pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
     let path = dir.join(ANNOTATIONS_LOG);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("read", &path, e)),
-    };
+    match std::fs::File::open(&path) {
+        Ok(f) => decode_log(f).map_err(|e| match e {
+            LogError::Io(e) => io("read", &path, e),
+            LogError::Line { line, message } => LabelError::Malformed { path: path.display().to_string(), line, message },
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io("read", &path, e)),
+    }
+}
+
+/// Why [`decode_log`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The bytes could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A line that is not a change (and not a torn last line).
+    #[error("line {line}: {message}")]
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Writes changes as the log stores them: one JSON object per line.
+///
+/// # Example
+///
+/// ```
+/// use tacit_schema::labels::{Change, LabelSegment};
+/// use tacit_session::labels::{decode_log, encode_log};
+/// let label = LabelSegment::draft("l-0001".into(), "step", "가접", (0, 2_000_000_000), "kim", "2026-12-01T09:00:00Z");
+/// let changes = vec![
+///     Change::Add { label },
+///     Change::Delete { id: "l-0001".into(), author: "lee".into(), at_utc: "2026-12-01T09:05:00Z".into() },
+/// ];
+/// let mut log = Vec::new();
+/// encode_log(&changes, &mut log).unwrap();
+/// assert_eq!(decode_log(log.as_slice()).unwrap(), changes);
+/// // A power cut in the middle of an append leaves a torn last line, which is skipped.
+/// log.extend_from_slice(br#"{"op":"add","lab"#);
+/// assert_eq!(decode_log(log.as_slice()).unwrap(), changes);
+/// ```
+pub fn encode_log(changes: &[Change], mut out: impl Write) -> std::io::Result<()> {
+    let mut buf = String::new();
+    for c in changes {
+        buf.push_str(&serde_json::to_string(c).map_err(std::io::Error::other)?);
+        buf.push('\n');
+    }
+    out.write_all(buf.as_bytes())
+}
+
+/// Reads a log written by [`encode_log`]: every change in order; a torn
+/// last line (no newline after it) is skipped, any other bad line is an error.
+pub fn decode_log(mut input: impl Read) -> Result<Vec<Change>, LogError> {
+    let mut text = String::new();
+    input.read_to_string(&mut text)?;
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
@@ -82,10 +136,8 @@ pub fn read_log(dir: &Path) -> Result<Vec<Change>, LabelError> {
         }
         match serde_json::from_str::<Change>(line) {
             Ok(c) => out.push(c),
-            // A torn last line (power cut mid-append) is skipped; anything
-            // else is an error.
             Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-            Err(e) => return Err(LabelError::Malformed { path: path.display().to_string(), line: i + 1, message: e.to_string() }),
+            Err(e) => return Err(LogError::Line { line: i + 1, message: e.to_string() }),
         }
     }
     Ok(out)
@@ -194,12 +246,7 @@ fn commit_with(dir: &Path, make: impl FnOnce(&Annotations, usize) -> Result<Vec<
     }
     let log = dir.join(ANNOTATIONS_LOG);
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| io("open", &log, e))?;
-    let mut buf = String::new();
-    for c in &changes {
-        buf.push_str(&serde_json::to_string(c).unwrap_or_default());
-        buf.push('\n');
-    }
-    f.write_all(buf.as_bytes()).map_err(|e| io("append to", &log, e))?;
+    encode_log(&changes, &mut f).map_err(|e| io("append to", &log, e))?;
     f.sync_all().map_err(|e| io("sync", &log, e))?;
     save(dir, &state)?;
     Ok(state)

@@ -3,6 +3,7 @@
 //! `tacit_schema::tables::transcript_schema`.
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
 
 use tacit_schema::tables;
 
@@ -113,18 +115,49 @@ fn arrow_buffer_offsets(offsets: Vec<i32>) -> arrow_buffer::OffsetBuffer<i32> {
     arrow_buffer::OffsetBuffer::new(offsets.into())
 }
 
-/// Writes `transcript.parquet` atomically (temp file, fsync, rename).
-pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), SessionError> {
-    let batch = to_batch(segments).map_err(|e| SessionError::invalid(format!("cannot build the transcript table ({e})"), path))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = File::create(&tmp).map_err(|e| SessionError::io("create", &tmp, e))?;
+/// Encodes segments as the transcript's Parquet bytes into `out` (zstd,
+/// `metadata` as the file's key-value metadata); returns `out`.
+///
+/// # Example
+///
+/// ```
+/// use tacit_session::transcript::{decode, encode, Segment, Word};
+/// let said = vec![Segment {
+///     segment_id: 0,
+///     start_ns: 500_000_000,
+///     end_ns: 1_700_000_000,
+///     text: "전류 이백 암페어".into(),
+///     language: "ko".into(),
+///     words: vec![Word { word: "전류".into(), start_ns: 500_000_000, end_ns: 900_000_000, probability: 0.9 }],
+///     ..Segment::default()
+/// }];
+/// let bytes: Vec<u8> = encode(Vec::new(), &said, &[("tacit.model".into(), "small".into())]).unwrap();
+/// assert_eq!(decode(bytes.as_slice()).unwrap(), said);
+/// ```
+pub fn encode<W: Write + Send>(out: W, segments: &[Segment], metadata: &[(String, String)]) -> Result<W, String> {
+    let batch = to_batch(segments).map_err(|e| format!("cannot build the transcript table ({e})"))?;
     let kv = metadata.iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())).collect();
     let props =
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).set_key_value_metadata(Some(kv)).build();
-    let fail = |e: parquet::errors::ParquetError| SessionError::invalid(format!("cannot write Parquet ({e})"), &tmp);
-    let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(fail)?;
+    let fail = |e: parquet::errors::ParquetError| format!("cannot write Parquet ({e})");
+    let mut writer = ArrowWriter::try_new(out, schema(), Some(props)).map_err(fail)?;
     writer.write(&batch).map_err(fail)?;
-    let file = writer.into_inner().map_err(fail)?;
+    writer.into_inner().map_err(fail)
+}
+
+/// Decodes the transcript's Parquet bytes read from `input` ([`encode`]'s
+/// inverse); the schema is checked.
+pub fn decode(mut input: impl Read) -> Result<Vec<Segment>, String> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(|e| format!("cannot read the transcript ({e})"))?;
+    segments(&batches(bytes::Bytes::from(bytes))?)
+}
+
+/// Writes `transcript.parquet` atomically (temp file, fsync, rename).
+pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -> Result<(), SessionError> {
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| SessionError::io("create", &tmp, e))?;
+    let file = encode(file, segments, metadata).map_err(|e| SessionError::invalid(e, &tmp))?;
     file.sync_all().map_err(|e| SessionError::io("sync", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| SessionError::io("replace", path, e))?;
     Ok(())
@@ -139,20 +172,23 @@ pub fn read_batches(path: &Path) -> Result<Option<Vec<RecordBatch>>, SessionErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(SessionError::io("open", path, e)),
     };
-    let bad = |m: String| SessionError::invalid(format!("{m}; run `tacit transcribe` again"), path);
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| bad(format!("not a transcript Parquet file ({e})")))?
+    batches(file).map(Some).map_err(|m| SessionError::invalid(format!("{m}; run `tacit transcribe` again"), path))
+}
+
+fn batches<R: ChunkReader + 'static>(input: R) -> Result<Vec<RecordBatch>, String> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(input)
+        .map_err(|e| format!("not a transcript Parquet file ({e})"))?
         .build()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for batch in reader {
-        let b = batch.map_err(|e| bad(format!("the transcript cannot be read ({e})")))?;
+        let b = batch.map_err(|e| format!("the transcript cannot be read ({e})"))?;
         if b.schema().fields() != schema().fields() {
-            return Err(bad("the transcript has an unexpected schema".into()));
+            return Err("the transcript has an unexpected schema".into());
         }
         out.push(b);
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Reads `transcript.parquet` back.
@@ -162,9 +198,14 @@ pub fn read(path: &Path) -> Result<Vec<Segment>, SessionError> {
 
 /// Reads `transcript.parquet` back; `None` when the session has none.
 pub fn read_if_any(path: &Path) -> Result<Option<Vec<Segment>>, SessionError> {
+    let Some(batches) = read_batches(path)? else { return Ok(None) };
+    segments(&batches).map(Some).map_err(|m| SessionError::invalid(m, path))
+}
+
+/// Segments from batches whose schema was checked.
+fn segments(batches: &[RecordBatch]) -> Result<Vec<Segment>, String> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, Int64Type, UInt32Type};
-    let Some(batches) = read_batches(path)? else { return Ok(None) };
     let mut out = Vec::new();
     for b in batches {
         let (id, st, en) =
@@ -196,7 +237,7 @@ pub fn read_if_any(path: &Path) -> Result<Option<Vec<Segment>>, SessionError> {
             });
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 #[cfg(test)]
