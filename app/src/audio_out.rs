@@ -207,3 +207,46 @@ impl Feed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn next_error(c: &Controller) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(e) = c.error() {
+                return Some(e);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// The `review-audio` thread opens the file and the device itself and
+    /// reports why it could not, once per failed start, without blocking
+    /// the caller (Review's UI thread).
+    #[test]
+    fn the_audio_thread_reports_a_missing_file_and_a_missing_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Controller::start(Some("tacit-no-such-device".into())).unwrap();
+        c.play(&dir.path().join("mic-gone.wav"), 0, 1.0);
+        let e = next_error(&c).expect("an error for the missing WAV");
+        assert!(e.contains("mic-gone.wav"), "{e}");
+        assert_eq!(c.error(), None, "reported once");
+
+        let wav = dir.path().join("mic-lapel.wav");
+        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for i in 0..16_000 {
+            w.write_sample((i % 100) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        c.play(&wav, 500_000_000, 1.0);
+        let e = next_error(&c).expect("an error for the missing device");
+        assert!(e.contains("tacit-no-such-device"), "{e}");
+        c.stop();
+    }
+}
