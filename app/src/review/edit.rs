@@ -553,26 +553,14 @@ mod tests {
         e.add_label("defect", "porosity", (500, 500), "kim", AT).unwrap();
         e.delete_label(&id, "kim", AT).unwrap();
         e.undo().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while e.pending() > 0 && Instant::now() < deadline {
-            saver.send(dir.path(), &mut e);
-            assert_eq!(saver.receive(Some((dir.path(), &mut e))), None);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(e.pending(), 0);
+        assert_eq!(save_all(&saver, dir.path(), &mut e), None);
         assert_eq!(&labels::load(dir.path()).unwrap(), e.annotations());
         // An edit the disk refuses (the label is gone there) comes back as an
         // error with the annotations on disk.
         std::fs::remove_file(dir.path().join(tacit_session::layout::ANNOTATIONS)).unwrap();
         std::fs::remove_file(dir.path().join(tacit_session::layout::ANNOTATIONS_LOG)).unwrap();
         e.delete_label(&id, "kim", AT).unwrap();
-        let mut error = None;
-        while e.pending() > 0 && Instant::now() < deadline {
-            saver.send(dir.path(), &mut e);
-            error = error.or(saver.receive(Some((dir.path(), &mut e))));
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(error.is_some());
+        assert!(save_all(&saver, dir.path(), &mut e).is_some());
         assert_eq!(e.annotations(), &labels::load(dir.path()).unwrap());
         assert!(e.annotations().labels.is_empty());
     }
