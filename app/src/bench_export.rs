@@ -24,7 +24,13 @@ use crate::bench::{dd, load_profile};
 /// camera cycled per camera, one record batch per second of each stream.
 pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: usize) -> Result<PathBuf> {
     let profile = load_profile(noise, 85);
-    let mut b = SessionBuilder::new(id).station("bench").task("bench export").seconds(f64::from(seconds)).batch_seconds(1.0).no_cameras();
+    let mut b = SessionBuilder::new(id)
+        .station("bench")
+        .task("bench export")
+        .seconds(f64::from(seconds))
+        .batch_seconds(1.0)
+        .no_cameras()
+        .no_sensors();
     for cam in profile.cameras.iter().take(cameras) {
         let mut source = SyntheticCamera::new(&tacit_schema::CameraProfile { prerender: 0, ..cam.clone() })?;
         let jpegs: Vec<Vec<u8>> = (0..30u64)

@@ -249,7 +249,7 @@ impl Setup {
             rate_hz: f64::from(format.rate_hz),
             offset_ns,
             details,
-            files: vec![format!("mic-{}.wav", mic.name), format!("mic-{}.timing.arrows", mic.name)],
+            files: vec![layout::wav(&mic.name), layout::audio_timing(&mic.name)],
             stats,
         };
         let n = mic.name.clone();

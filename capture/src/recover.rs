@@ -13,7 +13,7 @@ use tacit_schema::{SessionManifest, SessionStatus, StreamInfo, StreamKind};
 use crate::error::CaptureError;
 use crate::store;
 use crate::tally::Tally;
-use tacit_session::{ipc, SessionDir};
+use tacit_session::{ipc, layout, SessionDir};
 
 /// What `recover` did.
 #[derive(Debug)]
@@ -151,8 +151,8 @@ fn rebuild(stream: &StreamInfo, tally: Tally, files: Vec<String>) -> StreamInfo 
 }
 
 fn recover_audio(dir: &Path, stream: &StreamInfo, names: &[String], report: &mut RecoverReport) -> Result<StreamInfo, CaptureError> {
-    let wav_name = format!("mic-{}.wav", stream.name);
-    let timing_name = format!("mic-{}.timing.arrows", stream.name);
+    let wav_name = layout::wav(&stream.name);
+    let timing_name = layout::audio_timing(&stream.name);
     let mut files = Vec::new();
     let mut frames = 0u64;
     if names.contains(&wav_name) {

@@ -63,6 +63,15 @@ fn beside(out: &Path, what: &str) -> Result<PathBuf, DatasetError> {
     Ok(tmp)
 }
 
+/// Moves one new file of an append into the dataset (its folders created):
+/// a rename, so a reader sees the whole file or none of it.
+pub(crate) fn move_into(from: &Path, to: &Path) -> Result<(), DatasetError> {
+    if let Some(d) = to.parent() {
+        std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
+    }
+    std::fs::rename(from, to).map_err(|e| DatasetError::io("move into the dataset", to, e))
+}
+
 /// Renames the finished dataset `tmp` to `out`; an old dataset at `out`
 /// moves aside only now and is removed after. If the rename fails, the old
 /// dataset is put back and `tmp` is removed.

@@ -197,8 +197,10 @@ fn a_microphone_is_exported_in_chunks_of_the_recorded_samples() {
     let recorded: Vec<i16> = recorded.pcm16_chunks(u32::MAX).unwrap().next().unwrap().unwrap();
     assert_eq!(recorded.len(), 40_000);
     let mut exported = Vec::new();
-    for f in walk(&out).into_iter().filter(|p| p.to_string_lossy().contains("audio") && p.extension().is_some_and(|e| e == "parquet")) {
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("tacit.json")).unwrap()).unwrap();
+    for f in manifest["files"].as_array().unwrap().iter().filter(|f| f["table"] == "audio") {
+        let file = std::fs::File::open(out.join(f["path"].as_str().unwrap())).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         for b in reader.build().unwrap() {
             let b = b.unwrap();
             let blobs = b.column_by_name("audio").unwrap().as_any().downcast_ref::<arrow_array::StructArray>().unwrap();
@@ -212,18 +214,4 @@ fn a_microphone_is_exported_in_chunks_of_the_recorded_samples() {
         }
     }
     assert_eq!(exported, recorded);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }

@@ -305,20 +305,17 @@ impl SessionBuilder {
         t
     }
 
-    /// Frames at `k / fps`, cycling through four JPEGs of different shades.
+    /// Frames at `k / fps`, cycling through the camera's JPEGs (by default
+    /// four of different shades, [`shades`]).
     fn write_camera(&self, dir: &Path, c: &Camera) -> Result<serde_json::Value, SessionError> {
-        let mut jpegs = Vec::new();
-        for shade in if c.jpegs.is_some() { &[][..] } else { &[40u8, 90, 150, 210][..] } {
-            let shade = *shade;
-            let rgb: Vec<u8> = (0..c.width * c.height).flat_map(|i| [shade, (i % 251) as u8, 255 - shade]).collect();
-            let mut out = Vec::new();
-            let (w, h) = (u16::try_from(c.width).unwrap_or(u16::MAX), u16::try_from(c.height).unwrap_or(u16::MAX));
-            jpeg_encoder::Encoder::new(&mut out, 85)
-                .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| SessionError::invalid(format!("cannot encode a test frame: {e}"), dir))?;
-            jpegs.push(out);
-        }
-        let jpegs = c.jpegs.as_deref().unwrap_or(&jpegs);
+        let made;
+        let jpegs: &[Vec<u8>] = match &c.jpegs {
+            Some(given) => given,
+            None => {
+                made = shades(dir, c)?;
+                &made
+            }
+        };
         if jpegs.is_empty() {
             return Err(SessionError::invalid(format!("camera {} has no frames to cycle through", c.name), dir));
         }
@@ -326,7 +323,7 @@ impl SessionBuilder {
         let per_batch = self.batch_rows(f64::from(c.fps), 16);
         let n = (self.seconds * f64::from(c.fps)).floor().max(0.0) as u64;
         let t_of = |k: u64| (k as f64 * 1e9 / f64::from(c.fps)).round() as i64;
-        let file = format!("cam-{}.0.arrows", c.name);
+        let file = layout::camera_segment(&c.name, 0);
         let schema = tables::camera_schema();
         let mut out = Stream::create(&dir.join(&file), &schema)?;
         let mut k = 0;
@@ -358,7 +355,7 @@ impl SessionBuilder {
         let n = (self.seconds * s.rate_hz).floor().max(0.0) as u64;
         let t_of = |i: u64| (i as f64 * 1e9 / s.rate_hz).round() as i64;
         let per_batch = self.batch_rows(s.rate_hz, 250);
-        let file = format!("sensor-{}.arrows", s.name);
+        let file = layout::sensor(&s.name);
         let mut out = Stream::create(&dir.join(&file), &schema)?;
         let mut i = 0;
         while i < n {
@@ -417,10 +414,26 @@ impl SessionBuilder {
     }
 }
 
+/// Four JPEGs of camera `c`'s size, of different shades.
+fn shades(dir: &Path, c: &Camera) -> Result<Vec<Vec<u8>>, SessionError> {
+    let (w, h) = (u16::try_from(c.width).unwrap_or(u16::MAX), u16::try_from(c.height).unwrap_or(u16::MAX));
+    [40u8, 90, 150, 210]
+        .into_iter()
+        .map(|shade| {
+            let rgb: Vec<u8> = (0..c.width * c.height).flat_map(|i| [shade, (i % 251) as u8, 255 - shade]).collect();
+            let mut out = Vec::new();
+            jpeg_encoder::Encoder::new(&mut out, 85)
+                .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| SessionError::invalid(format!("cannot encode a test frame: {e}"), dir))?;
+            Ok(out)
+        })
+        .collect()
+}
+
 /// `mic-<name>.wav` and its timing table (a row per 0.5 s block, as the
 /// recorder writes them, no device times, no overruns).
 fn write_microphone(dir: &Path, m: &Microphone) -> Result<serde_json::Value, SessionError> {
-    let wav = format!("mic-{}.wav", m.name);
+    let wav = layout::wav(&m.name);
     let path = dir.join(&wav);
     let spec = hound::WavSpec { channels: 1, sample_rate: m.rate_hz, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let bad = |e: hound::Error| SessionError::invalid(format!("cannot write a test WAV: {e}"), &path);

@@ -38,7 +38,7 @@ pub mod validate;
 
 pub use crate::report::ExportReport;
 use crate::write::{
-    check_out, commit, dir_size, files_under, open_sessions, parquet_file, seal, skip, temp_beside, write_json, BackgroundWriter,
+    check_out, commit, dir_size, files_under, move_into, open_sessions, parquet_file, seal, skip, temp_beside, write_json, BackgroundWriter,
 };
 use base::Base;
 use dataset::DatasetTarget;
@@ -245,12 +245,8 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
             (p.starts_with(root.join("meta")) && !p.starts_with(root.join("meta/episodes")), p.ends_with("meta/info.json"))
         });
         for from in files {
-            let rel = from.strip_prefix(root).unwrap_or(&from).to_path_buf();
-            let to = opts.out.join(&rel);
-            if let Some(d) = to.parent() {
-                std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
-            }
-            std::fs::rename(&from, &to).map_err(|e| DatasetError::io("move into the dataset", &to, e))?;
+            let rel = from.strip_prefix(root).unwrap_or(&from);
+            move_into(&from, &opts.out.join(rel))?;
         }
     } else {
         commit(tmp, &opts.out)?;

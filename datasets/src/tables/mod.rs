@@ -42,7 +42,9 @@ use tacit_schema::{Progress, StreamKind};
 use crate::error::DatasetError;
 use crate::session::{Batches, Session};
 use crate::split::{self, group_key, Existing, SplitSpec, Unit};
-use crate::write::{check_out, commit, dir_size, json_bytes, open_sessions, replace_file, skip, temp_beside, BackgroundWriter, Closing};
+use crate::write::{
+    check_out, commit, dir_size, json_bytes, move_into, open_sessions, replace_file, skip, temp_beside, BackgroundWriter, Closing,
+};
 use crate::ExportReport;
 use tacit_session::audio::Wav;
 use tacit_session::Staging;
@@ -351,12 +353,7 @@ fn place_output(
     } else {
         // New files first (each a rename), then the manifest and card.
         for f in files {
-            let from = tmp.path().join(&f.path);
-            let to = opts.out.join(&f.path);
-            if let Some(d) = to.parent() {
-                std::fs::create_dir_all(d).map_err(|e| DatasetError::io("create", d, e))?;
-            }
-            std::fs::rename(&from, &to).map_err(|e| DatasetError::io("move into the dataset", &to, e))?;
+            move_into(&tmp.path().join(&f.path), &opts.out.join(&f.path))?;
         }
         drop(tmp);
         write_meta(&opts.out, manifest)?;
