@@ -21,7 +21,9 @@ root = Path(sys.argv[1])
 info = json.loads((root / "meta/info.json").read_text())
 check("codebase_version", info["codebase_version"] == "v3.0")
 features = list(info["features"])
-check("defaults last", features[-5:] == ["timestamp", "frame_index", "episode_index", "index", "task_index"], features)
+language = ["language_persistent", "language_events"]
+check("language columns last", features[-2:] == language and all(info["features"][k]["dtype"] == "language" for k in language), features)
+check("defaults last before them", features[-7:-2] == ["timestamp", "frame_index", "episode_index", "index", "task_index"], features)
 check("no / in feature names", all("/" not in f for f in features))
 
 files = sorted(root.rglob("*.parquet"))
@@ -55,7 +57,7 @@ check("episode tasks", all(len(t) >= 1 for t in episodes["tasks"]))
 
 stats = json.loads((root / "meta/stats.json").read_text())
 for key, feat in info["features"].items():
-    if feat["dtype"] in ("string",):
+    if feat["dtype"] in ("string", "language"):
         continue
     s = stats.get(key)
     check(f"stats for {key}", s is not None)
@@ -86,5 +88,29 @@ if "observation.state" in info["features"] and "label.step" in info["features"]:
     ).fetchall()
     check("duckdb groups by step", sum(r[1] for r in rows) == n, rows)
     print("duckdb:", info["features"]["observation.state"]["names"][0], "mean per step:", [(r[0] or "(none)", r[1], round(r[2], 2)) for r in rows])
+
+# One row group per episode in every data file.
+groups = sum(pq.ParquetFile(f).metadata.num_row_groups for f in sorted((root / "data").rglob("*.parquet")))
+check("one row group per episode", groups == info["total_episodes"], (groups, info["total_episodes"]))
+
+# The language columns: pyarrow reads the rows, DuckDB unnests them.
+persistent = tables[0].column("language_persistent")[0].as_py()
+check("persistent rows have LeRobot's fields", all(list(r) == ["role", "content", "style", "timestamp", "camera", "tool_calls"] for r in persistent), persistent)
+steps = con.execute(
+    f"""SELECT count(*) FROM (SELECT unnest(language_persistent) AS r FROM read_parquet('{glob}') WHERE frame_index = 0)
+        WHERE r.style = 'subtask'"""
+).fetchone()[0]
+labeled_steps = con.execute(
+    f"""SELECT count(DISTINCT (episode_index, "label.step")) FROM read_parquet('{glob}') WHERE "label.step" <> ''"""
+).fetchone()[0] if "label.step" in info["features"] else 0
+check("duckdb: a subtask row per labeled step", steps == labeled_steps, (steps, labeled_steps))
+said = con.execute(
+    f"""SELECT frame_index, json_extract_string(r.tool_calls[1], '$.function.arguments.text') AS text
+        FROM (SELECT frame_index, unnest(language_events) AS r FROM read_parquet('{glob}'))
+        WHERE json_extract_string(r.tool_calls[1], '$.function.name') = 'say' ORDER BY 1"""
+).fetchall()
+if any(frame["commentary"] != ""):
+    check("duckdb: the commentary as say tool calls", len(said) > 0, said[:3])
+    print("duckdb: said at frames", [(f, t[:40]) for f, t in said[:4]])
 
 finish()

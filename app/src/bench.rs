@@ -38,6 +38,12 @@ pub enum BenchCommand {
         /// Keep the generated sessions and datasets.
         #[arg(long)]
         keep: bool,
+        /// Camera size WxH (default 1280x720), e.g. 640x360 for an hour-long session on a small disk.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<(u32, u32)>,
+        /// Only the LeRobot export's time, row groups and peak memory (no dd, pyarrow or tables).
+        #[arg(long)]
+        lerobot_only: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -97,6 +103,15 @@ pub enum BenchCommand {
 }
 
 /// The load of the benchmark, as a station profile.
+/// `WxH` → (width, height).
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WxH (e.g. 640x360)"))?;
+    match (w.parse::<u32>(), h.parse::<u32>()) {
+        (Ok(w), Ok(h)) if w >= 16 && h >= 16 => Ok((w, h)),
+        _ => Err(format!("{s:?} is not WxH with both at least 16 (e.g. 640x360)")),
+    }
+}
+
 pub fn load_profile(noise: u8, jpeg_quality: u8) -> StationProfile {
     let cam = |name: &str| CameraProfile {
         name: name.into(),
@@ -173,8 +188,9 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
         BenchCommand::Transcribe(o) => return crate::bench_transcribe::run(&o),
-        BenchCommand::Export { minutes, dir, dd_mb, python, keep, json } => {
-            return crate::bench_export::run(&minutes, dir, dd_mb, &python, keep, json)
+        BenchCommand::Export { minutes, dir, dd_mb, python, keep, size, lerobot_only, json } => {
+            let b = crate::bench_export::ExportBench { minutes, dir, dd_mb, python, keep, size, lerobot_only };
+            return crate::bench_export::run(&b, json);
         }
         BenchCommand::Review { minutes, dir, seeks, keep, json } => return crate::bench_review::run(&minutes, dir, seeks, keep, json),
         BenchCommand::ReviewProbe { session, seeks } => return crate::bench_review::probe(&session, seeks),

@@ -21,9 +21,15 @@ use crate::bench::{dd, load_profile};
 /// Writes a synthetic session of `seconds` into `lib/sessions/<id>` with
 /// the first `cameras` cameras of the bench station (2 for export), through
 /// `session::builder::SessionBuilder`: 30 grainy JPEGs from the synthetic
-/// camera cycled per camera, one record batch per second of each stream.
-pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: usize) -> Result<PathBuf> {
-    let profile = load_profile(noise, 85);
+/// camera cycled per camera, one record batch per second of each stream;
+/// `size` replaces the cameras' 1280×720.
+pub(crate) fn generate(lib: &Path, id: &str, seconds: u32, noise: u8, cameras: usize, size: Option<(u32, u32)>) -> Result<PathBuf> {
+    let mut profile = load_profile(noise, 85);
+    if let Some((w, h)) = size {
+        for c in &mut profile.cameras {
+            (c.width, c.height) = (w, h);
+        }
+    }
     let mut b = SessionBuilder::new(id)
         .station("bench")
         .task("bench export")
@@ -102,26 +108,64 @@ fn frames_in_session(lib: &Path) -> Result<u64> {
     Ok(n)
 }
 
+/// What `tacit bench export` measures.
+pub struct ExportBench {
+    /// Session lengths, minutes.
+    pub minutes: Vec<f64>,
+    /// Where to generate and export.
+    pub dir: Option<PathBuf>,
+    /// MiB dd writes for the baseline.
+    pub dd_mb: u64,
+    /// Python with pyarrow.
+    pub python: PathBuf,
+    /// Keep what was generated.
+    pub keep: bool,
+    /// Camera size (default 1280×720).
+    pub size: Option<(u32, u32)>,
+    /// Only the LeRobot export's time and memory (no pyarrow, no tables, no dd).
+    pub lerobot_only: bool,
+}
+
 /// Runs the benchmark for each length in `minutes`.
-pub fn run(minutes: &[f64], dir: Option<PathBuf>, dd_mb: u64, python: &Path, keep: bool, as_json: bool) -> Result<ExitCode> {
-    let base = dir.unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
+pub fn run(b: &ExportBench, as_json: bool) -> Result<ExitCode> {
+    let ExportBench { minutes, dir, dd_mb, python, keep, size, lerobot_only } = b;
+    let (dd_mb, keep, lerobot_only) = (*dd_mb, *keep, *lerobot_only);
+    let (cw, ch) = size.unwrap_or((1280, 720));
+    let base = dir.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir()));
     let root = base.join(format!("tacit-bench-export-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     let exe = std::env::current_exe()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_export_pyarrow.py");
     let mut results = Vec::new();
-    for &m in minutes {
+    for &m in minutes.iter() {
         let seconds = (m * 60.0).round() as u32;
         let lib = root.join(format!("lib-{seconds}s"));
-        crate::out::say!("generating a {seconds} s session (2 cameras 1280×720 at 30 fps, 16 ch × 10 kHz)…");
-        generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20, 2)?;
+        crate::out::say!("generating a {seconds} s session (2 cameras {cw}×{ch} at 30 fps, 16 ch × 10 kHz)…");
+        generate(&lib, &format!("20261128-000000-bench{seconds}"), seconds, 20, 2, *size)?;
         // A recorded session is on disk long before anyone exports it: flush
         // the generated files now, so their writeback does not compete with
         // the timed runs.
         let _ = std::process::Command::new("sync").status();
+        let out = root.join(format!("lerobot-{seconds}s"));
+        if lerobot_only {
+            let (secs, peak_kb) = timed_export(&exe, &lib, &out, &["--format", "lerobot"])?;
+            let bytes = tacit_datasets::dir_size(&out);
+            let groups = tacit_datasets::data_row_groups(&out)?;
+            crate::out::say!(
+                "{seconds} s: LeRobot export {secs:.1} s, {:.0} MB, {groups} row group(s), peak RSS {:.0} MiB",
+                bytes as f64 / 1e6,
+                peak_kb as f64 / 1024.0
+            );
+            results.push(json!({"seconds_of_session": seconds, "camera": format!("{cw}x{ch}"), "bytes": bytes, "tacit_s": secs,
+                "row_groups": groups, "tacit_peak_rss_mb": peak_kb as f64 / 1024.0}));
+            if !keep {
+                let _ = std::fs::remove_dir_all(&out);
+                let _ = std::fs::remove_dir_all(&lib);
+            }
+            continue;
+        }
         crate::out::say!("baseline: dd {dd_mb} MiB with conv=fdatasync…");
         let dd_bps = dd(&root, dd_mb)?;
-        let out = root.join(format!("lerobot-{seconds}s"));
         let (secs, peak_kb) = timed_export(&exe, &lib, &out, &["--format", "lerobot"])?;
         let rss = peak_kb * 1024;
         let bytes = tacit_datasets::dir_size(&out);

@@ -74,7 +74,7 @@ pub fn run(minutes: &[f64], dir: Option<PathBuf>, seeks: usize, keep: bool, as_j
     for &m in minutes {
         let seconds = (m * 60.0).round().max(1.0) as u32;
         crate::out::say!("generating a {m}-minute session (1 camera, 16 ch × 10 kHz)…");
-        let session = crate::bench_export::generate(lib.root(), &format!("20261128-000000-review{seconds}"), seconds, 20, 1)?;
+        let session = crate::bench_export::generate(lib.root(), &format!("20261128-000000-review{seconds}"), seconds, 20, 1, None)?;
         // First with the page cache dropped (as after a reboot), then again warm.
         for cold in [drop_caches(), false] {
             let out = std::process::Command::new(&exe)

@@ -73,10 +73,11 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
     assert_eq!(info["total_episodes"], 2);
     assert_eq!(info["total_tasks"], 2);
     let keys: Vec<&String> = info["features"].as_object().unwrap().keys().collect();
-    assert_eq!(keys[keys.len() - 5..], ["timestamp", "frame_index", "episode_index", "index", "task_index"]);
+    assert_eq!(keys[keys.len() - 7..keys.len() - 2], ["timestamp", "frame_index", "episode_index", "index", "task_index"]);
+    assert_eq!(keys[keys.len() - 2..], ["language_persistent", "language_events"], "LeRobot's language columns come last");
     assert_eq!(keys[0], "observation.images.front");
     assert_eq!(info["features"]["observation.state"]["names"], serde_json::json!(["arc.current", "arc.voltage"]));
-    assert_eq!(info["features"]["action"]["names"], serde_json::json!(["arc.wire_feed"]));
+    assert_eq!(info["features"]["action"]["names"], serde_json::json!(["arc.wire_feed", "arc.travel_speed"]));
     assert!(std::fs::read_to_string(out.join("meta/info.json")).unwrap().contains("\n    \"codebase_version\""), "4-space indent");
 
     let data = read(&out.join("data/chunk-000/file-000.parquet"));
@@ -119,9 +120,10 @@ fn lerobot_export_keeps_the_invariants_and_is_deterministic() {
     assert_eq!(state.value_length(), 2);
     let values = state.values().as_any().downcast_ref::<Float32Array>().unwrap();
     assert!(values.iter().all(|v| v.unwrap().is_finite()));
-    // One action channel: LeRobot reads shape [1] as a plain float column.
-    let action = col::<Float32Array>(&data, "action");
-    assert!(action.iter().all(|v| v.unwrap().is_finite()));
+    // The demo station's two action channels (wire feed, travel speed).
+    let action = col::<FixedSizeListArray>(&data, "action");
+    assert_eq!(action.value_length(), 2);
+    assert!(action.values().as_any().downcast_ref::<Float32Array>().unwrap().iter().all(|v| v.unwrap().is_finite()));
 
     // Episodes and tasks.
     let eps = read(&out.join("meta/episodes/chunk-000/file-000.parquet"));

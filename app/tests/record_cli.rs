@@ -307,7 +307,7 @@ fn a_sensor_that_fails_mid_session_is_marked_and_the_rest_keeps_recording() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     for i in 0..50 {
-        writeln!(master, "{},{},{}", 100 + i, 20, 8).unwrap();
+        writeln!(master, "{},{},{},{}", 100 + i, 20, 8, 30).unwrap();
         std::thread::sleep(Duration::from_millis(10));
     }
     drop(master); // the cable is pulled

@@ -22,7 +22,7 @@ mod write;
 
 pub use error::DatasetError;
 pub use format::DatasetFormat;
-pub use lerobot::validate::{summarize_lerobot, validate_lerobot, Summary};
+pub use lerobot::validate::{data_row_groups, summarize_lerobot, validate_lerobot, Summary};
 pub use lerobot::{export as export_lerobot, EpisodeUnit, LeRobotOptions};
 pub use report::{Defect, ExportReport, Validation};
 pub use split::{GroupBy, SplitSpec};

@@ -19,6 +19,8 @@ pub struct ExportReport {
     pub repeated_frames: u64,
     /// Sessions left out on append because the dataset has them already.
     pub already: u64,
+    /// LeRobot language rows written (persistent rows once per episode, plus event rows).
+    pub language_rows: u64,
 }
 
 /// One thing wrong with a dataset.

@@ -3,8 +3,10 @@
 //! commit that renames a finished dataset into place.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{ArrowWriterOptions, InMemoryPageStore, PageKey, PageStore, PageStoreArgs, PageStoreFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
@@ -130,11 +132,80 @@ pub(crate) fn write_json(path: &Path, v: &Value) -> Result<(), DatasetError> {
 
 /// Creates a Parquet file (and its folder).
 pub(crate) fn parquet_file(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
+    parquet_file_spilling(path, schema, props, None)
+}
+
+/// Creates a Parquet file whose image pages (columns `observation.images.*`)
+/// wait for the end of their row group in unnamed temporary files in
+/// `spill`, not in memory: a row group may then be as large as an episode.
+fn parquet_file_spilling(
+    path: &Path,
+    schema: SchemaRef,
+    props: WriterProperties,
+    spill: Option<&Path>,
+) -> Result<ArrowWriter<std::fs::File>, DatasetError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| DatasetError::io("create", dir, e))?;
     }
     let f = std::fs::File::create(path).map_err(|e| DatasetError::io("create", path, e))?;
-    ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| DatasetError::write(e, path))
+    let mut options = ArrowWriterOptions::new().with_properties(props);
+    if let Some(dir) = spill {
+        options = options.with_page_store_factory(Arc::new(SpillImages { dir: dir.to_path_buf() }));
+    }
+    ArrowWriter::try_new_with_options(f, schema, options).map_err(|e| DatasetError::write(e, path))
+}
+
+/// Keeps the finished pages of image columns in temporary files (one per
+/// column chunk, unlinked from the start: nothing is left behind, even after
+/// a kill) and every other column's in memory.
+#[derive(Debug)]
+struct SpillImages {
+    dir: PathBuf,
+}
+
+impl PageStoreFactory for SpillImages {
+    fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
+        let path = args.column_descriptor().path();
+        if !path.parts().first().is_some_and(|p| p.starts_with("observation.images.")) {
+            return Ok(Box::new(InMemoryPageStore::default()));
+        }
+        let file = tempfile::tempfile_in(&self.dir).map_err(|e| {
+            parquet::errors::ParquetError::General(format!("cannot create a temporary file in {}: {e}", self.dir.display()))
+        })?;
+        Ok(Box::new(FilePages { file, end: 0, pages: Vec::new() }))
+    }
+}
+
+/// Pages appended to a file; each is read back once, in order, when its row group closes.
+struct FilePages {
+    file: std::fs::File,
+    end: u64,
+    /// (offset, length) per page.
+    pages: Vec<(u64, usize)>,
+}
+
+impl PageStore for FilePages {
+    fn put(&mut self, value: bytes::Bytes) -> parquet::errors::Result<PageKey> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(&value, self.end).map_err(spill_error)?;
+        self.pages.push((self.end, value.len()));
+        self.end += value.len() as u64;
+        Ok(PageKey::new(self.pages.len() as u64 - 1))
+    }
+
+    fn take(&mut self, key: PageKey) -> parquet::errors::Result<bytes::Bytes> {
+        use std::os::unix::fs::FileExt;
+        let Some(&(at, len)) = self.pages.get(key.get() as usize) else {
+            return Err(parquet::errors::ParquetError::General(format!("no spilled page {}", key.get())));
+        };
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, at).map_err(spill_error)?;
+        Ok(buf.into())
+    }
+}
+
+fn spill_error(e: std::io::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::General(format!("temporary page file: {e}"))
 }
 
 /// Writes the footer and fsyncs, so the dataset is on disk before it is
@@ -192,14 +263,17 @@ impl BackgroundWriter {
     const QUEUE: usize = 2;
 
     /// Creates the file and starts its thread; with `row_group_bytes`, the
-    /// thread closes a row group whenever that much is buffered.
+    /// thread closes a row group whenever that much is buffered; with
+    /// `spill`, image pages wait for their row group's end in temporary
+    /// files there (see [`parquet_file_spilling`]).
     pub(crate) fn create(
         path: &Path,
         schema: SchemaRef,
         props: WriterProperties,
         row_group_bytes: Option<usize>,
+        spill: Option<&Path>,
     ) -> Result<Self, DatasetError> {
-        let mut w = parquet_file(path, schema, props)?;
+        let mut w = parquet_file_spilling(path, schema, props, spill)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(Self::QUEUE);
         let p = path.to_path_buf();
         let thread = std::thread::Builder::new()

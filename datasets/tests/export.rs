@@ -215,3 +215,146 @@ fn a_microphone_is_exported_in_chunks_of_the_recorded_samples() {
     }
     assert_eq!(exported, recorded);
 }
+
+/// Every row of one data file, as one batch.
+fn read_data(path: &Path) -> (arrow_array::RecordBatch, usize) {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let groups = reader.metadata().num_row_groups();
+    let schema = reader.schema().clone();
+    let batches: Vec<_> = reader.build().unwrap().map(Result::unwrap).collect();
+    (arrow_select_concat(&schema, &batches), groups)
+}
+
+fn arrow_select_concat(schema: &arrow_schema::SchemaRef, batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow_select::concat::concat(&parts).unwrap()
+        })
+        .collect();
+    arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap()
+}
+
+/// One language column's rows on data row `r`, as JSON objects.
+fn language(batch: &arrow_array::RecordBatch, name: &str, r: usize) -> Vec<serde_json::Value> {
+    let list = batch.column_by_name(name).unwrap().as_any().downcast_ref::<arrow_array::ListArray>().unwrap();
+    let rows = list.value(r);
+    let rows = rows.as_any().downcast_ref::<arrow_array::StructArray>().unwrap();
+    let one = arrow_array::RecordBatch::from(rows.clone());
+    let mut w = arrow_json::ArrayWriter::new(Vec::new());
+    w.write(&one).unwrap();
+    w.finish().unwrap();
+    let text = String::from_utf8(w.into_inner()).unwrap();
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).unwrap()
+}
+
+#[test]
+fn lerobot_language_columns_hold_steps_speech_markers_and_labels_on_their_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = SessionBuilder::new("lang")
+        .seconds(3.0)
+        .camera("top", 32, 24, 10)
+        .label("step", "tack", 0.0, 0.8)
+        .label("step", "root pass", 0.85, 1.9)
+        .label("defect", "porosity", 1.23, 1.23)
+        .label("note", "watch the puddle", 2.0, 2.5)
+        .say(0.1, 0.7, "arc on")
+        .say(0.9, 1.8, "root pass keyhole")
+        .correct(1, "root pass, keyhole small")
+        .marker(1.5, "spatter", "keyboard")
+        .marker(2.2, "microphone file finished", "lapel")
+        .write(tmp.path())
+        .unwrap();
+    let out = tmp.path().join("ds");
+    let report = export_lerobot(&[s], &lerobot(&out), &NoProgress).unwrap();
+    valid(&validate_lerobot(&out));
+    let (data, groups) = read_data(&out.join("data/chunk-000/file-000.parquet"));
+    assert_eq!((data.num_rows(), groups), (30, 1), "one episode, one row group");
+    // One action channel is a scalar column, as LeRobot writes a shape [1] feature.
+    assert_eq!(data.column_by_name("action").unwrap().data_type(), &arrow_schema::DataType::Float32);
+
+    // Persistent: the plan and the steps, the same list on every row, stamped on frames.
+    let persistent = language(&data, "language_persistent", 0);
+    assert_eq!(language(&data, "language_persistent", 29), persistent);
+    let summary: Vec<(String, String, f64)> = persistent
+        .iter()
+        .map(|r| (r["style"].as_str().unwrap().into(), r["content"].as_str().unwrap().into(), r["timestamp"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("plan".into(), "1. tack\n2. root pass".into(), 0.0),
+            ("subtask".into(), "tack".into(), 0.0),
+            ("subtask".into(), "root pass".into(), 0.9),
+        ]
+    );
+    assert!(persistent.iter().all(|r| r["role"] == "assistant" && r.get("camera").is_none_or(serde_json::Value::is_null)));
+
+    // Events: on the frame holding them, nowhere else.
+    let tool = |r: usize| -> Vec<serde_json::Value> {
+        language(&data, "language_events", r)
+            .iter()
+            .filter_map(|e| e["tool_calls"].as_array().map(|c| serde_json::from_str(c[0].as_str().unwrap()).unwrap()))
+            .collect()
+    };
+    assert_eq!(tool(1)[0]["function"], serde_json::json!({"name": "say", "arguments": {"text": "arc on"}}));
+    assert_eq!(tool(9)[0]["function"]["arguments"]["text"], "root pass, keyhole small", "the trainer's correction");
+    assert_eq!(tool(15)[0]["function"], serde_json::json!({"name": "mark", "arguments": {"label": "spatter", "source": "keyboard"}}));
+    assert!(tool(22).is_empty(), "a device's marker is not the technician's");
+    let vqa = language(&data, "language_events", 12);
+    assert_eq!(vqa.len(), 4, "a question and an answer per camera: {vqa:?}");
+    let cameras: Vec<&str> = vqa.iter().map(|r| r["camera"].as_str().unwrap()).collect();
+    assert_eq!(cameras, ["observation.images.front", "observation.images.front", "observation.images.top", "observation.images.top"]);
+    let answer: serde_json::Value = serde_json::from_str(vqa[1]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(answer, serde_json::json!({"label": "butt weld", "attribute": "defect", "value": "porosity"}));
+    let note: serde_json::Value = serde_json::from_str(language(&data, "language_events", 20)[1]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(note["value"], "watch the puddle");
+    let with_events: Vec<usize> = (0..30).filter(|&r| !language(&data, "language_events", r).is_empty()).collect();
+    assert_eq!(with_events, [1, 9, 12, 15, 20]);
+    assert_eq!(report.language_rows, 3 + 1 + 1 + 1 + 4 + 4);
+
+    // Where each row came from.
+    let tacit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/tacit.json")).unwrap()).unwrap();
+    let sources: Vec<&str> = tacit["episodes"][0]["language"].as_array().unwrap().iter().map(|x| x["source"].as_str().unwrap()).collect();
+    assert_eq!(
+        sources,
+        [
+            "trainer labels",
+            "trainer label",
+            "trainer label",
+            "worker speech",
+            "worker speech, corrected by a trainer",
+            "technician marker",
+            "trainer label",
+            "trainer label"
+        ]
+    );
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+    assert_eq!(info["features"]["language_events"], serde_json::json!({"dtype": "language", "shape": [1], "names": null}));
+    let tools: Vec<&str> = info["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(tools, ["say", "mark"]);
+}
+
+#[test]
+fn each_episode_is_one_row_group_and_the_validator_refuses_one_split_across_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sessions = library(tmp.path());
+    let out = tmp.path().join("ds");
+    export_lerobot(&sessions, &lerobot(&out), &NoProgress).unwrap();
+    let path = out.join("data/chunk-000/file-000.parquet");
+    let (data, groups) = read_data(&path);
+    assert_eq!((data.num_rows(), groups), (75, 3));
+    valid(&validate_lerobot(&out));
+
+    // The same rows in row groups of 10: episodes now straddle row groups.
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(10)).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), data.schema(), Some(props)).unwrap();
+    w.write(&data).unwrap();
+    w.close().unwrap();
+    let v = validate_lerobot(&out);
+    assert!(v.defects.iter().any(|d| d.message.contains("one episode per row group")), "{:?}", v.defects);
+}

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_ipc::writer::StreamWriter;
 use serde_json::json;
-use tacit_schema::labels::LabelSegment;
+use tacit_schema::labels::{Change, LabelSegment, TranscriptEdit};
 use tacit_schema::{tables, SessionManifest};
 
 use crate::error::SessionError;
@@ -73,6 +73,10 @@ pub struct SessionBuilder {
     microphone: Option<Microphone>,
     labels: Vec<(String, String, f64, f64)>,
     commentary: Vec<(f64, f64, String)>,
+    /// (commentary index, corrected text).
+    corrections: Vec<(usize, String)>,
+    /// (time s, label, source) of technician markers.
+    markers: Vec<(f64, String, String)>,
     reviewed: bool,
     /// Seconds of data per record batch; `None`: 16 frames, 250 sensor rows.
     batch_s: Option<f64>,
@@ -103,6 +107,8 @@ impl SessionBuilder {
             microphone: None,
             labels: Vec::new(),
             commentary: Vec::new(),
+            corrections: Vec::new(),
+            markers: Vec::new(),
             reviewed: false,
             batch_s: None,
         }
@@ -233,6 +239,22 @@ impl SessionBuilder {
         (self.seconds * 1e9).round() as i64
     }
 
+    /// A trainer's correction of commentary segment `index` (in the order of
+    /// [`SessionBuilder::say`]), as Review saves it.
+    #[must_use]
+    pub fn correct(mut self, index: usize, text: &str) -> Self {
+        self.corrections.push((index, text.to_string()));
+        self
+    }
+
+    /// A technician's marker key at `at_s` (`source`: `keyboard` or `button`),
+    /// in the session's events stream.
+    #[must_use]
+    pub fn marker(mut self, at_s: f64, label: &str, source: &str) -> Self {
+        self.markers.push((at_s, label.to_string(), source.to_string()));
+        self
+    }
+
     /// Writes the session into `library/sessions/<id>/`; returns its folder.
     pub fn write(&self, library: &Path) -> Result<PathBuf, SessionError> {
         let dir = library.join("sessions").join(&self.id);
@@ -247,6 +269,9 @@ impl SessionBuilder {
         }
         if let Some(m) = &self.microphone {
             streams.push(write_microphone(&dir, m)?);
+        }
+        if !self.markers.is_empty() {
+            streams.push(self.write_events(&dir)?);
         }
         let manifest = json!({
             "format_version": tacit_schema::FORMAT_VERSION, "id": self.id, "station": self.station, "operator": self.operator,
@@ -375,7 +400,47 @@ impl SessionBuilder {
             "first_t_ns": if n > 0 { Some(0) } else { None }, "last_t_ns": n.checked_sub(1).map(t_of), "drops": 0}))
     }
 
+    /// The events stream: a start event, then the markers.
+    fn write_events(&self, dir: &Path) -> Result<serde_json::Value, SessionError> {
+        let schema = tables::events_schema();
+        let ns = |s: f64| (s * 1e9).round() as i64;
+        let mut rows: Vec<(i64, &str, &str, &str)> = vec![(0, tables::event_kind::START, "", "recorder")];
+        rows.extend(self.markers.iter().map(|(t, label, source)| (ns(*t), tables::event_kind::MARKER, label.as_str(), source.as_str())));
+        let mut out = Stream::create(&dir.join(layout::EVENTS), &schema)?;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
+        ];
+        out.write(RecordBatch::try_new(schema.clone(), cols).map_err(|e| SessionError::invalid(e.to_string(), dir))?)?;
+        out.finish()?;
+        Ok(json!({"name": "events", "kind": "events", "files": [layout::EVENTS], "rate_hz": 0.0, "count": rows.len(),
+            "first_t_ns": rows.first().map(|r| r.0), "last_t_ns": rows.iter().map(|r| r.0).max(), "drops": 0}))
+    }
+
     fn write_annotations(&self, dir: &Path) -> Result<(), SessionError> {
+        let ns = |s: f64| (s * 1e9).round() as i64;
+        let edits: Vec<Change> = self
+            .corrections
+            .iter()
+            .filter_map(|(i, text)| {
+                let (a, _, original) = self.commentary.get(*i)?;
+                Some(Change::Edit {
+                    edit: TranscriptEdit {
+                        segment_id: *i as u32,
+                        start_ns: ns(*a),
+                        original: original.clone(),
+                        text: text.clone(),
+                        author: "trainer".into(),
+                        at_utc: self.started_at_utc.clone(),
+                    },
+                })
+            })
+            .collect();
+        if !edits.is_empty() {
+            labels::commit(dir, &edits).map_err(|e| SessionError::invalid(e.to_string(), dir))?;
+        }
         if self.labels.is_empty() {
             return Ok(());
         }

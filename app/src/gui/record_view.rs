@@ -433,7 +433,8 @@ fn sensor_plot_ui(ui: &mut egui::Ui, rows: &[(i64, Vec<f32>)]) {
         let vals = rows.iter().map(|r| r.1.get(c).copied().unwrap_or(f32::NAN)).filter(|v| v.is_finite());
         let (lo, hi) = vals.fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let range = (hi - lo).max(1e-6);
-        let color = egui::Color32::from_rgb(90 + (c as u8).wrapping_mul(70), 180u8.wrapping_sub((c as u8).wrapping_mul(40)), 220);
+        let color =
+            egui::Color32::from_rgb(90u8.wrapping_add((c as u8).wrapping_mul(70)), 180u8.wrapping_sub((c as u8).wrapping_mul(40)), 220);
         let pts: Vec<egui::Pos2> = rows
             .iter()
             .filter_map(|r| {

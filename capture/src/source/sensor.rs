@@ -374,8 +374,9 @@ impl SensorSource for ReplaySensor {
 
 /// A GMAW (MIG) power source in short-circuit transfer: arc on 4 s, off 1 s;
 /// while on, current and voltage with noise and short circuits at ~80 Hz
-/// (voltage collapses, current spikes for 2–5 ms); wire feed drifts slowly.
-/// Channels named `current`, `voltage` and `wire_feed` follow the model; any
+/// (voltage collapses, current spikes for 2–5 ms); wire feed drifts slowly;
+/// travel speed is 0 with the arc off and slower in each bead's first second.
+/// Channels named `current`, `voltage`, `wire_feed` and `travel_speed` follow the model; any
 /// other channel is a slow sine with noise.
 pub struct SimulatedArc {
     name: String,
@@ -419,6 +420,9 @@ impl SimulatedArc {
                 "voltage" if shorting => 3.0 + 0.5 * noise,
                 "voltage" => 22.0 + 0.6 * noise,
                 "wire_feed" => 8.0 + 0.3 * (ts * 0.2).sin() + 0.02 * noise,
+                // The welder's hand: slower in each bead's first second, then steady.
+                "travel_speed" if !arc_on => 0.0,
+                "travel_speed" => 30.0 - 8.0 * (1.0 - (ts % 5.0)).max(0.0) + 0.5 * noise,
                 _ => 10.0 * (std::f64::consts::TAU * 0.5 * ts + k as f64).sin() + 0.1 * noise,
             };
             out.push(Some(v));

@@ -171,17 +171,19 @@ impl DatasetTarget<'_> {
         for v in &mut videos {
             v.file_index = base.video_file;
         }
-        let data = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None)?;
+        let data = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None, Some(root))?;
         let mut out = EpisodeWriter { layout, schema: schema.clone(), data, videos, progress, report };
         let mut closing = Vec::new();
         let mut written = Written { tasks: base.tasks.clone(), episodes: Vec::new(), ranges, index: base.frames };
         progress.start("exporting", specs.iter().map(|e| e.n as u64).sum());
+        // The markers of the session being written (read once per session).
+        let mut markers: (usize, Vec<(i64, String, String)>) = (usize::MAX, Vec::new());
         for &j in order.iter() {
             let spec = &specs[j];
             let (i, n) = (spec.unit, spec.n);
             if out.data.bytes_written()? as u64 > DATA_FILE_BYTES {
                 file_index += 1;
-                let next = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None)?;
+                let next = BackgroundWriter::create(&data_path(file_index), schema.clone(), data_props(layout), None, Some(root))?;
                 closing.push(std::mem::replace(&mut out.data, next).close());
             }
             let task_index = match written.tasks.iter().position(|t| *t == spec.task) {
@@ -198,7 +200,10 @@ impl DatasetTarget<'_> {
                 spans.push((v.file_index, v.frames_in_file as f64 / fps, (v.frames_in_file + n as u64) as f64 / fps));
             }
             let place = EpisodePlace { episode: ep, task_index, first_index: written.index, t0: spec.t0, n };
-            let stats = out.write(usable[i], &place)?;
+            if markers.0 != i {
+                markers = (i, language::markers(usable[i])?);
+            }
+            let (stats, language) = out.write(usable[i], &place, &spec.task, &markers.1)?;
             written.episodes.push(EpisodeRow {
                 index: ep,
                 task: spec.task.clone(),
@@ -213,6 +218,7 @@ impl DatasetTarget<'_> {
                 session_duration_ns: usable[i].manifest.duration_ns,
                 videos: spans,
                 step: spec.step.clone(),
+                language,
             });
             written.index += n as u64;
         }
@@ -261,6 +267,7 @@ impl DatasetTarget<'_> {
             "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
             "video_path": layout.video.map(|_| "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"),
             "features": info_features,
+            "tools": language::tools(),
         });
         write_json(&root.join("meta/info.json"), &info)?;
         let spec = self.spec;
@@ -276,6 +283,7 @@ impl DatasetTarget<'_> {
                     "split": e.split,
                     "from_s": e.from_ns as f64 / 1e9,
                     "step_label": e.step,
+                    "language": e.language,
                 }))).collect::<Vec<_>>(),
         });
         write_json(&root.join("meta/tacit.json"), &provenance)

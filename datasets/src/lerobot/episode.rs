@@ -5,6 +5,8 @@ use super::*;
 
 use crate::session::Frame;
 
+use super::language::Language;
+
 /// Frames of a session's episode: the grid `k / fps` inside its duration.
 pub(super) fn frames_of(s: &Session, fps: f64) -> usize {
     frames_in(s.manifest.duration_ns, fps as u32)
@@ -193,45 +195,52 @@ fn index_columns(p: &EpisodePlace, fps: f64, k: usize, rows: usize) -> [ArrayRef
 }
 
 impl EpisodeWriter<'_> {
-    /// Writes one episode of session `s`; returns its feature statistics.
-    pub(super) fn write(&mut self, s: &Session, p: &EpisodePlace) -> Result<BTreeMap<String, Stats>, DatasetError> {
+    /// Writes one episode of session `s` (its task, the session's markers) as
+    /// one row group; returns its feature statistics and where its language
+    /// rows came from.
+    pub(super) fn write(
+        &mut self,
+        s: &Session,
+        p: &EpisodePlace,
+        task: &str,
+        markers: &[(i64, String, String)],
+    ) -> Result<(BTreeMap<String, Stats>, Vec<Value>), DatasetError> {
         let layout = self.layout;
         let fps = f64::from(layout.fps);
         // Sensors first: small (frames × channels), resampled in one pass each.
         let vectors = resample_sensors(s, layout, p.t0, p.n)?;
         let mut cams = layout.cameras.iter().map(|(name, _, _)| CameraPick::open(s, name)).collect::<Result<Vec<_>, _>>()?;
-        let mut group_bytes = 0usize;
+        let language = Language::of(s, layout, p, task, markers);
         let mut k = 0;
         while k < p.n {
             let rows = BATCH_ROWS.min(p.n - k);
             let mut columns = Vec::new();
             for (ci, cam) in cams.iter_mut().enumerate() {
-                if let Some((col, bytes)) = self.camera_column(s, ci, cam, p, k..k + rows)? {
+                if let Some(col) = self.camera_column(s, ci, cam, p, k..k + rows)? {
                     columns.push(col);
-                    group_bytes += bytes;
                 }
             }
             columns.extend(vector_columns(layout, &vectors, k, rows));
             columns.extend(text_columns(s, layout, p, k..k + rows));
             columns.extend(index_columns(p, fps, k, rows));
+            columns.extend(language.columns(k..k + rows).map_err(|e| DatasetError::write(e, &s.dir))?);
             let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| DatasetError::write(e, &s.dir))?;
             self.data.write(batch)?;
-            if group_bytes > ROW_GROUP_BYTES {
-                self.data.flush()?;
-                group_bytes = 0;
-            }
             k += rows;
             self.progress.advance(rows as u64);
             if self.progress.cancelled() {
                 return Err(DatasetError::Cancelled);
             }
         }
+        // One row group per episode (LeRobot reads an episode as one row group).
         self.data.flush()?;
-        Ok(episode_stats(layout, p, &vectors, cams.into_iter().map(|c| c.samples).collect()))
+        let (persistent, events) = language.counts();
+        self.report.language_rows += (persistent + events) as u64;
+        Ok((episode_stats(layout, p, &vectors, cams.into_iter().map(|c| c.samples).collect()), language.sources))
     }
 
     /// One camera's frames for `rows`: to its MP4 (video
-    /// features; no column), or an image column with its byte size.
+    /// features; no column), or an image column.
     fn camera_column(
         &mut self,
         s: &Session,
@@ -239,11 +248,10 @@ impl EpisodeWriter<'_> {
         cam: &mut CameraPick,
         p: &EpisodePlace,
         rows: std::ops::Range<usize>,
-    ) -> Result<Option<(ArrayRef, usize)>, DatasetError> {
+    ) -> Result<Option<ArrayRef>, DatasetError> {
         let sample_every = (p.n / IMAGE_STAT_FRAMES).max(1);
         let mut b = BinaryBuilder::new();
         let mut paths = StringBuilder::new();
-        let mut bytes_total = 0;
         for k in rows {
             let fresh = cam.pick(p.grid(self.layout.fps, k))?;
             if !fresh {
@@ -256,7 +264,6 @@ impl EpisodeWriter<'_> {
                 Some(v) => v.push(bytes)?,
                 None => {
                     b.append_value(bytes);
-                    bytes_total += bytes.len();
                     paths.append_value(format!("frame-{:06}.jpg", p.first_index + k as u64));
                 }
             }
@@ -269,7 +276,7 @@ impl EpisodeWriter<'_> {
         }
         let arr = StructArray::try_new(image_fields(), vec![Arc::new(b.finish()), Arc::new(paths.finish())], None)
             .map_err(|e| DatasetError::write(e, &s.dir))?;
-        Ok(Some((Arc::new(arr), bytes_total)))
+        Ok(Some(Arc::new(arr)))
     }
 }
 

@@ -63,6 +63,12 @@ pub(super) fn features(l: &Layout) -> (serde_json::Map<String, Value>, SchemaRef
         hf.insert(key.into(), json!({"dtype": dtype, "_type": "Value"}));
         fields.push(Field::new(key, arrow, false));
     }
+    // LeRobot's language columns (lerobot ≥ 0.6), last as its writer puts them.
+    for (key, persistent) in [(language::PERSISTENT, true), (language::EVENTS, false)] {
+        info.insert(key.into(), json!({"dtype": "language", "shape": [1], "names": null}));
+        hf.insert(key.into(), language::hf_feature(persistent));
+        fields.push(Field::new(key, language::column_type(persistent), false));
+    }
     let meta = json!({"info": {"features": hf.clone()}}).to_string();
     let schema = Schema::new(fields).with_metadata([("huggingface".to_string(), meta)].into_iter().collect());
     (info, Arc::new(schema))

@@ -2,7 +2,10 @@
 //! session, frames on a constant fps grid, cameras as `image` features (the
 //! JPEG bytes as recorded), sensors resampled into `observation.state` and
 //! `action` (see [`crate::resample`]), the commentary segment and the label
-//! of each tier active at each frame as strings, tasks, episodes and stats.
+//! of each tier active at each frame as strings, LeRobot's language columns
+//! (see [`language`]), tasks, episodes and stats. Each episode is one row
+//! group; its pages spill to a temporary file while it is written, so
+//! memory stays flat in episode length.
 //!
 //! The dataset is written into a temporary folder beside `out` and renamed
 //! into place only when complete; an existing dataset at `out` is replaced
@@ -33,6 +36,7 @@ mod dataset;
 mod episode;
 mod features;
 mod jpeg;
+mod language;
 mod meta;
 pub mod validate;
 
@@ -50,8 +54,6 @@ use meta::{write_episodes, write_tasks};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
-/// A row group closes at an episode's end or when its image bytes pass this.
-const ROW_GROUP_BYTES: usize = 64 << 20;
 /// A new MP4 starts (at an episode boundary) past this size (info.json `video_files_size_in_mb`).
 const VIDEO_FILE_BYTES: u64 = 200 << 20;
 /// A new data file starts (at an episode boundary) past this size.
@@ -148,6 +150,8 @@ struct EpisodeRow {
     videos: Vec<(usize, f64, f64)>,
     group: String,
     session_duration_ns: i64,
+    /// Where each language row came from (`meta/tacit.json`).
+    language: Vec<Value>,
 }
 
 /// One episode to write: a session (from 0) or a labeled step of it.
@@ -232,6 +236,15 @@ pub fn export(sessions: &[PathBuf], opts: &LeRobotOptions, progress: &dyn Progre
         return Err(DatasetError::Options("no session to export (none given, or all were skipped)".into()));
     };
     let layout = Layout::of(first, fps, opts.image_size, opts.video);
+    for (key, comps) in [("observation.state", &layout.state), ("action", &layout.action)] {
+        if comps.len() == 1 {
+            progress.message(&format!(
+                "warning: {key} has one channel ({}): it is written as LeRobot writes a one-element feature (a scalar), and LeRobot 0.6.1's ACT policy cannot train on that; give the station a second {} channel to train them (see docs/formats.md)",
+                Layout::names(comps).join(""),
+                if key == "action" { "action" } else { "state" }
+            ));
+        }
+    }
     let robot_type = opts.robot_type.clone().or(base.robot_type.clone()).unwrap_or_else(|| first.manifest.station.clone());
     let tmp = temp_beside(&opts.out, if appending { "append" } else { "tmp" })?;
     // On any error below, `tmp` is removed as it drops.

@@ -77,7 +77,7 @@ impl TableFiles {
 
     pub(super) fn open(&mut self) -> Result<(), DatasetError> {
         let rel = self.rel();
-        let w = BackgroundWriter::create(&self.root.join(&rel), self.schema.clone(), self.props.clone(), Some(ROW_GROUP_BYTES))?;
+        let w = BackgroundWriter::create(&self.root.join(&rel), self.schema.clone(), self.props.clone(), Some(ROW_GROUP_BYTES), None)?;
         self.writer = Some((w, rel, 0, 0));
         Ok(())
     }

@@ -156,7 +156,11 @@ impl ReviewView {
                     .filter(|(t, v)| **t >= a && **t <= b && v.is_finite())
                     .map(|(t, v)| egui::pos2(self.x_of(rect, *t), r.bottom() - 3.0 - (v - lo) / range * (plot_h - 6.0)))
                     .collect();
-                let color = egui::Color32::from_rgb(90 + (c as u8).wrapping_mul(70), 190u8.wrapping_sub((c as u8).wrapping_mul(45)), 120);
+                let color = egui::Color32::from_rgb(
+                    90u8.wrapping_add((c as u8).wrapping_mul(70)),
+                    190u8.wrapping_sub((c as u8).wrapping_mul(45)),
+                    120,
+                );
                 painter.add(egui::Shape::line(pts, egui::Stroke::new(1.0, color)));
             }
             y += plot_h;

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::report::{Defect, Validation};
 
+mod language;
+
 /// Most defects reported per kind of check (the rest are counted).
 const PER_CHECK: usize = 20;
 
@@ -33,12 +35,18 @@ impl Sink<'_> {
 }
 
 fn read_parquet(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>), String> {
+    read_parquet_groups(path).map(|(schema, batches, _)| (schema, batches))
+}
+
+/// The schema, the rows, and the rows of each row group.
+fn read_parquet_groups(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>, Vec<i64>), String> {
     let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let schema = b.schema().clone();
+    let groups = b.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     let r = b.build().map_err(|e| e.to_string())?;
     let batches = r.collect::<Result<Vec<_>, _>>().map_err(|e| format!("damaged Parquet data: {e}"))?;
-    Ok((schema, batches))
+    Ok((schema, batches, groups))
 }
 
 fn int_col(batches: &[RecordBatch], name: &str) -> Option<Vec<i64>> {
@@ -76,8 +84,22 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     crate::write::files_under(dir, Some("parquet"))
 }
 
+/// LeRobot's language columns.
+const LANGUAGE: [&str; 2] = ["language_persistent", "language_events"];
+
 const DEFAULTS: [(&str, &str); 5] =
     [("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"), ("task_index", "int64")];
+
+/// Row groups in a LeRobot dataset's data files (their footers only).
+pub fn data_row_groups(root: &Path) -> Result<usize, crate::DatasetError> {
+    let mut n = 0;
+    for file in files_under(&root.join("data")) {
+        let f = File::open(&file).map_err(|e| crate::DatasetError::io("open", &file, e))?;
+        let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| crate::DatasetError::write(e, &file))?;
+        n += b.metadata().num_row_groups();
+    }
+    Ok(n)
+}
 
 /// Validates a LeRobot v3.0 dataset folder.
 pub fn validate_lerobot(root: &Path) -> Validation {
@@ -157,15 +179,27 @@ fn check_splits(s: &mut Sink<'_>, info_path: &Path, info: &Value) {
 fn check_features(s: &mut Sink<'_>, info_path: &Path, info: &Value) -> Vec<(String, Value)> {
     let features: Vec<(String, Value)> =
         info["features"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
-    let names: Vec<&str> = features.iter().map(|(k, _)| k.as_str()).collect();
+    // The language columns, where present, follow the defaults (as lerobot's annotation writer puts them).
+    let names: Vec<&str> = features.iter().map(|(k, _)| k.as_str()).filter(|k| !LANGUAGE.contains(k)).collect();
     let tail: Vec<&str> = names.iter().rev().take(5).rev().copied().collect();
     if tail != DEFAULTS.iter().map(|d| d.0).collect::<Vec<_>>() {
         s.add(
             "info",
             info_path,
             None,
-            format!("the last five features must be timestamp, frame_index, episode_index, index, task_index; they are {tail:?}"),
+            format!("the last five features (before any language columns) must be timestamp, frame_index, episode_index, index, task_index; they are {tail:?}"),
         );
+    }
+    let all: Vec<&str> = features.iter().map(|(k, _)| k.as_str()).collect();
+    if let Some(first) = all.iter().position(|k| LANGUAGE.contains(k)) {
+        if all[first..].iter().any(|k| !LANGUAGE.contains(k)) {
+            s.add("info", info_path, None, "language_persistent and language_events must come after every other feature".into());
+        }
+    }
+    for (name, f) in features.iter().filter(|(k, _)| LANGUAGE.contains(&k.as_str())) {
+        if f["dtype"] != "language" {
+            s.add("info", info_path, None, format!("feature {name} must have dtype \"language\", has {}", f["dtype"]));
+        }
     }
     for (name, dtype) in DEFAULTS {
         if let Some((_, f)) = features.iter().find(|(k, _)| k == name) {
@@ -233,7 +267,7 @@ fn check_data(s: &mut Sink<'_>, root: &Path, features: &[(String, Value)], fps: 
     let mut last_frame = -1i64;
     let mut episode_rows: Vec<(i64, i64, i64)> = Vec::new(); // (episode, from, to)
     for file in &data_files {
-        let (schema, batches) = match read_parquet(file) {
+        let (schema, batches, groups) = match read_parquet_groups(file) {
             Ok(x) => x,
             Err(e) => {
                 s.add("data", file, None, e);
@@ -295,8 +329,45 @@ fn check_data(s: &mut Sink<'_>, root: &Path, features: &[(String, Value)], fps: 
                 s.add("task", file, row, format!("task_index {} is not a row of meta/tasks.parquet ({n_tasks} tasks)", task[r]));
             }
         }
+        check_row_groups(s, file, &ep, &groups);
+        let cameras: Vec<&str> =
+            features.iter().filter(|(_, f)| f["dtype"] == "image" || f["dtype"] == "video").map(|(k, _)| k.as_str()).collect();
+        language::check(s, file, &batches, &ep, &ts, &cameras);
     }
     DataRows { next_index, episodes: episode_rows }
+}
+
+/// One row group per episode: every row group holds exactly one whole episode.
+fn check_row_groups(s: &mut Sink<'_>, file: &Path, ep: &[i64], groups: &[i64]) {
+    let mut at = 0usize;
+    for (g, n) in groups.iter().enumerate() {
+        let rows = &ep[at.min(ep.len())..(at + *n as usize).min(ep.len())];
+        let (first, last) = (rows.first().copied(), rows.last().copied());
+        if first != last {
+            s.add(
+                "row groups",
+                file,
+                Some(at as u64),
+                format!(
+                    "row group {g} holds episodes {} to {} (LeRobot keeps one episode per row group)",
+                    first.unwrap_or(-1),
+                    last.unwrap_or(-1)
+                ),
+            );
+        } else if let Some(e) = first {
+            let starts = at == 0 || ep.get(at - 1) != Some(&e);
+            let ends = ep.get(at + *n as usize) != Some(&e);
+            if !starts || !ends {
+                s.add(
+                    "row groups",
+                    file,
+                    Some(at as u64),
+                    format!("episode {e} is split across row groups (LeRobot keeps one episode per row group)"),
+                );
+            }
+        }
+        at += *n as usize;
+    }
 }
 
 /// `meta/episodes`: lengths and ranges against the data, and where each
@@ -389,13 +460,13 @@ fn check_videos(s: &mut Sink<'_>, root: &Path, video_frames: &std::collections::
     }
 }
 
-/// `meta/stats.json` has every non-string feature.
+/// `meta/stats.json` has every feature but strings and language columns (LeRobot computes none for them).
 fn check_stats(s: &mut Sink<'_>, stats_path: &Path, features: &[(String, Value)]) {
     match std::fs::read_to_string(stats_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
         None => s.add("stats", stats_path, None, "missing or not JSON".into()),
         Some(st) => {
             for (name, f) in features {
-                if f["dtype"] != "string" && st.get(name).is_none() {
+                if f["dtype"] != "string" && f["dtype"] != "language" && st.get(name).is_none() {
                     s.add("stats", stats_path, None, format!("no statistics for feature {name}"));
                 }
             }
