@@ -358,3 +358,70 @@ fn each_episode_is_one_row_group_and_the_validator_refuses_one_split_across_two(
     let v = validate_lerobot(&out);
     assert!(v.defects.iter().any(|d| d.message.contains("one episode per row group")), "{:?}", v.defects);
 }
+
+#[test]
+fn the_validator_names_language_rows_that_break_lerobots_rules() {
+    use arrow_array::{ListArray, StringArray, StructArray};
+    use arrow_buffer::{NullBuffer, OffsetBuffer};
+    use arrow_schema::DataType;
+    use std::sync::Arc;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let s = SessionBuilder::new("bad").label("step", "tack", 0.0, 1.0).write(tmp.path()).unwrap();
+    let out = tmp.path().join("ds");
+    export_lerobot(&[s], &lerobot(&out), &NoProgress).unwrap();
+    valid(&validate_lerobot(&out));
+    let path = out.join("data/chunk-000/file-000.parquet");
+    let (data, _) = read_data(&path);
+    let n = data.num_rows();
+
+    // Events on rows 0..3: an unknown style, a vqa row without a camera, a tool call that is not JSON.
+    let schema = data.schema();
+    let DataType::List(item) = schema.field_with_name("language_events").unwrap().data_type().clone() else { unreachable!() };
+    let DataType::Struct(fields) = item.data_type().clone() else { unreachable!() };
+    let DataType::List(call) = fields[4].data_type().clone() else { unreachable!() };
+    let calls = ListArray::try_new(
+        call,
+        OffsetBuffer::from_lengths([0, 0, 1]),
+        Arc::new(StringArray::from(vec!["not json"])),
+        Some(NullBuffer::from(vec![false, false, true])),
+    )
+    .unwrap();
+    let rows = StructArray::try_new(
+        fields,
+        vec![
+            Arc::new(StringArray::from(vec!["assistant", "user", "assistant"])),
+            Arc::new(StringArray::from(vec![Some("x"), Some("q"), None])),
+            Arc::new(StringArray::from(vec![Some("dance"), Some("vqa"), None])),
+            Arc::new(StringArray::from(vec![None::<&str>, None, None])),
+            Arc::new(calls),
+        ],
+        None,
+    )
+    .unwrap();
+    let events = ListArray::try_new(item, OffsetBuffer::from_lengths((0..n).map(|r| usize::from(r < 3))), Arc::new(rows), None).unwrap();
+    // Persistent: row 5 loses its rows (they must be the same on every row).
+    let persistent = data.column_by_name("language_persistent").unwrap().as_any().downcast_ref::<ListArray>().unwrap().clone();
+    let (pf, offsets, values, nulls) = persistent.into_parts();
+    let mut lens: Vec<usize> = offsets.windows(2).map(|w| (w[1] - w[0]) as usize).collect();
+    let dropped = lens[5];
+    lens[5] = 0;
+    let keep: Vec<u32> = (0..values.len() as u32).filter(|i| (*i as usize) < 5 * dropped || (*i as usize) >= 6 * dropped).collect();
+    let values = arrow_select::take::take(&values, &arrow_array::UInt32Array::from(keep), None).unwrap();
+    let persistent = ListArray::try_new(pf, OffsetBuffer::from_lengths(lens), values, nulls).unwrap();
+    let mut columns = data.columns().to_vec();
+    columns[schema.index_of("language_events").unwrap()] = Arc::new(events);
+    columns[schema.index_of("language_persistent").unwrap()] = Arc::new(persistent);
+    let bad = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+    w.write(&bad).unwrap();
+    w.close().unwrap();
+
+    let v = validate_lerobot(&out);
+    let said = |what: &str, row: u64| v.defects.iter().any(|d| d.message.contains(what) && d.row == Some(row));
+    assert!(said("style \"dance\" is not an event style", 0), "{:?}", v.defects);
+    assert!(said("a vqa row needs camera", 1), "{:?}", v.defects);
+    assert!(said("is not a JSON function call", 2), "{:?}", v.defects);
+    assert!(said("language_persistent differs from episode 0's first row", 5), "{:?}", v.defects);
+    assert_eq!(v.defects.len(), 4, "nothing else: {:?}", v.defects);
+}
