@@ -58,6 +58,10 @@ pub struct Options {
     /// Beams (the CTranslate2 engine; 1 = greedy).
     #[arg(long, default_value_t = 1)]
     pub beam: usize,
+    /// Decode packed chunks in order, each prompted with the text before it
+    /// (faster-whisper's condition_on_previous_text).
+    #[arg(long)]
+    pub condition: bool,
     /// Results file in --out: tacit.json, or tacit-NAME.json for a second
     /// engine in the same run (scripts/bench-transcribe lists both).
     #[arg(long, default_value = "tacit.json")]
@@ -70,7 +74,7 @@ pub struct Options {
 pub fn run(o: &Options) -> Result<ExitCode> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
     let models = o.library.path().join("models");
-    let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1), "beam": o.beam});
+    let mut report = json!({"engine": "tacit", "threads": o.threads, "repeat": o.repeat.max(1), "beam": o.beam, "condition": o.condition});
     if !o.report.starts_with("tacit") || !o.report.ends_with(".json") || o.report.contains('/') {
         bail!("--report must be a file name tacit*.json (got {:?})", o.report);
     }
@@ -156,6 +160,7 @@ fn english(o: &Options, model: &Path, report: &mut Value) -> Result<()> {
         workers: o.workers,
         initial_prompt: BENCH_PROMPT.into(),
         beam_size: o.beam,
+        condition_on_previous: o.condition,
         ..DecodeParams::default()
     };
     // Where the time goes: one 30 s window through the encoder alone.
@@ -240,6 +245,7 @@ fn korean(o: &Options, model: &Path, clips: &[KoreanClip]) -> Result<Value> {
         workers: o.workers,
         initial_prompt: o.korean_prompt.clone(),
         beam_size: o.beam,
+        condition_on_previous: o.condition,
         ..DecodeParams::default()
     };
     let (wall, segs, speech_s) = transcribe_wav(&engine, &wav, &decode, o.repeat)?;

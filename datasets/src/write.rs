@@ -155,9 +155,9 @@ fn parquet_file_spilling(
     ArrowWriter::try_new_with_options(f, schema, options).map_err(|e| DatasetError::write(e, path))
 }
 
-/// Keeps the finished pages of image columns in temporary files (one per
-/// column chunk, unlinked from the start: nothing is left behind, even after
-/// a kill) and every other column's in memory.
+/// Keeps the finished pages of image columns past their first 64 MiB in
+/// temporary files (one per column chunk, unlinked from the start: nothing
+/// is left behind, even after a kill) and every other column's in memory.
 #[derive(Debug)]
 struct SpillImages {
     dir: PathBuf,
@@ -169,38 +169,74 @@ impl PageStoreFactory for SpillImages {
         if !path.parts().first().is_some_and(|p| p.starts_with("observation.images.")) {
             return Ok(Box::new(InMemoryPageStore::default()));
         }
-        let file = tempfile::tempfile_in(&self.dir).map_err(|e| {
-            parquet::errors::ParquetError::General(format!("cannot create a temporary file in {}: {e}", self.dir.display()))
-        })?;
-        Ok(Box::new(FilePages { file, end: 0, pages: Vec::new() }))
+        Ok(Box::new(FilePages { dir: self.dir.clone(), file: None, end: 0, resident: 0, pages: Vec::new() }))
     }
 }
 
-/// Pages appended to a file; each is read back once, in order, when its row group closes.
+/// Pages kept in memory up to [`SPILL_AFTER`] bytes of a column chunk, then
+/// appended to a file; each is read back once, in order, when its row group
+/// closes. Short episodes so cost no file I/O.
 struct FilePages {
-    file: std::fs::File,
+    dir: PathBuf,
+    file: Option<std::fs::File>,
     end: u64,
-    /// (offset, length) per page.
-    pages: Vec<(u64, usize)>,
+    resident: usize,
+    pages: Vec<Page>,
 }
+
+enum Page {
+    Memory(bytes::Bytes),
+    File(u64, usize),
+    Taken,
+}
+
+/// Bytes of a column chunk kept in memory before its pages go to a file.
+const SPILL_AFTER: usize = 64 << 20;
 
 impl PageStore for FilePages {
     fn put(&mut self, value: bytes::Bytes) -> parquet::errors::Result<PageKey> {
         use std::os::unix::fs::FileExt;
-        self.file.write_all_at(&value, self.end).map_err(spill_error)?;
-        self.pages.push((self.end, value.len()));
-        self.end += value.len() as u64;
+        if self.file.is_none() && self.resident + value.len() <= SPILL_AFTER {
+            self.resident += value.len();
+            self.pages.push(Page::Memory(value));
+        } else {
+            let file = match self.file.take() {
+                Some(f) => f,
+                None => tempfile::tempfile_in(&self.dir).map_err(|e| {
+                    parquet::errors::ParquetError::General(format!("cannot create a temporary file in {}: {e}", self.dir.display()))
+                })?,
+            };
+            let written = file.write_all_at(&value, self.end);
+            self.file = Some(file);
+            written.map_err(spill_error)?;
+            self.pages.push(Page::File(self.end, value.len()));
+            self.end += value.len() as u64;
+        }
         Ok(PageKey::new(self.pages.len() as u64 - 1))
     }
 
     fn take(&mut self, key: PageKey) -> parquet::errors::Result<bytes::Bytes> {
         use std::os::unix::fs::FileExt;
-        let Some(&(at, len)) = self.pages.get(key.get() as usize) else {
-            return Err(parquet::errors::ParquetError::General(format!("no spilled page {}", key.get())));
-        };
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, at).map_err(spill_error)?;
-        Ok(buf.into())
+        let page = self.pages.get_mut(key.get() as usize).map(|p| std::mem::replace(p, Page::Taken));
+        match page {
+            Some(Page::Memory(b)) => {
+                self.resident -= b.len();
+                Ok(b)
+            }
+            Some(Page::File(at, len)) => {
+                let mut buf = vec![0u8; len];
+                let Some(file) = &self.file else {
+                    return Err(parquet::errors::ParquetError::General("the temporary page file is gone".into()));
+                };
+                file.read_exact_at(&mut buf, at).map_err(spill_error)?;
+                Ok(buf.into())
+            }
+            _ => Err(parquet::errors::ParquetError::General(format!("no page {} to take", key.get()))),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        self.resident
     }
 }
 

@@ -61,6 +61,12 @@ pub struct DecodeParams {
     /// Beams of the CTranslate2 engine's search (1 = greedy); whisper.cpp
     /// decodes greedily either way.
     pub beam_size: usize,
+    /// Packed chunks are decoded one after the other, each prompted with
+    /// the text decoded so far after `initial_prompt` (the engines keep the
+    /// prompt's last 223 tokens), as faster-whisper's
+    /// `condition_on_previous_text`; off, chunks are decoded side by side
+    /// without each other's text.
+    pub condition_on_previous: bool,
 }
 
 impl DecodeParams {
@@ -89,6 +95,7 @@ impl Default for DecodeParams {
             flash_attn: false,
             numbers_as_digits: true,
             beam_size: 1,
+            condition_on_previous: false,
         }
     }
 }

@@ -195,7 +195,12 @@ fn decode_packed(
     // Every piece of every chunk, with the segments decoded in it, and
     // whether it shared its chunk with others.
     let mut pieces: Vec<(Region, bool, Vec<TimedSegment>)> = Vec::new();
-    for (chunk, (segments, lang)) in chunks.iter().zip(decode_all(&chunks, decode, decode_one, progress)?) {
+    let first = if decode.condition_on_previous {
+        decode_in_order(&chunks, decode, decode_one, progress)?
+    } else {
+        decode_all(&chunks, decode, decode_one, progress)?
+    };
+    for (chunk, (segments, lang)) in chunks.iter().zip(first) {
         language = lang;
         let first = pieces.len();
         pieces.extend(chunk.pieces.iter().map(|&(_, start, len)| (Region { start, end: start + len }, chunk.pieces.len() > 1, Vec::new())));
@@ -239,6 +244,36 @@ fn decode_packed(
 /// Decodes one chunk with these settings (their `threads` are this
 /// decode's share) into segments in track time and the language.
 pub type ChunkDecoder<'a> = dyn Fn(&Chunk, &DecodeParams) -> Result<(Vec<TimedSegment>, String), TranscribeError> + Sync + 'a;
+
+/// Decodes the chunks one after the other with every thread, each prompted
+/// with `decode.initial_prompt` and then the text of the chunks before it.
+fn decode_in_order(
+    chunks: &[Chunk],
+    decode: &DecodeParams,
+    decode_one: &ChunkDecoder<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<(Vec<TimedSegment>, String)>, TranscribeError> {
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut said = String::new();
+    for c in chunks {
+        let prompt = [decode.initial_prompt.trim(), said.trim()].iter().filter(|t| !t.is_empty()).copied().collect::<Vec<_>>().join(" ");
+        let each = DecodeParams { initial_prompt: prompt, workers: 1, ..decode.clone() };
+        let (segments, lang) = decode_one(c, &each)?;
+        for s in &segments {
+            said.push(' ');
+            said.push_str(s.text.trim());
+        }
+        // The engines keep the prompt's end; the rest need not be carried.
+        if said.len() > 4096 {
+            let cut = said.len() - 2048;
+            let at = (cut..said.len()).find(|&i| said.is_char_boundary(i)).unwrap_or(said.len());
+            said = said[at..].to_string();
+        }
+        progress.advance(c.samples.len() as u64);
+        out.push((segments, lang));
+    }
+    Ok(out)
+}
 
 /// Decodes every chunk, several at a time as `decode.layout` says (the
 /// threads shared among them), results in chunk order; the first error
@@ -883,6 +918,26 @@ mod tests {
         };
         let err = decode_all(&chunks, &params, &failing, &tacit_schema::NoProgress).unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn chunks_decoded_in_order_are_prompted_with_the_text_before_them() {
+        let track = vec![0.0; 16_000 * 100];
+        let regions: Vec<Region> = (0..3).map(|i| Region { start: i * 29 * 16_000, end: (i * 29 + 20) * 16_000 }).collect();
+        let chunks = pack(&track, &regions);
+        let params = DecodeParams { threads: 2, initial_prompt: "keyhole, undercut.".into(), ..DecodeParams::default() };
+        let prompts = std::sync::Mutex::new(Vec::new());
+        let decode = |c: &Chunk, p: &DecodeParams| {
+            assert_eq!(p.threads, 2, "one chunk at a time, every thread");
+            prompts.lock().unwrap().push(p.initial_prompt.clone());
+            Ok((vec![segment(c.pieces[0].1, &format!(" piece {}.", c.pieces[0].1 / 16_000))], "en".to_string()))
+        };
+        let out = decode_in_order(&chunks, &params, &decode, &tacit_schema::NoProgress).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            prompts.into_inner().unwrap(),
+            ["keyhole, undercut.", "keyhole, undercut. piece 0.", "keyhole, undercut. piece 0. piece 29."]
+        );
     }
 
     #[test]

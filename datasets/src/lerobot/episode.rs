@@ -212,14 +212,27 @@ impl EpisodeWriter<'_> {
         let mut cams = layout.cameras.iter().map(|(name, _, _)| CameraPick::open(s, name)).collect::<Result<Vec<_>, _>>()?;
         let language = Language::of(s, layout, p, task, markers);
         let mut k = 0;
+        // Image bytes of each camera in the open row group.
+        let mut group_bytes = vec![0usize; cams.len()];
         while k < p.n {
             let rows = BATCH_ROWS.min(p.n - k);
             let mut columns = Vec::new();
+            let mut bytes = Vec::new();
             for (ci, cam) in cams.iter_mut().enumerate() {
-                if let Some(col) = self.camera_column(s, ci, cam, p, k..k + rows)? {
+                if let Some((col, b)) = self.camera_column(s, ci, cam, p, k..k + rows)? {
                     columns.push(col);
+                    bytes.push(b);
                 }
             }
+            // An episode stays one row group unless a camera's column would
+            // pass IMAGE_GROUP_BYTES (pyarrow, and so `datasets` and
+            // LeRobotDataset, cannot read a nested binary column chunk over
+            // 2 GiB): then it goes on in a new row group.
+            if group_bytes.iter().zip(&bytes).any(|(have, add)| *have > 0 && have + add > IMAGE_GROUP_BYTES) {
+                self.data.flush()?;
+                group_bytes.iter_mut().for_each(|b| *b = 0);
+            }
+            group_bytes.iter_mut().zip(&bytes).for_each(|(have, add)| *have += add);
             columns.extend(vector_columns(layout, &vectors, k, rows));
             columns.extend(text_columns(s, layout, p, k..k + rows));
             columns.extend(index_columns(p, fps, k, rows));
@@ -240,7 +253,7 @@ impl EpisodeWriter<'_> {
     }
 
     /// One camera's frames for `rows`: to its MP4 (video
-    /// features; no column), or an image column.
+    /// features; no column), or an image column and its bytes.
     fn camera_column(
         &mut self,
         s: &Session,
@@ -248,10 +261,11 @@ impl EpisodeWriter<'_> {
         cam: &mut CameraPick,
         p: &EpisodePlace,
         rows: std::ops::Range<usize>,
-    ) -> Result<Option<ArrayRef>, DatasetError> {
+    ) -> Result<Option<(ArrayRef, usize)>, DatasetError> {
         let sample_every = (p.n / IMAGE_STAT_FRAMES).max(1);
         let mut b = BinaryBuilder::new();
         let mut paths = StringBuilder::new();
+        let mut total = 0;
         for k in rows {
             let fresh = cam.pick(p.grid(self.layout.fps, k))?;
             if !fresh {
@@ -264,6 +278,7 @@ impl EpisodeWriter<'_> {
                 Some(v) => v.push(bytes)?,
                 None => {
                     b.append_value(bytes);
+                    total += bytes.len();
                     paths.append_value(format!("frame-{:06}.jpg", p.first_index + k as u64));
                 }
             }
@@ -276,7 +291,7 @@ impl EpisodeWriter<'_> {
         }
         let arr = StructArray::try_new(image_fields(), vec![Arc::new(b.finish()), Arc::new(paths.finish())], None)
             .map_err(|e| DatasetError::write(e, &s.dir))?;
-        Ok(Some(Arc::new(arr)))
+        Ok(Some((Arc::new(arr), total)))
     }
 }
 

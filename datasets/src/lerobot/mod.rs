@@ -54,6 +54,11 @@ use meta::{write_episodes, write_tasks};
 
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64;
+/// Most JPEG bytes of one camera in one row group: an episode with more goes
+/// on in further row groups (pyarrow reads a nested binary column chunk only
+/// up to 2 GiB; a 10-minute 1280×720 episode, 2.5 GB a camera, failed in
+/// `datasets` and pyarrow's `read_table`).
+pub(crate) const IMAGE_GROUP_BYTES: usize = 1 << 30;
 /// A new MP4 starts (at an episode boundary) past this size (info.json `video_files_size_in_mb`).
 const VIDEO_FILE_BYTES: u64 = 200 << 20;
 /// A new data file starts (at an episode boundary) past this size.

@@ -8,6 +8,7 @@ use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
+use crate::lerobot::IMAGE_GROUP_BYTES;
 use crate::report::{Defect, Validation};
 
 mod language;
@@ -38,12 +39,30 @@ fn read_parquet(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch
     read_parquet_groups(path).map(|(schema, batches, _)| (schema, batches))
 }
 
-/// The schema, the rows, and the rows of each row group.
-fn read_parquet_groups(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>, Vec<i64>), String> {
+/// A data file read back: its schema, its rows, and per row group its rows
+/// and the bytes of its largest image column chunk.
+type ReadBack = (arrow_schema::SchemaRef, Vec<RecordBatch>, Vec<(i64, i64)>);
+
+/// Reads a data file whole (see [`ReadBack`]).
+fn read_parquet_groups(path: &Path) -> Result<ReadBack, String> {
     let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let schema = b.schema().clone();
-    let groups = b.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+    let groups = b
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            let images = g
+                .columns()
+                .iter()
+                .filter(|c| c.column_path().parts().first().is_some_and(|p| p.starts_with("observation.images.")))
+                .map(|c| c.uncompressed_size())
+                .max()
+                .unwrap_or(0);
+            (g.num_rows(), images)
+        })
+        .collect();
     let r = b.build().map_err(|e| e.to_string())?;
     let batches = r.collect::<Result<Vec<_>, _>>().map_err(|e| format!("damaged Parquet data: {e}"))?;
     Ok((schema, batches, groups))
@@ -337,11 +356,15 @@ fn check_data(s: &mut Sink<'_>, root: &Path, features: &[(String, Value)], fps: 
     DataRows { next_index, episodes: episode_rows }
 }
 
-/// One row group per episode: every row group holds exactly one whole episode.
-fn check_row_groups(s: &mut Sink<'_>, file: &Path, ep: &[i64], groups: &[i64]) {
+/// One row group per episode: every row group holds exactly one episode,
+/// and an episode goes on in a further row group only after one whose image
+/// column passed half of [`IMAGE_GROUP_BYTES`] (tacit's writer splits at
+/// it: pyarrow reads a nested binary column chunk only up to 2 GiB).
+fn check_row_groups(s: &mut Sink<'_>, file: &Path, ep: &[i64], groups: &[(i64, i64)]) {
     let mut at = 0usize;
-    for (g, n) in groups.iter().enumerate() {
-        let rows = &ep[at.min(ep.len())..(at + *n as usize).min(ep.len())];
+    for (g, (n, images)) in groups.iter().enumerate() {
+        let n = *n as usize;
+        let rows = &ep[at.min(ep.len())..(at + n).min(ep.len())];
         let (first, last) = (rows.first().copied(), rows.last().copied());
         if first != last {
             s.add(
@@ -355,18 +378,21 @@ fn check_row_groups(s: &mut Sink<'_>, file: &Path, ep: &[i64], groups: &[i64]) {
                 ),
             );
         } else if let Some(e) = first {
-            let starts = at == 0 || ep.get(at - 1) != Some(&e);
-            let ends = ep.get(at + *n as usize) != Some(&e);
-            if !starts || !ends {
+            let goes_on = ep.get(at + n) == Some(&e);
+            if goes_on && (*images as usize) < IMAGE_GROUP_BYTES / 2 {
                 s.add(
                     "row groups",
                     file,
                     Some(at as u64),
-                    format!("episode {e} is split across row groups (LeRobot keeps one episode per row group)"),
+                    format!(
+                        "episode {e} is split across row groups after {} MB of images (LeRobot keeps one episode per row group; tacit splits only past {} MB of a camera)",
+                        images / 1_000_000,
+                        IMAGE_GROUP_BYTES / 1_000_000
+                    ),
                 );
             }
         }
-        at += *n as usize;
+        at += n;
     }
 }
 
