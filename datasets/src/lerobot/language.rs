@@ -204,6 +204,30 @@ impl Language {
         lang
     }
 
+    /// An assistant's persistent row of `style` from frame `k`.
+    fn persist(&mut self, g: &Grid<'_>, k: usize, style: &'static str, content: String) {
+        self.persistent.push(Row {
+            role: "assistant",
+            content: Some(content),
+            style: Some(style),
+            timestamp: g.stamp(k),
+            camera: None,
+            tool_calls: None,
+        });
+    }
+
+    /// An assistant's tool call `name(arguments)` on frame `k` (an event without a style).
+    fn call(&mut self, g: &Grid<'_>, k: usize, name: &str, arguments: Value) {
+        self.events.entry(k).or_default().push(Row {
+            role: "assistant",
+            content: None,
+            style: None,
+            timestamp: g.stamp(k),
+            camera: None,
+            tool_calls: Some(vec![tool_call(name, arguments)]),
+        });
+    }
+
     /// Steps: a subtask from each step's first frame; the plan (the steps in order) from frame 0.
     fn steps(&mut self, s: &Session, g: &Grid<'_>) {
         let lang = self;
@@ -212,26 +236,12 @@ impl Language {
         steps.sort_by_key(|(k, l)| (*k, l.start_ns));
         if !steps.is_empty() {
             let plan = steps.iter().enumerate().map(|(i, (_, l))| format!("{}. {}", i + 1, l.value)).collect::<Vec<_>>().join("\n");
-            lang.persistent.push(Row {
-                role: "assistant",
-                content: Some(plan),
-                style: Some("plan"),
-                timestamp: g.stamp(0),
-                camera: None,
-                tool_calls: None,
-            });
+            lang.persist(g, 0, "plan", plan);
             lang.sources.push(json!({"column": PERSISTENT, "style": "plan", "frame_index": 0,
                 "source": "trainer labels", "label_ids": steps.iter().map(|(_, l)| l.id.clone()).collect::<Vec<_>>()}));
         }
         for (k, l) in &steps {
-            lang.persistent.push(Row {
-                role: "assistant",
-                content: Some(l.value.clone()),
-                style: Some("subtask"),
-                timestamp: g.stamp(*k),
-                camera: None,
-                tool_calls: None,
-            });
+            lang.persist(g, *k, "subtask", l.value.clone());
             lang.sources.push(json!({"column": PERSISTENT, "style": "subtask", "frame_index": k,
                 "source": "trainer label", "label_id": l.id, "author": l.author, "status": l.status}));
         }
@@ -252,14 +262,7 @@ impl Language {
         for (k, cs) in said {
             // One `say` per frame (two would be ambiguous to `emitted_at`).
             let text = cs.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ");
-            lang.events.entry(k).or_default().push(Row {
-                role: "assistant",
-                content: None,
-                style: None,
-                timestamp: g.stamp(k),
-                camera: None,
-                tool_calls: Some(vec![tool_call("say", json!({"text": text}))]),
-            });
+            lang.call(g, k, "say", json!({"text": text}));
             for c in cs {
                 let corrected = c.segment_id.is_some_and(|id| s.labels.edited_text(id, c.start_ns).is_some());
                 lang.sources.push(json!({"column": EVENTS, "tool": "say", "frame_index": k,
@@ -274,14 +277,7 @@ impl Language {
         let lang = self;
         for (t, label, source) in markers {
             if let Some(k) = g.frame_of(*t) {
-                lang.events.entry(k).or_default().push(Row {
-                    role: "assistant",
-                    content: None,
-                    style: None,
-                    timestamp: g.stamp(k),
-                    camera: None,
-                    tool_calls: Some(vec![tool_call("mark", json!({"label": label, "source": source}))]),
-                });
+                lang.call(g, k, "mark", json!({"label": label, "source": source}));
                 lang.sources.push(json!({"column": EVENTS, "tool": "mark", "frame_index": k,
                     "source": "technician marker", "t_s": *t as f64 / 1e9}));
             }
