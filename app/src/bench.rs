@@ -102,7 +102,6 @@ pub enum BenchCommand {
     },
 }
 
-/// The load of the benchmark, as a station profile.
 /// `WxH` → (width, height).
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WxH (e.g. 640x360)"))?;
@@ -112,6 +111,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     }
 }
 
+/// The load of the benchmark, as a station profile.
 pub fn load_profile(noise: u8, jpeg_quality: u8) -> StationProfile {
     let cam = |name: &str| CameraProfile {
         name: name.into(),

@@ -93,6 +93,11 @@ impl Session {
         self.manifest.streams.iter().filter(move |s| s.kind == kind)
     }
 
+    /// The labels of a tier that count (not rejected).
+    pub fn counted(&self, tier: &str) -> Vec<&tacit_schema::labels::LabelSegment> {
+        self.labels.labels.iter().filter(|l| l.status != tacit_schema::labels::ReviewStatus::Rejected && l.tier == tier).collect()
+    }
+
     /// The task text: the session's, else the station name.
     pub fn task(&self) -> String {
         if self.manifest.task.trim().is_empty() {
@@ -101,6 +106,13 @@ impl Session {
             self.manifest.task.clone()
         }
     }
+}
+
+/// A column of a record batch read from `path`, of Arrow type `T`.
+pub(crate) fn column<'a, T: 'static>(b: &'a arrow_array::RecordBatch, name: &str, path: &Path) -> Result<&'a T, DatasetError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DatasetError::session(format!("column {name} is missing or of the wrong type"), path))
 }
 
 fn read_commentary(path: &Path) -> Result<Vec<Commentary>, DatasetError> {

@@ -166,7 +166,7 @@ struct SpillImages {
 impl PageStoreFactory for SpillImages {
     fn create(&self, args: &PageStoreArgs<'_>) -> parquet::errors::Result<Box<dyn PageStore>> {
         let path = args.column_descriptor().path();
-        if !path.parts().first().is_some_and(|p| p.starts_with("observation.images.")) {
+        if !path.parts().first().is_some_and(|p| crate::lerobot::is_image_column(p)) {
             return Ok(Box::new(InMemoryPageStore::default()));
         }
         Ok(Box::new(FilePages { dir: self.dir.clone(), file: None, end: 0, resident: 0, pages: Vec::new() }))

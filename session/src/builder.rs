@@ -403,7 +403,6 @@ impl SessionBuilder {
     /// The events stream: a start event, then the markers.
     fn write_events(&self, dir: &Path) -> Result<serde_json::Value, SessionError> {
         let schema = tables::events_schema();
-        let ns = |s: f64| (s * 1e9).round() as i64;
         let mut rows: Vec<(i64, &str, &str, &str)> = vec![(0, tables::event_kind::START, "", "recorder")];
         rows.extend(self.markers.iter().map(|(t, label, source)| (ns(*t), tables::event_kind::MARKER, label.as_str(), source.as_str())));
         let mut out = Stream::create(&dir.join(layout::EVENTS), &schema)?;
@@ -420,7 +419,6 @@ impl SessionBuilder {
     }
 
     fn write_annotations(&self, dir: &Path) -> Result<(), SessionError> {
-        let ns = |s: f64| (s * 1e9).round() as i64;
         let edits: Vec<Change> = self
             .corrections
             .iter()
@@ -444,7 +442,6 @@ impl SessionBuilder {
         if self.labels.is_empty() {
             return Ok(());
         }
-        let ns = |s: f64| (s * 1e9).round() as i64;
         let drafts: Vec<LabelSegment> = self
             .labels
             .iter()
@@ -460,7 +457,6 @@ impl SessionBuilder {
         if self.commentary.is_empty() {
             return Ok(());
         }
-        let ns = |s: f64| (s * 1e9).round() as i64;
         let segments: Vec<Segment> = self
             .commentary
             .iter()
@@ -477,6 +473,11 @@ impl SessionBuilder {
             .collect();
         transcript::write(&dir.join(layout::TRANSCRIPT), &segments, &[])
     }
+}
+
+/// Seconds → nanoseconds of session time.
+fn ns(s: f64) -> i64 {
+    (s * 1e9).round() as i64
 }
 
 /// Four JPEGs of camera `c`'s size, of different shades.

@@ -29,9 +29,20 @@ pub(super) struct EpisodePlace {
 
 impl EpisodePlace {
     /// Session time of frame `k` at `fps`.
-    fn grid(&self, fps: u32, k: usize) -> i64 {
+    pub(super) fn grid(&self, fps: u32, k: usize) -> i64 {
         self.t0 + (k as f64 * (1e9 / f64::from(fps))).round() as i64
     }
+}
+
+/// The `timestamp` column's value at frame `k` (episode time, s).
+pub(super) fn frame_stamp(k: usize, fps: u32) -> f32 {
+    (k as f64 / f64::from(fps)) as f32
+}
+
+/// Half a frame at `fps`, ns: a point belongs to the frame whose window
+/// `[t − half, t + half)` holds it.
+pub(super) fn half_frame(fps: u32) -> i64 {
+    (5e8 / f64::from(fps)).round() as i64
 }
 
 /// What episodes are written into: the data file's writer, the MP4 writers
@@ -163,7 +174,7 @@ fn vector_columns(layout: &Layout, vectors: &[Vec<f32>], k: usize, rows: usize) 
 
 /// The commentary and one column per label tier: the text active at each frame.
 fn text_columns(s: &Session, layout: &Layout, p: &EpisodePlace, rows: std::ops::Range<usize>) -> Vec<ArrayRef> {
-    let half = (5e8 / f64::from(layout.fps)).round() as i64;
+    let half = half_frame(layout.fps);
     let grid = |k: usize| p.grid(layout.fps, k);
     let mut columns: Vec<ArrayRef> = Vec::new();
     let mut text = StringBuilder::new();
@@ -173,8 +184,7 @@ fn text_columns(s: &Session, layout: &Layout, p: &EpisodePlace, rows: std::ops::
     }
     columns.push(Arc::new(text.finish()));
     for tier in &layout.tiers {
-        // Labels that count: not rejected.
-        let on: Vec<_> = s.labels.labels.iter().filter(|l| l.status != ReviewStatus::Rejected && &l.tier == tier).collect();
+        let on = s.counted(tier);
         let mut b = StringBuilder::new();
         for r in rows.clone() {
             b.append_value(covering(&on, grid(r), half, |l| (l.start_ns, l.end_ns)).map(|i| on[i].value.as_str()).unwrap_or(""));
@@ -185,8 +195,8 @@ fn text_columns(s: &Session, layout: &Layout, p: &EpisodePlace, rows: std::ops::
 }
 
 /// `timestamp`, `frame_index`, `episode_index`, `index`, `task_index` of rows `k..k + rows`.
-fn index_columns(p: &EpisodePlace, fps: f64, k: usize, rows: usize) -> [ArrayRef; 5] {
-    let ts: Float32Array = (0..rows).map(|r| ((k + r) as f64 / fps) as f32).collect();
+fn index_columns(p: &EpisodePlace, fps: u32, k: usize, rows: usize) -> [ArrayRef; 5] {
+    let ts: Float32Array = (0..rows).map(|r| frame_stamp(k + r, fps)).collect();
     let fi: Int64Array = (0..rows).map(|r| (k + r) as i64).collect();
     let ei: Int64Array = std::iter::repeat_n(p.episode as i64, rows).collect();
     let gi: Int64Array = (0..rows).map(|r| (p.first_index + (k + r) as u64) as i64).collect();
@@ -206,7 +216,6 @@ impl EpisodeWriter<'_> {
         markers: &[(i64, String, String)],
     ) -> Result<(BTreeMap<String, Stats>, Vec<Value>), DatasetError> {
         let layout = self.layout;
-        let fps = f64::from(layout.fps);
         // Sensors first: small (frames × channels), resampled in one pass each.
         let vectors = resample_sensors(s, layout, p.t0, p.n)?;
         let mut cams = layout.cameras.iter().map(|(name, _, _)| CameraPick::open(s, name)).collect::<Result<Vec<_>, _>>()?;
@@ -235,7 +244,7 @@ impl EpisodeWriter<'_> {
             group_bytes.iter_mut().zip(&bytes).for_each(|(have, add)| *have += add);
             columns.extend(vector_columns(layout, &vectors, k, rows));
             columns.extend(text_columns(s, layout, p, k..k + rows));
-            columns.extend(index_columns(p, fps, k, rows));
+            columns.extend(index_columns(p, layout.fps, k, rows));
             columns.extend(language.columns(k..k + rows).map_err(|e| DatasetError::write(e, &s.dir))?);
             let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| DatasetError::write(e, &s.dir))?;
             self.data.write(batch)?;

@@ -13,15 +13,16 @@
 
 use super::*;
 
-use arrow_array::{Int64Array as I64, ListArray, StringArray};
+use arrow_array::{ListArray, StringArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use tacit_schema::tables::event_kind;
 
-use super::episode::EpisodePlace;
+use super::episode::{frame_stamp, half_frame, EpisodePlace};
+use crate::session::column;
 
 /// The language columns' names (LeRobot's `LANGUAGE_PERSISTENT`, `LANGUAGE_EVENTS`).
-pub(super) const PERSISTENT: &str = "language_persistent";
-pub(super) const EVENTS: &str = "language_events";
+pub(crate) const PERSISTENT: &str = "language_persistent";
+pub(crate) const EVENTS: &str = "language_events";
 
 /// LeRobot's styles (`CORE_STYLES`): which column each belongs to.
 pub const PERSISTENT_STYLES: [&str; 5] = ["subtask", "plan", "memory", "motion", "task_aug"];
@@ -121,8 +122,12 @@ struct Grid<'a> {
 }
 
 impl Grid<'_> {
+    fn new(p: &EpisodePlace, fps: u32) -> Grid<'_> {
+        Grid { p, fps, half: half_frame(fps) }
+    }
+
     fn t(&self, k: usize) -> i64 {
-        self.p.t0 + (k as f64 * (1e9 / f64::from(self.fps))).round() as i64
+        self.p.grid(self.fps, k)
     }
 
     /// The frame whose window `[t − half, t + half)` holds instant `at`.
@@ -151,9 +156,9 @@ impl Grid<'_> {
         (k < self.p.n && self.t(k) < end).then_some(k)
     }
 
-    /// The `timestamp` column's value at frame `k` (the same arithmetic).
+    /// The `timestamp` column's value at frame `k`.
     fn stamp(&self, k: usize) -> f32 {
-        (k as f64 / f64::from(self.fps)) as f32
+        frame_stamp(k, self.fps)
     }
 }
 
@@ -165,17 +170,9 @@ pub(super) fn markers(s: &Session) -> Result<Vec<(i64, String, String)>, Dataset
     };
     let mut src = tacit_session::streams::Batches::new(&s.dir, info);
     while let Some(b) = src.next()? {
-        let col =
-            |name: &str| b.column_by_name(name).ok_or_else(|| DatasetError::session(format!("events: column {name} is missing"), &s.dir));
-        let (t, kind, label, source) = (col("t_ns")?, col("kind")?, col("label")?, col("source")?);
-        let (Some(t), Some(kind), Some(label), Some(source)) = (
-            t.as_any().downcast_ref::<I64>(),
-            kind.as_any().downcast_ref::<StringArray>(),
-            label.as_any().downcast_ref::<StringArray>(),
-            source.as_any().downcast_ref::<StringArray>(),
-        ) else {
-            return Err(DatasetError::session("events: a column has the wrong type", &s.dir));
-        };
+        let t = column::<Int64Array>(&b, "t_ns", &s.dir)?;
+        let [kind, label, source] = ["kind", "label", "source"].map(|name| column::<StringArray>(&b, name, &s.dir));
+        let (kind, label, source) = (kind?, label?, source?);
         for r in 0..b.num_rows() {
             // A technician's marker (keyboard or button), not a device's note.
             if kind.value(r) == event_kind::MARKER && matches!(source.value(r), "keyboard" | "button") {
@@ -187,15 +184,10 @@ pub(super) fn markers(s: &Session) -> Result<Vec<(i64, String, String)>, Dataset
     Ok(out)
 }
 
-/// The labels of a tier that count (not rejected).
-fn counted<'s>(s: &'s Session, tier: &str) -> Vec<&'s tacit_schema::labels::LabelSegment> {
-    s.labels.labels.iter().filter(|l| l.status != ReviewStatus::Rejected && l.tier == tier).collect()
-}
-
 impl Language {
     /// The language of one episode of session `s`.
     pub(super) fn of(s: &Session, layout: &Layout, p: &EpisodePlace, task: &str, markers: &[(i64, String, String)]) -> Self {
-        let g = Grid { p, fps: layout.fps, half: (5e8 / f64::from(layout.fps)).round() as i64 };
+        let g = Grid::new(p, layout.fps);
         let mut lang = Language::default();
         lang.steps(s, &g);
         lang.speech(s, &g);
@@ -230,42 +222,40 @@ impl Language {
 
     /// Steps: a subtask from each step's first frame; the plan (the steps in order) from frame 0.
     fn steps(&mut self, s: &Session, g: &Grid<'_>) {
-        let lang = self;
         let mut steps: Vec<(usize, &tacit_schema::labels::LabelSegment)> =
-            counted(s, "step").into_iter().filter_map(|l| g.first_of(l.start_ns, l.end_ns).map(|k| (k, l))).collect();
+            s.counted("step").into_iter().filter_map(|l| g.first_of(l.start_ns, l.end_ns).map(|k| (k, l))).collect();
         steps.sort_by_key(|(k, l)| (*k, l.start_ns));
         if !steps.is_empty() {
             let plan = steps.iter().enumerate().map(|(i, (_, l))| format!("{}. {}", i + 1, l.value)).collect::<Vec<_>>().join("\n");
-            lang.persist(g, 0, "plan", plan);
-            lang.sources.push(json!({"column": PERSISTENT, "style": "plan", "frame_index": 0,
+            self.persist(g, 0, "plan", plan);
+            self.sources.push(json!({"column": PERSISTENT, "style": "plan", "frame_index": 0,
                 "source": "trainer labels", "label_ids": steps.iter().map(|(_, l)| l.id.clone()).collect::<Vec<_>>()}));
         }
         for (k, l) in &steps {
-            lang.persist(g, *k, "subtask", l.value.clone());
-            lang.sources.push(json!({"column": PERSISTENT, "style": "subtask", "frame_index": k,
+            self.persist(g, *k, "subtask", l.value.clone());
+            self.sources.push(json!({"column": PERSISTENT, "style": "subtask", "frame_index": k,
                 "source": "trainer label", "label_id": l.id, "author": l.author, "status": l.status}));
         }
     }
 
     /// Commentary: the worker's words at the frame they began, as `say`.
     fn speech(&mut self, s: &Session, g: &Grid<'_>) {
-        let (lang, p) = (self, g.p);
         let mut said: BTreeMap<usize, Vec<&crate::session::Commentary>> = BTreeMap::new();
         for c in &s.commentary {
             if c.text.is_empty() {
                 continue;
             }
-            if let Some(k) = if c.start_ns < p.t0 { g.first_of(c.start_ns, c.end_ns) } else { g.frame_of(c.start_ns) } {
+            if let Some(k) = if c.start_ns < g.p.t0 { g.first_of(c.start_ns, c.end_ns) } else { g.frame_of(c.start_ns) } {
                 said.entry(k).or_default().push(c);
             }
         }
         for (k, cs) in said {
             // One `say` per frame (two would be ambiguous to `emitted_at`).
             let text = cs.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ");
-            lang.call(g, k, "say", json!({"text": text}));
+            self.call(g, k, "say", json!({"text": text}));
             for c in cs {
                 let corrected = c.segment_id.is_some_and(|id| s.labels.edited_text(id, c.start_ns).is_some());
-                lang.sources.push(json!({"column": EVENTS, "tool": "say", "frame_index": k,
+                self.sources.push(json!({"column": EVENTS, "tool": "say", "frame_index": k,
                     "source": if corrected { "worker speech, corrected by a trainer" } else { "worker speech" },
                     "segment_id": c.segment_id, "start_s": c.start_ns as f64 / 1e9, "end_s": c.end_ns as f64 / 1e9}));
             }
@@ -274,11 +264,10 @@ impl Language {
 
     /// Markers: the technician's keys, as `mark`.
     fn markers(&mut self, g: &Grid<'_>, markers: &[(i64, String, String)]) {
-        let lang = self;
         for (t, label, source) in markers {
             if let Some(k) = g.frame_of(*t) {
-                lang.call(g, k, "mark", json!({"label": label, "source": source}));
-                lang.sources.push(json!({"column": EVENTS, "tool": "mark", "frame_index": k,
+                self.call(g, k, "mark", json!({"label": label, "source": source}));
+                self.sources.push(json!({"column": EVENTS, "tool": "mark", "frame_index": k,
                     "source": "technician marker", "t_s": *t as f64 / 1e9}));
             }
         }
@@ -286,11 +275,10 @@ impl Language {
 
     /// Other tiers (defect, quality, note, declared ones): a vqa pair per camera.
     fn labels(&mut self, s: &Session, layout: &Layout, g: &Grid<'_>, task: &str) {
-        let lang = self;
         let mut answers: BTreeMap<usize, Vec<&tacit_schema::labels::LabelSegment>> = BTreeMap::new();
         if !layout.cameras.is_empty() {
             for tier in layout.tiers.iter().filter(|t| *t != "step") {
-                for l in counted(s, tier) {
+                for l in s.counted(tier) {
                     if let Some(k) = g.first_of(l.start_ns, l.end_ns) {
                         answers.entry(k).or_default().push(l);
                     }
@@ -318,12 +306,12 @@ impl Language {
                     camera: camera.clone(),
                     tool_calls: None,
                 };
-                let e = lang.events.entry(k).or_default();
+                let e = self.events.entry(k).or_default();
                 e.push(row("user", VQA_QUESTION));
                 e.push(row("assistant", &answer));
             }
             for l in ls {
-                lang.sources.push(json!({"column": EVENTS, "style": "vqa", "frame_index": k,
+                self.sources.push(json!({"column": EVENTS, "style": "vqa", "frame_index": k,
                     "source": "trainer label", "tier": l.tier, "label_id": l.id, "author": l.author, "status": l.status}));
             }
         }
@@ -394,7 +382,7 @@ mod tests {
     #[test]
     fn instants_land_on_the_frame_whose_window_holds_them_and_spans_on_their_first_frame() {
         let p = place(0, 30);
-        let g = Grid { p: &p, fps: 10, half: 50_000_000 };
+        let g = Grid::new(&p, 10);
         let ms = |m: i64| m * 1_000_000;
         // Frame 12's window is [1150, 1250) ms.
         assert_eq!(g.frame_of(ms(1150)), Some(12));
@@ -410,7 +398,7 @@ mod tests {
         assert_eq!(g.stamp(9), 0.9f32);
         // A step episode from 1.0 s: a span that began before it starts at frame 0.
         let p = place(ms(1000), 10);
-        let g = Grid { p: &p, fps: 10, half: 50_000_000 };
+        let g = Grid::new(&p, 10);
         assert_eq!(g.first_of(ms(500), ms(1500)), Some(0));
         assert_eq!(g.first_of(ms(500), ms(1000)), None, "ended as the episode began");
         assert_eq!(g.frame_of(ms(1230)), Some(2));

@@ -48,7 +48,7 @@ pub(super) fn write_episodes(path: &Path, episodes: &[EpisodeRow], video_keys: &
     }
     let keys: Vec<String> = episodes[0].stats.keys().cloned().collect();
     for k in &keys {
-        let image = k.starts_with("observation.images.");
+        let image = is_image_column(k);
         let value = if image { list_of(list_of(list_of(DataType::Float64))) } else { list_of(DataType::Float64) };
         for s in ["min", "max", "mean", "std"] {
             fields.push(Field::new(format!("stats/{k}/{s}"), value.clone(), true));

@@ -4,8 +4,9 @@
 //! `action` (see [`crate::resample`]), the commentary segment and the label
 //! of each tier active at each frame as strings, LeRobot's language columns
 //! (see [`language`]), tasks, episodes and stats. Each episode is one row
-//! group; its pages spill to a temporary file while it is written, so
-//! memory stays flat in episode length.
+//! group up to [`IMAGE_GROUP_BYTES`] of a camera; image pages past 64 MiB
+//! of a column chunk spill to a temporary file until it closes, so memory
+//! stays flat in episode length.
 //!
 //! The dataset is written into a temporary folder beside `out` and renamed
 //! into place only when complete; an existing dataset at `out` is replaced
@@ -59,6 +60,11 @@ const BATCH_ROWS: usize = 64;
 /// up to 2 GiB; a 10-minute 1280×720 episode, 2.5 GB a camera, failed in
 /// `datasets` and pyarrow's `read_table`).
 pub(crate) const IMAGE_GROUP_BYTES: usize = 1 << 30;
+
+/// A camera's image column (`observation.images.<camera>`), by its top-level name.
+pub(crate) fn is_image_column(name: &str) -> bool {
+    name.starts_with("observation.images.")
+}
 /// A new MP4 starts (at an episode boundary) past this size (info.json `video_files_size_in_mb`).
 const VIDEO_FILE_BYTES: u64 = 200 << 20;
 /// A new data file starts (at an episode boundary) past this size.

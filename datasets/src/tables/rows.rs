@@ -2,6 +2,7 @@
 //! column, WAV chunks, transcript segments and words, labels and events.
 
 use super::*;
+use crate::session::column;
 
 pub(super) fn repeat_i64(v: i64, n: usize) -> ArrayRef {
     Arc::new(Int64Array::from_value(v, n))
@@ -13,12 +14,6 @@ pub(super) fn repeat_str(v: &str, n: usize) -> ArrayRef {
 
 pub(super) fn timestamps(t: &Int64Array) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(t.values().iter().map(|v| *v as f64 / 1e9)))
-}
-
-pub(super) fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, DatasetError> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| DatasetError::session(format!("column {name} is missing or of the wrong type"), path))
 }
 
 pub(super) fn emit(t: &mut TableFiles, columns: Vec<ArrayRef>, at: &Path) -> Result<(), DatasetError> {

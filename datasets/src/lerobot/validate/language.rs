@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use arrow_array::{Array, Float32Array, ListArray, StringArray, StructArray};
 
 use super::*;
-use crate::lerobot::language::{EVENT_STYLES, PERSISTENT_STYLES, VIEW_DEPENDENT_STYLES};
+use crate::lerobot::language::{EVENTS, EVENT_STYLES, PERSISTENT, PERSISTENT_STYLES, VIEW_DEPENDENT_STYLES};
 
 /// One language row as read back.
 #[derive(Debug, PartialEq)]
@@ -127,7 +127,7 @@ pub(super) fn check(s: &mut Sink<'_>, file: &Path, batches: &[RecordBatch], ep: 
     for (e, t) in ep.iter().zip(ts) {
         frames.entry(*e).or_default().insert(t.to_bits());
     }
-    if let Some(rows) = rows_of(s, file, batches, "language_persistent") {
+    if let Some(rows) = rows_of(s, file, batches, PERSISTENT) {
         let mut first: BTreeMap<i64, usize> = BTreeMap::new();
         for (i, list) in rows.iter().enumerate() {
             let Some(e) = ep.get(i) else { break };
@@ -159,7 +159,7 @@ pub(super) fn check(s: &mut Sink<'_>, file: &Path, batches: &[RecordBatch], ep: 
             }
         }
     }
-    if let Some(rows) = rows_of(s, file, batches, "language_events") {
+    if let Some(rows) = rows_of(s, file, batches, EVENTS) {
         for (i, list) in rows.iter().enumerate() {
             let mut seen = HashSet::new();
             for r in list {

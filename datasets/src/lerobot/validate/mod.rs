@@ -8,7 +8,8 @@ use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
-use crate::lerobot::IMAGE_GROUP_BYTES;
+use crate::lerobot::language::{EVENTS, PERSISTENT};
+use crate::lerobot::{is_image_column, IMAGE_GROUP_BYTES};
 use crate::report::{Defect, Validation};
 
 mod language;
@@ -43,7 +44,7 @@ fn read_parquet(path: &Path) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch
 /// and per row group its rows and the bytes of its largest image column chunk.
 type ReadBack = (arrow_schema::SchemaRef, Vec<RecordBatch>, Vec<(i64, i64)>);
 
-/// Reads a data file whole (see [`ReadBack`]).
+/// Reads a data file (see [`ReadBack`]).
 fn read_parquet_groups(path: &Path) -> Result<ReadBack, String> {
     let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| format!("not a readable Parquet file: {e}"))?;
@@ -56,7 +57,7 @@ fn read_parquet_groups(path: &Path) -> Result<ReadBack, String> {
             let images = g
                 .columns()
                 .iter()
-                .filter(|c| c.column_path().parts().first().is_some_and(|p| p.starts_with("observation.images.")))
+                .filter(|c| c.column_path().parts().first().is_some_and(|p| is_image_column(p)))
                 .map(|c| c.uncompressed_size())
                 .max()
                 .unwrap_or(0);
@@ -66,8 +67,7 @@ fn read_parquet_groups(path: &Path) -> Result<ReadBack, String> {
     // Every column is decoded (damage anywhere is found), a few rows at a
     // time; the image columns are dropped as they come, so memory does not
     // grow with the dataset.
-    let keep: Vec<usize> =
-        schema.fields().iter().enumerate().filter(|(_, f)| !f.name().starts_with("observation.images.")).map(|(i, _)| i).collect();
+    let keep: Vec<usize> = schema.fields().iter().enumerate().filter(|(_, f)| !is_image_column(f.name())).map(|(i, _)| i).collect();
     let r = b.with_batch_size(64).build().map_err(|e| e.to_string())?;
     let mut batches = Vec::new();
     for batch in r {
@@ -113,7 +113,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// LeRobot's language columns.
-const LANGUAGE: [&str; 2] = ["language_persistent", "language_events"];
+const LANGUAGE: [&str; 2] = [PERSISTENT, EVENTS];
 
 const DEFAULTS: [(&str, &str); 5] =
     [("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"), ("index", "int64"), ("task_index", "int64")];
