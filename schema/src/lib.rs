@@ -26,6 +26,6 @@ pub use manifest::{
 };
 pub use profile::{
     CameraProfile, ChannelProfile, ChannelRole, LabelVocabulary, LineFormat, MicrophoneProfile, ProfileError, SensorKind, SensorProfile,
-    StationInfo, StationProfile, TranscriptionProfile,
+    StationInfo, StationProfile, StoreProfile, TranscriptionProfile,
 };
 pub use progress::{NoProgress, Progress};

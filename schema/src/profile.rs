@@ -33,6 +33,30 @@ pub struct StationProfile {
     /// Transcription language and glossary.
     #[serde(default)]
     pub transcription: TranscriptionProfile,
+    /// The site store every session is pushed to after recording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreProfile>,
+}
+
+/// `[store]`: the site store (S3-compatible) `tacit record` pushes each
+/// finished session to; keys come from the AWS variables or `profile`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreProfile {
+    /// `s3://bucket/prefix`.
+    pub url: String,
+    /// `http://site-store:9000` (MinIO, Ceph, Garage); unset: AWS S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The region (default `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Remove the session from the station once verified in the store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
 }
 
 /// `[station]`.
@@ -361,6 +385,16 @@ impl StationProfile {
                 SensorKind::Udp | SensorKind::ModbusTcp => need("address", &s.address)?,
                 SensorKind::Replay => need("file", &s.file)?,
                 SensorKind::Simulated => {}
+            }
+        }
+        if let Some(store) = &self.store {
+            if !store.url.starts_with("s3://") || store.url.len() <= 5 {
+                return invalid("store.url".into(), format!("{:?} is not a site store: write it as \"s3://bucket/prefix\"", store.url));
+            }
+            if let Some(e) = &store.endpoint {
+                if !(e.starts_with("http://") || e.starts_with("https://")) {
+                    return invalid("store.endpoint".into(), format!("{e:?} is not an endpoint: write it as \"http://HOST:PORT\""));
+                }
             }
         }
         if let Some(url) = &self.transcription.server {

@@ -23,6 +23,14 @@ pub const ANNOTATIONS_LOG: &str = "annotations.log.jsonl";
 /// Held (flock, blocking) while a change is appended and the state replaced,
 /// so the app and `tacit label` editing at once lose nothing.
 pub const ANNOTATIONS_LOCK: &str = "annotations.json.lock";
+/// The station's side of `tacit push`: checksums of the files and the
+/// unfinished multipart uploads (hidden: never itself pushed).
+pub const PUSH_STATE: &str = ".push.json";
+/// Held (flock, non-blocking) by the one `tacit push` sending this session.
+pub const PUSH_LOCK: &str = ".push.lock";
+/// In the site store only: each file's size and SHA-256, written just
+/// before the manifest.
+pub const STORE_INDEX: &str = "store.json";
 /// Markers and state changes.
 pub const EVENTS: &str = "events.arrows";
 

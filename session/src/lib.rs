@@ -16,7 +16,8 @@
 //!   readable part of a torn file, decoding, repair), [`seek`]: random
 //!   access by time into camera and sensor streams, built on it, and
 //!   [`streams`]: the raw streams read in order (export);
-//! - [`Library`]: the sessions of a library folder;
+//! - [`Library`]: the sessions of a library folder; [`store`]: the site
+//!   store (S3-compatible) and `tacit push` into it;
 //! - [`SessionLock`] and [`write_atomic`], the recorder's lock and the
 //!   crash-safe replace every small file goes through.
 //!
@@ -38,6 +39,7 @@ pub mod layout;
 pub mod library;
 pub mod lock;
 pub mod seek;
+pub mod store;
 pub mod streams;
 pub mod transcript;
 

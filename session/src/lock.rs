@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::layout::{ANNOTATIONS_LOCK, MANIFEST_LOCK, RECORDING_LOCK};
+use crate::layout::{ANNOTATIONS_LOCK, MANIFEST_LOCK, PUSH_LOCK, RECORDING_LOCK};
 use crate::SessionError;
 
 /// The recorder's exclusive lock on `session.lock`, held for the whole
@@ -24,6 +24,23 @@ impl SessionLock {
             return Err(SessionError::Locked(path));
         }
         Ok(Self { _file: file })
+    }
+}
+
+/// The lock of the one `tacit push` sending a session (`.push.lock`).
+#[derive(Debug)]
+pub(crate) struct PushLock {
+    _file: File,
+}
+
+impl PushLock {
+    /// Takes the lock, or `None` when another push holds it.
+    pub(crate) fn try_acquire(dir: &Path) -> Result<Option<Self>, SessionError> {
+        let file = open(&dir.join(PUSH_LOCK))?;
+        if flock(&file, libc::LOCK_EX | libc::LOCK_NB) != 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self { _file: file }))
     }
 }
 

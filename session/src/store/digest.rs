@@ -1,0 +1,158 @@
+//! A file's checksums, read once: SHA-256 (what the store's index records
+//! and a read-back is compared with) and the MD5s S3-compatible stores put
+//! in their ETags (of the whole object, or of each part of a multipart
+//! upload), so a verification needs no download.
+
+use std::io::Read;
+use std::path::Path;
+
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// What a file held when it was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileDigest {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time (ns since the epoch): with `size`, the key that
+    /// says the file has not changed since.
+    pub mtime_ns: i128,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// MD5 of the whole file, hex (a single PUT's ETag).
+    pub md5: String,
+    /// The part size the part MD5s are of.
+    pub part_size: u64,
+    /// MD5 of each part, hex.
+    pub part_md5s: Vec<String>,
+}
+
+impl FileDigest {
+    /// Reads `path` through once, in parts of `part_size` bytes.
+    pub fn of(path: &Path, part_size: u64) -> std::io::Result<Self> {
+        let (size, mtime_ns) = stat(path)?;
+        let mut file = std::fs::File::open(path)?;
+        let mut sha = Sha256::new();
+        let mut whole = Md5::new();
+        let mut parts = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut part = Md5::new();
+        let mut in_part = 0u64;
+        loop {
+            let want = buf.len().min(usize::try_from(part_size - in_part).unwrap_or(usize::MAX));
+            let n = file.read(&mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            whole.update(&buf[..n]);
+            part.update(&buf[..n]);
+            in_part += n as u64;
+            if in_part == part_size {
+                parts.push(hex(&std::mem::take(&mut part).finalize()));
+                in_part = 0;
+            }
+        }
+        if in_part > 0 || parts.is_empty() {
+            parts.push(hex(&part.finalize()));
+        }
+        // The file changed while it was read: the caller reads it again later.
+        if stat(path)? != (size, mtime_ns) {
+            return Err(std::io::Error::other("the file changed while it was read"));
+        }
+        Ok(Self { size, mtime_ns, sha256: hex(&sha.finalize()), md5: hex(&whole.finalize()), part_size, part_md5s: parts })
+    }
+
+    /// True when the file still has this size and modification time.
+    pub fn is_current(&self, path: &Path, part_size: u64) -> bool {
+        self.part_size == part_size && stat(path).is_ok_and(|s| s == (self.size, self.mtime_ns))
+    }
+
+    /// True when the file goes up in parts.
+    pub fn is_multipart(&self) -> bool {
+        self.size > self.part_size
+    }
+
+    /// The ETags a store may give this content: the whole file's MD5
+    /// (single PUTs; some stores for multipart too) and, when uploaded in
+    /// parts, the MD5 of the part MD5s with the part count (`…-N`).
+    pub fn etags(&self) -> Vec<String> {
+        let mut tags = vec![self.md5.clone()];
+        if self.is_multipart() {
+            let mut m = Md5::new();
+            for p in &self.part_md5s {
+                m.update(unhex(p));
+            }
+            tags.push(format!("{}-{}", hex(&m.finalize()), self.part_md5s.len()));
+        }
+        tags
+    }
+}
+
+/// `(size, mtime in ns)`.
+pub(crate) fn stat(path: &Path) -> std::io::Result<(u64, i128)> {
+    let m = std::fs::metadata(path)?;
+    let t = m.modified()?;
+    let ns = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Ok((m.len(), ns))
+}
+
+/// An ETag as compared: without quotes, lower case.
+pub(crate) fn normal_etag(tag: &str) -> String {
+    tag.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}
+
+/// SHA-256 of bytes streamed in, hex.
+#[derive(Default)]
+pub(crate) struct Sha256Stream(Sha256);
+
+impl Sha256Stream {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn hex(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_and_etags() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, vec![7u8; 10]).unwrap();
+        let d = FileDigest::of(&f, 4).unwrap();
+        assert_eq!(d.part_md5s.len(), 3);
+        assert_eq!(d.md5, hex(&Md5::digest([7u8; 10])));
+        assert_eq!(d.part_md5s[2], hex(&Md5::digest([7u8; 2])));
+        // The multipart ETag: MD5 of the binary part MD5s, then the count.
+        let mut m = Md5::new();
+        m.update(Md5::digest([7u8; 4]));
+        m.update(Md5::digest([7u8; 4]));
+        m.update(Md5::digest([7u8; 2]));
+        assert_eq!(d.etags()[1], format!("{}-3", hex(&m.finalize())));
+        assert!(d.is_current(&f, 4));
+        assert!(!d.is_current(&f, 8));
+        let empty = dir.path().join("e");
+        std::fs::write(&empty, b"").unwrap();
+        let e = FileDigest::of(&empty, 4).unwrap();
+        assert_eq!(e.etags(), vec!["d41d8cd98f00b204e9800998ecf8427e".to_string()]);
+        assert_eq!(normal_etag("\"ABC-2\""), "abc-2");
+    }
+}
