@@ -48,6 +48,9 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Push: a generated 10-minute session into an S3 server (see
+    /// scripts/bench-push), against boto3 uploading the same files there.
+    Push(crate::bench_push::Options),
     /// Review: open time, seek-to-frame time and memory of a short and a
     /// long generated session (targets: open < 2 s, seek < 100 ms).
     Review {
@@ -103,7 +106,7 @@ pub enum BenchCommand {
 }
 
 /// `WxH` → (width, height).
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WxH (e.g. 640x360)"))?;
     match (w.parse::<u32>(), h.parse::<u32>()) {
         (Ok(w), Ok(h)) if w >= 16 && h >= 16 => Ok((w, h)),
@@ -188,6 +191,7 @@ pub fn dd(dir: &Path, mb: u64) -> Result<f64> {
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
         BenchCommand::Transcribe(o) => return crate::bench_transcribe::run(&o),
+        BenchCommand::Push(o) => return crate::bench_push::run(&o),
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, size, lerobot_only, json } => {
             let b = crate::bench_export::ExportBench { minutes, dir, dd_mb, python, keep, size, lerobot_only };
             return crate::bench_export::run(&b, json);

@@ -65,6 +65,7 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
         consent: false,
         min_free_mb: 64,
         segment_mb: 512,
+        no_push: false,
     })?;
     let Some(dir) = dir.filter(|_| code == ExitCode::SUCCESS) else { return Ok(code) };
     match models::resolve(&lib.join("models"), None, "en") {

@@ -5,6 +5,7 @@
 mod audio_out;
 mod bench;
 mod bench_export;
+mod bench_push;
 mod bench_review;
 mod bench_transcribe;
 mod demo;
@@ -13,6 +14,7 @@ mod gui;
 mod label;
 mod out;
 mod progress;
+mod push;
 mod record;
 mod review;
 mod sessions;
@@ -131,6 +133,8 @@ enum Command {
         #[command(subcommand)]
         which: label::LabelCommand,
     },
+    /// Send the library's sessions to the site store (s3://bucket/prefix): resumable, verified, manifest last.
+    Push(push::PushArgs),
     /// Transcribe a session's commentary with Whisper, on this PC or the site's server.
     Transcribe(transcribe::TranscribeArgs),
     /// Open the desktop app: Library, Record, Review, Export.
@@ -250,6 +254,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Label { which } => label::run(which),
         Command::Export(args) => export::run(args),
+        Command::Push(args) => push::run(args),
         Command::Validate { dataset, json } => export::validate(&dataset, json),
         Command::App(args) => gui::run(args),
         Command::Play { session, library, from, seconds, speed, device } => play(&library.path(), &session, from, seconds, speed, device),

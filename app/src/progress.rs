@@ -29,7 +29,7 @@ impl Progress for CliProgress {
         } else if total > 0 {
             let b = ProgressBar::new(total);
             // Downloads count bytes: show sizes and speed rather than units.
-            let template = if phase == "downloading" {
+            let template = if phase == "downloading" || phase.starts_with("pushing") {
                 "{msg:>14} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})"
             } else {
                 "{msg:>14} [{bar:40}] {percent:>3}% {elapsed_precise} (eta {eta})"

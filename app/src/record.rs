@@ -41,6 +41,9 @@ pub struct RecordArgs {
     /// Roll camera and sensor files past this many MiB.
     #[arg(long, default_value_t = 512)]
     pub segment_mb: u64,
+    /// Do not push the session to the profile's [store] after recording.
+    #[arg(long)]
+    pub no_push: bool,
 }
 
 enum Input {
@@ -150,6 +153,11 @@ pub fn record(args: RecordArgs) -> Result<(ExitCode, Option<PathBuf>)> {
         Ok(manifest) => {
             crate::out::say!("Stopped: {reason}.");
             crate::sessions::print_manifest(&manifest, &dir);
+            if let (Some(store), false) = (&profile.store, args.no_push) {
+                // After the recording, never during it; a failure keeps the
+                // session here for the next `tacit push`.
+                crate::push::after_record(store, &dir);
+            }
             Ok((ExitCode::SUCCESS, Some(dir)))
         }
         Err(e) => {
