@@ -54,16 +54,14 @@ pub fn run(o: &Options) -> Result<ExitCode> {
     for r in 0..o.rounds {
         // The push state (checksums, uploads) of an earlier round would make it a no-op.
         let _ = std::fs::remove_file(dir.join(".push.json"));
+        let push = || {
+            let mut c = Command::new(&exe);
+            c.args(["push", "--json", "--library"]).arg(&lib).arg("--to").arg(format!("s3://{}/tacit-{r}", o.bucket));
+            c.arg("--endpoint").arg(&o.endpoint).stderr(Stdio::inherit());
+            c
+        };
         let started = Instant::now();
-        let out = Command::new(&exe)
-            .args(["push", "--json", "--library"])
-            .arg(&lib)
-            .arg("--to")
-            .arg(format!("s3://{}/tacit-{r}", o.bucket))
-            .arg("--endpoint")
-            .arg(&o.endpoint)
-            .stderr(Stdio::inherit())
-            .output()?;
+        let out = push().output()?;
         let tacit_s = started.elapsed().as_secs_f64();
         if !out.status.success() {
             bail!("tacit push failed");
@@ -85,14 +83,7 @@ pub fn run(o: &Options) -> Result<ExitCode> {
         let boto_s: f64 = String::from_utf8_lossy(&py.stdout).trim().parse()?;
         // Nothing changed: a second push only checks.
         let started = Instant::now();
-        let again = Command::new(&exe)
-            .args(["push", "--json", "--library"])
-            .arg(&lib)
-            .arg("--to")
-            .arg(format!("s3://{}/tacit-{r}", o.bucket))
-            .arg("--endpoint")
-            .arg(&o.endpoint)
-            .output()?;
+        let again = push().output()?;
         let again_s = started.elapsed().as_secs_f64();
         if !again.status.success() {
             bail!("the second tacit push failed");
