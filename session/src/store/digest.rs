@@ -106,6 +106,11 @@ pub(crate) fn normal_etag(tag: &str) -> String {
     tag.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
 }
 
+/// MD5 of `bytes`, hex: what a PUT of them gets as its ETag.
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    hex(&Md5::digest(bytes))
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

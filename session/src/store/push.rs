@@ -27,7 +27,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use tacit_schema::progress::Progress;
 
-use super::digest::{normal_etag, FileDigest, Sha256Stream};
+use super::digest::{md5_hex, normal_etag, FileDigest, Sha256Stream};
 use super::{Store, StoreError};
 use crate::layout;
 use crate::lock::PushLock;
@@ -346,7 +346,7 @@ impl Pusher<'_> {
         let path = self.dir.join(name);
         let bytes = std::fs::read(&path).map_err(|e| crate::SessionError::io("read", &path, e))?;
         let mut digest = d.clone();
-        if bytes.len() as u64 != d.size || super::digest::hex(&<md5::Md5 as md5::Digest>::digest(&bytes)) != d.md5 {
+        if bytes.len() as u64 != d.size || md5_hex(&bytes) != d.md5 {
             // Replaced since it was read (an annotation saved meanwhile):
             // what goes up is what is there now.
             digest = self.digest(name)?;
@@ -455,7 +455,7 @@ impl Pusher<'_> {
                         let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
                         file.read_exact_at(&mut buf, i as u64 * d.part_size)
                             .map_err(|e| PartsError::Store(crate::SessionError::io("read", path, e).into()))?;
-                        if super::digest::hex(&<md5::Md5 as md5::Digest>::digest(&buf)) != d.part_md5s[i] {
+                        if md5_hex(&buf) != d.part_md5s[i] {
                             let cause = "the file changed during the push; run it again".to_string();
                             return Err(PartsError::Store(StoreError::Other { what: format!("uploading {object}"), cause }));
                         }
