@@ -48,6 +48,10 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delta Lake: the Delta export of a generated session against the
+    /// folder export of it, and N exporters appending to one table root at
+    /// once (commits, retries, rows lost and duplicated).
+    Delta(crate::bench_delta::Options),
     /// Push: a generated 10-minute session into an S3 server (see
     /// scripts/bench-push), against boto3 uploading the same files there.
     Push(crate::bench_push::Options),
@@ -192,6 +196,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     let (seconds, dir, dd_mb, keep, noise, jpeg_quality, as_json) = match cmd {
         BenchCommand::Transcribe(o) => return crate::bench_transcribe::run(&o),
         BenchCommand::Push(o) => return crate::bench_push::run(&o),
+        BenchCommand::Delta(o) => return crate::bench_delta::run(&o),
         BenchCommand::Export { minutes, dir, dd_mb, python, keep, size, lerobot_only, json } => {
             let b = crate::bench_export::ExportBench { minutes, dir, dd_mb, python, keep, size, lerobot_only };
             return crate::bench_export::run(&b, json);

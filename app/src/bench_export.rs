@@ -73,7 +73,7 @@ pub(crate) fn vm_hwm_kb(pid: u32) -> Option<u64> {
 /// Runs `tacit export` in its own process and reads its peak RSS (VmHWM)
 /// from /proc while it runs; returns (seconds, peak KiB). The export fsyncs
 /// every file before it renames the dataset into place.
-fn timed_export(exe: &Path, lib: &Path, out: &Path, format: &[&str]) -> Result<(f64, u64)> {
+pub(crate) fn timed_export(exe: &Path, lib: &Path, out: &Path, format: &[&str]) -> Result<(f64, u64)> {
     let started = Instant::now();
     let mut child = std::process::Command::new(exe)
         .arg("export")

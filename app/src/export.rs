@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use tacit_datasets::{DatasetFormat, EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
+use tacit_datasets::{DatasetFormat, DeltaOptions, EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
+use tacit_session::store::StoreUrl;
 use tacit_session::{Library, SessionFilter};
 
 use crate::progress::CliProgress;
@@ -15,13 +16,17 @@ use crate::LibraryArg;
 pub struct ExportArgs {
     #[command(flatten)]
     pub library: LibraryArg,
-    /// Dataset format: lerobot (LeRobot v3.0, frames on an fps grid) or
-    /// tacit (every stream at its native rate, one table per kind).
-    #[arg(long, default_value = "lerobot", value_parser = ["lerobot", "tacit"])]
+    /// Dataset format: lerobot (LeRobot v3.0, frames on an fps grid),
+    /// tacit (every stream at its native rate, one table per kind), or
+    /// delta (the tacit tables as Delta Lake tables, in a folder or on the
+    /// site store: many exporters may append at once).
+    #[arg(long, default_value = "lerobot", value_parser = ["lerobot", "tacit", "delta"])]
     pub format: String,
-    /// The dataset folder to create.
+    /// The dataset folder to create (delta: a folder or s3://bucket/prefix).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub store: crate::push::StoreArgs,
     /// Frame rate of the dataset (default: the first camera's).
     #[arg(long)]
     pub fps: Option<u32>,
@@ -119,6 +124,9 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         None => None,
     };
     let started = std::time::Instant::now();
+    if args.format == "delta" {
+        return run_delta(&args, &dirs, split, started);
+    }
     let tacit_format = args.format == "tacit";
     let report = if tacit_format {
         if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" || args.image_size.is_some() || args.video {
@@ -169,10 +177,54 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tacit export --format delta`.
+fn run_delta(args: &ExportArgs, dirs: &[PathBuf], split: Option<SplitSpec>, started: std::time::Instant) -> Result<ExitCode> {
+    if args.fps.is_some() || args.robot_type.is_some() || args.episodes != "session" || args.image_size.is_some() || args.video {
+        bail!("--fps, --robot-type, --episodes, --image-size and --video are LeRobot options; Delta tables keep every stream at its native rate, one episode per session");
+    }
+    if args.replace {
+        bail!("--replace does not apply to Delta tables: they only grow, and a session already in them is skipped; to start over, export to a new --out");
+    }
+    let Some(out) = args.out.to_str() else { bail!("--out {} is not valid UTF-8", args.out.display()) };
+    let opts =
+        DeltaOptions { out: out.to_string(), store: args.store.options(None), strict: args.strict, split, audio_chunk_s: args.audio_chunk };
+    let report = tacit_datasets::export_delta(dirs, &opts, &CliProgress::new())?;
+    let secs = started.elapsed().as_secs_f64();
+    if args.json {
+        crate::out::json(&report)?;
+    } else {
+        let e = &report.export;
+        println!(
+            "{}: Delta tables, {} sessions added ({} already there), {} frames, {:.1} MB in the tables, {} commits ({} retried, {} conflicts redone){} in {secs:.1} s{}",
+            e.out.display(),
+            e.episodes,
+            e.already,
+            e.frames,
+            e.bytes as f64 / 1e6,
+            report.commits,
+            report.retries,
+            report.conflicts,
+            if report.schema_changes > 0 { format!(", {} schema change(s)", report.schema_changes) } else { String::new() },
+            if e.skipped.is_empty() { String::new() } else { format!(", {} sessions skipped", e.skipped.len()) }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Delta dataset (on the store, or a folder with `_tacit_delta.json`)?
+pub fn is_delta(dataset: &std::path::Path) -> bool {
+    dataset.to_str().is_some_and(StoreUrl::is_store) || dataset.join(tacit_datasets::delta::MARKER).is_file()
+}
+
 /// `tacit validate DATASET`: every defect with its file and row; exit 1 if any.
-pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
-    let format = DatasetFormat::detect(dataset)?;
-    let v = format.validate(dataset);
+pub fn validate(dataset: &std::path::Path, store: &crate::push::StoreArgs, json: bool) -> Result<ExitCode> {
+    let (v, name) = if is_delta(dataset) {
+        let Some(at) = dataset.to_str() else { bail!("{} is not valid UTF-8", dataset.display()) };
+        (tacit_datasets::delta::validate_delta(at, &store.options(None)), "Delta tables")
+    } else {
+        let format = DatasetFormat::detect(dataset)?;
+        (format.validate(dataset), format.name())
+    };
     if json {
         crate::out::json(&v)?;
     } else {
@@ -189,7 +241,7 @@ pub fn validate(dataset: &std::path::Path, json: bool) -> Result<ExitCode> {
         println!(
             "{}: {}, {} episodes, {} frames — {}",
             dataset.display(),
-            format.name(),
+            name,
             v.episodes,
             v.frames,
             if n == 0 { "valid".to_string() } else { format!("{n} defects") }

@@ -4,6 +4,7 @@
 
 mod audio_out;
 mod bench;
+mod bench_delta;
 mod bench_export;
 mod bench_push;
 mod bench_review;
@@ -85,10 +86,13 @@ enum Command {
     },
     /// Show one session (a folder path or an id in the library), or a dataset folder.
     Inspect {
-        /// Session folder or id, or a dataset folder (LeRobot v3.0).
+        /// Session folder or id, or a dataset (LeRobot v3.0, tacit tables,
+        /// or Delta tables in a folder or at s3://bucket/prefix).
         session: String,
         #[command(flatten)]
         library: LibraryArg,
+        #[command(flatten)]
+        store: push::StoreArgs,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -122,8 +126,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Check a dataset against its format's spec; every defect with file and row.
     Validate {
-        /// The dataset folder.
+        /// The dataset folder (Delta tables: a folder or s3://bucket/prefix).
         dataset: PathBuf,
+        #[command(flatten)]
+        store: push::StoreArgs,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -202,7 +208,11 @@ fn use_mkl_on_every_cpu() {
 fn main() -> ExitCode {
     use_mkl_on_every_cpu();
     set_openmp_spin_and_restart();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TACIT_LOG")
+        // delta-rs logs what tacit does on purpose (no statistics for JPEG
+        // bytes, a commit conflicting with another exporter's and redone);
+        // its failures reach the user as tacit's own one-line errors.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,deltalake_core=off,buoyant_kernel=off,buoyant_kernel_engine=off"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::env::var_os("NO_COLOR").is_none()).init();
     let cli = Cli::parse();
     out::set_quiet(cli.quiet);
@@ -247,7 +257,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Record(args) => record::run(args),
         Command::Sessions { library, json } => sessions::list(&library.path(), json),
-        Command::Inspect { session, library, json } => sessions::inspect(&library.path(), &session, json),
+        Command::Inspect { session, library, store, json } => sessions::inspect(&library.path(), &session, &store, json),
         Command::Recover { session, library, json } => sessions::recover(&library.path(), &session, json),
         Command::Demo { library, duration } => demo::run(&library.path(), duration),
         Command::Model { which } => transcribe::model(which),
@@ -255,7 +265,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Label { which } => label::run(which),
         Command::Export(args) => export::run(args),
         Command::Push(args) => push::run(args),
-        Command::Validate { dataset, json } => export::validate(&dataset, json),
+        Command::Validate { dataset, store, json } => export::validate(&dataset, &store, json),
         Command::App(args) => gui::run(args),
         Command::Play { session, library, from, seconds, speed, device } => play(&library.path(), &session, from, seconds, speed, device),
         Command::Bench { which } => bench::run(which),

@@ -10,14 +10,9 @@ use tacit_session::{Library, SessionFilter};
 use crate::progress::CliProgress;
 use crate::LibraryArg;
 
-/// Arguments of `tacit push`.
-#[derive(clap::Args)]
-pub struct PushArgs {
-    #[command(flatten)]
-    pub library: LibraryArg,
-    /// The site store: s3://bucket/prefix.
-    #[arg(long, env = "TACIT_STORE")]
-    pub to: String,
+/// How to reach an `s3://` site store (push, export --format delta, validate, inspect).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StoreArgs {
     /// The store's endpoint, e.g. http://site-store:9000 (MinIO, Ceph,
     /// Garage); default: $AWS_ENDPOINT_URL, else AWS S3.
     #[arg(long)]
@@ -28,6 +23,25 @@ pub struct PushArgs {
     /// A profile of ~/.aws/credentials (when AWS_ACCESS_KEY_ID is unset).
     #[arg(long)]
     pub profile: Option<String>,
+}
+
+impl StoreArgs {
+    /// As the store layer takes them.
+    pub fn options(&self, retry_timeout: Option<Duration>) -> StoreOptions {
+        StoreOptions { endpoint: self.endpoint.clone(), region: self.region.clone(), profile: self.profile.clone(), retry_timeout }
+    }
+}
+
+/// Arguments of `tacit push`.
+#[derive(clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub library: LibraryArg,
+    /// The site store: s3://bucket/prefix.
+    #[arg(long, env = "TACIT_STORE")]
+    pub to: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Sessions to push (ids or folders; default: every finished session).
     #[arg(long = "session", num_args = 1..)]
     pub sessions: Vec<String>,
@@ -65,13 +79,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
     if !(5..=5 * 1024).contains(&args.part_mib) {
         bail!("--part-mib takes 5 to 5120 (S3 parts are 5 MiB to 5 GiB); got {}", args.part_mib);
     }
-    let options = StoreOptions {
-        endpoint: args.endpoint.clone(),
-        region: args.region.clone(),
-        profile: args.profile.clone(),
-        retry_timeout: Some(Duration::from_secs(args.retry_seconds)),
-    };
-    let store = Store::connect(&url, &options)?;
+    let store = Store::connect(&url, &args.store.options(Some(Duration::from_secs(args.retry_seconds))))?;
     let push_options = PushOptions {
         prune: args.prune,
         verify: if args.verify { Verify::ReadBack } else { Verify::Etag },

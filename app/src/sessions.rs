@@ -52,8 +52,11 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn inspect(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
+pub fn inspect(root: &Path, session: &str, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
     let as_path = Path::new(session);
+    if crate::export::is_delta(as_path) {
+        return inspect_delta(session, store, as_json);
+    }
     if as_path.join("meta/info.json").is_file() || as_path.join("tacit.json").is_file() {
         return inspect_dataset(as_path, as_json);
     }
@@ -181,6 +184,30 @@ pub fn print_devices(list: &DeviceList) {
 }
 
 /// `tacit inspect DATASET`: episodes, frames, features, sizes, label counts.
+/// `tacit inspect` on Delta tables: each table's version, files, rows and stations.
+fn inspect_delta(at: &str, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
+    let s = tacit_datasets::delta::inspect_delta(at, &store.options(None))?;
+    if as_json {
+        crate::out::json(&s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let splits: Vec<String> = s.splits.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("{} — Delta tables (tacit), {} sessions ({})", s.at, s.episodes, splits.join(", "));
+    println!(
+        "split {} by {}, seed {}; partitioned by {}",
+        s.dataset.split.describe(),
+        s.dataset.split.group_by.name(),
+        s.dataset.split.seed,
+        s.dataset.partition_by.join(", ")
+    );
+    println!("\n  {:<24} {:>8} {:>6} {:>12} {:>10}  stations", "table", "version", "files", "rows", "MB");
+    for t in &s.tables {
+        let stations: Vec<String> = t.stations.keys().cloned().collect();
+        println!("  {:<24} {:>8} {:>6} {:>12} {:>10.1}  {}", t.name, t.version, t.files, t.rows, t.bytes as f64 / 1e6, stations.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inspect_dataset(dir: &Path, as_json: bool) -> Result<ExitCode> {
     if tacit_datasets::DatasetFormat::detect(dir)? == tacit_datasets::DatasetFormat::Tables {
         return inspect_tacit(dir, as_json);

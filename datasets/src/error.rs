@@ -27,6 +27,9 @@ pub enum DatasetError {
     /// session still recording).
     #[error(transparent)]
     Store(#[from] tacit_session::SessionError),
+    /// The site store refused or could not be reached (Delta tables on `s3://`).
+    #[error(transparent)]
+    Remote(#[from] tacit_session::store::StoreError),
     /// The export was asked for something it cannot do.
     #[error("{0}")]
     Options(String),

@@ -8,6 +8,7 @@
 //!
 //! Depends on `tacit-schema` and `tacit-session` (which reads the sessions).
 
+pub mod delta;
 pub mod error;
 pub mod format;
 pub mod lerobot;
@@ -20,6 +21,7 @@ pub mod tables;
 pub mod video;
 mod write;
 
+pub use delta::{export as export_delta, DeltaOptions, DeltaReport};
 pub use error::DatasetError;
 pub use format::DatasetFormat;
 pub use lerobot::validate::{data_row_groups, summarize_lerobot, validate_lerobot, Summary};

@@ -166,6 +166,23 @@ pub fn assign(spec: &SplitSpec, units: &[Unit], existing: &Existing) -> Vec<Stri
     units.iter().map(|u| placed.get(&u.group).cloned().unwrap_or_else(|| spec.parts[0].0.clone())).collect()
 }
 
+/// The split of `group` from its hash alone: the point (seed, group) falls
+/// on in [0, 1) picks the part whose share covers it. Used where exporters
+/// cannot see each other (Delta tables written by many stations at once):
+/// the same group lands in the same split from every process, with no
+/// coordination; shares hold on average rather than exactly.
+pub fn by_hash(spec: &SplitSpec, group: &str) -> String {
+    let u = (mix(spec.seed, group) >> 11) as f64 / (1u64 << 53) as f64;
+    let mut edge = 0.0;
+    for (name, share) in &spec.parts {
+        edge += share;
+        if u < edge {
+            return name.clone();
+        }
+    }
+    spec.parts.last().map(|p| p.0.clone()).unwrap_or_else(|| "train".into())
+}
+
 /// A stable 64-bit hash of (seed, key): FNV-1a then a SplitMix64 finish.
 fn mix(seed: u64, key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);

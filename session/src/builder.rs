@@ -135,6 +135,13 @@ impl SessionBuilder {
         self
     }
 
+    /// When the session started (RFC 3339 UTC; default 2026-12-01T00:00:00Z).
+    #[must_use]
+    pub fn started_at(mut self, utc: &str) -> Self {
+        self.started_at_utc = utc.into();
+        self
+    }
+
     /// Recorded length.
     #[must_use]
     pub fn seconds(mut self, s: f64) -> Self {

@@ -123,6 +123,25 @@ impl TableFiles {
     }
 }
 
+impl TableSink for TableFiles {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DatasetError> {
+        TableFiles::write(self, batch)
+    }
+}
+
+impl Sinks for Tables {
+    fn get(&mut self, name: &str) -> Result<&mut dyn TableSink, DatasetError> {
+        match self.files.get_mut(name) {
+            Some(t) => Ok(t),
+            None => Err(DatasetError::Options(format!("no table {name}"))),
+        }
+    }
+}
+
 /// The writers of one split and batch.
 pub(super) struct Tables {
     pub(super) files: BTreeMap<String, TableFiles>,
@@ -151,10 +170,6 @@ impl Tables {
             );
         }
         Ok(Self { files })
-    }
-
-    pub(super) fn get(&mut self, name: &str) -> Result<&mut TableFiles, DatasetError> {
-        self.files.get_mut(name).ok_or_else(|| DatasetError::Options(format!("no table {name}")))
     }
 
     pub(super) fn finish(self) -> Result<Vec<FileEntry>, DatasetError> {

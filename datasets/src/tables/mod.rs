@@ -56,10 +56,11 @@ mod schema;
 pub mod validate;
 
 use card::card;
-use files::{write_batch, TableFiles, Tables};
-use rows::write_session;
+use files::write_batch;
+pub(crate) use rows::write_session;
+use schema::blob_fields;
+pub(crate) use schema::table_props;
 pub use schema::table_schema;
-use schema::{blob_fields, table_props};
 
 /// `tacit.json`'s `format_version`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -69,6 +70,21 @@ const ROW_GROUP_BYTES: usize = 64 << 20;
 const ROW_GROUP_ROWS: usize = 1 << 20;
 /// A new part file starts past this size.
 const PART_BYTES: usize = 512 << 20;
+
+/// Where one table's rows go: a Parquet part file of the folder format, or a
+/// Delta table's writer.
+pub(crate) trait TableSink {
+    /// The schema every batch must have.
+    fn schema(&self) -> SchemaRef;
+    /// Writes one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DatasetError>;
+}
+
+/// The sinks of every table of one export.
+pub(crate) trait Sinks {
+    /// The sink of table `name`.
+    fn get(&mut self, name: &str) -> Result<&mut dyn TableSink, DatasetError>;
+}
 
 /// What to export and how.
 #[derive(Clone, Debug)]

@@ -16,17 +16,17 @@ pub(super) fn timestamps(t: &Int64Array) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(t.values().iter().map(|v| *v as f64 / 1e9)))
 }
 
-pub(super) fn emit(t: &mut TableFiles, columns: Vec<ArrayRef>, at: &Path) -> Result<(), DatasetError> {
-    let batch = RecordBatch::try_new(t.schema.clone(), columns).map_err(|e| DatasetError::write(e, at))?;
+pub(super) fn emit(t: &mut dyn TableSink, columns: Vec<ArrayRef>, at: &Path) -> Result<(), DatasetError> {
+    let batch = RecordBatch::try_new(t.schema(), columns).map_err(|e| DatasetError::write(e, at))?;
     t.write(&batch)
 }
 
-pub(super) fn write_session(
+pub(crate) fn write_session(
     s: &Session,
     e: &EpisodeEntry,
     layout: &TableLayout,
     audio_chunk_s: u32,
-    tables: &mut Tables,
+    tables: &mut dyn Sinks,
     progress: &dyn Progress,
 ) -> Result<(), DatasetError> {
     let ep = e.episode_index as i64;
@@ -45,7 +45,7 @@ pub(super) fn write_session(
 }
 
 /// The session's row of `episodes`.
-fn write_episode_row(s: &Session, e: &EpisodeEntry, t: &mut TableFiles) -> Result<(), DatasetError> {
+fn write_episode_row(s: &Session, e: &EpisodeEntry, t: &mut dyn TableSink) -> Result<(), DatasetError> {
     let (ep, sid, m) = (e.episode_index as i64, e.session_id.as_str(), &s.manifest);
     let cols: Vec<ArrayRef> = vec![
         repeat_i64(ep, 1),
@@ -69,7 +69,7 @@ fn write_episode_row(s: &Session, e: &EpisodeEntry, t: &mut TableFiles) -> Resul
 }
 
 /// One camera's frames: the recorded columns reused as they are (no copy of JPEG bytes).
-fn write_frames(s: &Session, ep: i64, sid: &str, cam: &str, t: &mut TableFiles, progress: &dyn Progress) -> Result<(), DatasetError> {
+fn write_frames(s: &Session, ep: i64, sid: &str, cam: &str, t: &mut dyn TableSink, progress: &dyn Progress) -> Result<(), DatasetError> {
     let Some(info) = s.streams(StreamKind::Camera).find(|x| x.name == cam) else {
         return Err(DatasetError::session(format!("camera {cam} is in the profile but not in the session"), &s.dir));
     };
@@ -105,7 +105,7 @@ fn write_frames(s: &Session, ep: i64, sid: &str, cam: &str, t: &mut TableFiles, 
 }
 
 /// One sensor at its native rate, a Float64 column per channel (null where a batch lacks one).
-fn write_sensor(s: &Session, ep: i64, sid: &str, sensor: &str, chans: &[String], t: &mut TableFiles) -> Result<(), DatasetError> {
+fn write_sensor(s: &Session, ep: i64, sid: &str, sensor: &str, chans: &[String], t: &mut dyn TableSink) -> Result<(), DatasetError> {
     let Some(info) = s.streams(StreamKind::Sensor).find(|x| x.name == sensor) else {
         return Err(DatasetError::session(format!("sensor {sensor} is in the profile but not in the session"), &s.dir));
     };
@@ -130,7 +130,7 @@ fn write_sensor(s: &Session, ep: i64, sid: &str, sensor: &str, chans: &[String],
 }
 
 /// Labels of every status (the full record; filter on `status`).
-fn write_labels(s: &Session, ep: i64, sid: &str, t: &mut TableFiles) -> Result<(), DatasetError> {
+fn write_labels(s: &Session, ep: i64, sid: &str, t: &mut dyn TableSink) -> Result<(), DatasetError> {
     let l = &s.labels.labels;
     let n = l.len();
     let strs = |g: &dyn Fn(&tacit_schema::LabelSegment) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(l.iter().map(g))) };
@@ -151,7 +151,7 @@ fn write_labels(s: &Session, ep: i64, sid: &str, t: &mut TableFiles) -> Result<(
 }
 
 /// The recorder's events.
-fn write_events(s: &Session, ep: i64, sid: &str, t: &mut TableFiles) -> Result<(), DatasetError> {
+fn write_events(s: &Session, ep: i64, sid: &str, t: &mut dyn TableSink) -> Result<(), DatasetError> {
     if let Some(info) = s.streams(StreamKind::Events).next() {
         let mut src = Batches::new(&s.dir, info);
         while let Some(b) = src.next()? {
@@ -187,7 +187,7 @@ pub(super) fn write_audio(
     sid: &str,
     layout: &TableLayout,
     chunk_s: u32,
-    t: &mut TableFiles,
+    t: &mut dyn TableSink,
 ) -> Result<(), DatasetError> {
     for mic in &layout.microphones {
         let Some(info) = s.streams(StreamKind::Audio).find(|x| &x.name == mic) else {
@@ -242,7 +242,7 @@ pub(super) fn write_audio(
     Ok(())
 }
 
-pub(super) fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut Tables) -> Result<(), DatasetError> {
+pub(super) fn write_transcript(s: &Session, ep: i64, sid: &str, tables: &mut dyn Sinks) -> Result<(), DatasetError> {
     let path = s.dir.join(tacit_session::layout::TRANSCRIPT);
     let Some(batches) = tacit_session::transcript::read_batches(&path)? else { return Ok(()) };
     let bad = |e: &dyn std::fmt::Display| {

@@ -127,7 +127,7 @@ pub(super) fn hf_dtype(t: &DataType) -> &'static str {
     }
 }
 
-pub(super) fn table_props(schema: &Schema) -> WriterProperties {
+pub(crate) fn table_props(schema: &Schema) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

@@ -19,7 +19,7 @@ pub mod push;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
@@ -209,12 +209,24 @@ impl Store {
         &self.s3
     }
 
-    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    /// The bucket as an `ObjectStore` (root = the bucket, not the prefix), for
+    /// the Delta Lake writer, which shares this client and its retries.
+    pub fn object_store(&self) -> Arc<dyn object_store::ObjectStore> {
+        self.s3.clone()
+    }
+
+    /// The store's I/O threads.
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Runs `f` on the store's I/O threads and waits for it.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
     }
 
     /// One line for a failed request: unreachable, refused, no bucket, or the store's own words.
-    pub(crate) fn error(&self, what: &str, e: object_store::Error) -> StoreError {
+    pub fn error(&self, what: &str, e: object_store::Error) -> StoreError {
         let chain = error_chain(&e);
         let has = |s: &str| chain.contains(s);
         if has("NoSuchBucket") {
@@ -240,7 +252,9 @@ impl Store {
 /// The AmazonS3 builder for `url`: the AWS variables, then `options`, then
 /// a profile's keys when the variables hold none; and the endpoint used.
 fn builder(url: &StoreUrl, options: &StoreOptions) -> Result<(AmazonS3Builder, String), StoreError> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
+    // Put-if-absent (`If-None-Match: *`) is how Delta commits stay atomic
+    // without a lock service: AWS S3, MinIO, Ceph and localbucket honour it.
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket).with_conditional_put(S3ConditionalPut::ETagMatch);
     let env_endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).ok();
     let endpoint = options.endpoint.clone().or(env_endpoint);
     let region = options
