@@ -5,6 +5,8 @@ folder the plain way (the baseline of scripts/bench-push).
     s3_tool.py ENDPOINT mb BUCKET
     s3_tool.py ENDPOINT ls BUCKET PREFIX        -> JSON {key: {size, sha256}}
     s3_tool.py ENDPOINT upload DIR BUCKET PREFIX -> seconds
+    s3_tool.py ENDPOINT iam-key USER BUCKET      -> "KEY_ID SECRET" (moto with IAM
+        auth on: a user allowed everything, its key, and the bucket)
 """
 import hashlib
 import json
@@ -52,6 +54,21 @@ def main():
                 key = prefix + "/" + os.path.relpath(path, folder)
                 s3.upload_file(path, bucket, key, Config=config)
         print(f"{time.perf_counter() - started:.3f}")
+    elif verb == "iam-key":
+        user, bucket = args
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            region_name="us-east-1",
+        )
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName=user, PolicyName="all", PolicyDocument=json.dumps(policy))
+        s3.create_bucket(Bucket=bucket)
+        print(key["AccessKeyId"], key["SecretAccessKey"])
     else:
         sys.exit(f"unknown verb {verb}")
 

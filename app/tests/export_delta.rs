@@ -20,7 +20,7 @@ use tacit_session::builder::SessionBuilder;
 
 mod common;
 
-use common::{ok, tacit};
+use common::{ok, tacit, walk};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -147,20 +147,6 @@ fn readers_agree_a_rerun_adds_nothing_and_validate_finds_a_missing_file() {
     let text = String::from_utf8_lossy(&v.stdout);
     assert!(text.contains("missing: the log lists it"), "{text}");
     assert!(text.contains(victim.file_name().unwrap().to_str().unwrap()), "{text}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Starts `n` exporters at once, each with its own sessions, and waits.

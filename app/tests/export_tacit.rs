@@ -15,7 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{library_with, ok, record, tacit};
+use common::{library_with, ok, record, tacit, walk};
 
 fn read(path: &Path) -> (arrow_schema::SchemaRef, Vec<RecordBatch>) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -60,20 +60,6 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     for e in walk(dir) {
         out.insert(e.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&e).unwrap());
     }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
     out
 }
 

@@ -4,8 +4,10 @@
 //! with its SHA-256, the manifest last; a re-run sends nothing; a killed
 //! push resumes with the parts it had sent; a store killed and restarted
 //! mid-upload still ends up holding exactly the session; a damaged object
-//! is found and sent again; `--prune` removes only what is verified; a dead
-//! endpoint, a missing bucket or missing keys fail in one clear line.
+//! is found and sent again; `--prune` removes only what is verified; a push
+//! through a link that cuts connections mid-upload completes; a dead
+//! endpoint, a missing bucket, missing keys, or a key or secret the store
+//! refuses (moto with IAM authentication on) fail in one clear line.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -397,4 +399,142 @@ fn a_dead_endpoint_a_missing_bucket_or_no_keys_fail_in_one_clear_line() {
     c.env_remove("AWS_ACCESS_KEY_ID").env("AWS_SHARED_CREDENTIALS_FILE", &creds);
     ok(c.output().unwrap());
     assert_eq!(local_files(&lib.join("sessions/s-0001")), before, "a push changes no session file");
+}
+
+/// moto with IAM authentication on (after the first four requests, which
+/// make a user allowed everything, its key and the bucket): returns the
+/// server and the key.
+fn moto_with_auth() -> (Server, String, String) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(venv().join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("INITIAL_NO_AUTH_ACTION_COUNT", "4")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = Server { kind: Kind::Moto, port, data: tempfile::tempdir().unwrap(), child: Some(child) };
+    let keys = s.tool(&["iam-key", "station-07", BUCKET]);
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    (s, id.to_string(), secret.to_string())
+}
+
+#[test]
+fn a_wrong_key_or_secret_is_refused_in_one_line_and_the_right_one_pushes() {
+    let (server, id, secret) = moto_with_auth();
+    let (_tmp, lib) = library(&["s-0001"], 2.0);
+    let before = local_files(&lib.join("sessions/s-0001"));
+    let with = |key: &str, secret: &str| {
+        let mut c = push(&server, &lib, "site", &[]);
+        c.env("AWS_ACCESS_KEY_ID", key).env("AWS_SECRET_ACCESS_KEY", secret);
+        c.output().unwrap()
+    };
+    for (key, sec, code) in
+        [("AKIAWRONGWRONGWRONG0", secret.as_str(), "InvalidAccessKeyId"), (id.as_str(), "not-the-secret", "SignatureDoesNotMatch")]
+    {
+        let out = with(key, sec);
+        assert!(!out.status.success());
+        let e = String::from_utf8(out.stderr).unwrap();
+        assert!(e.contains(&format!("refused the credentials ({code})")), "{e}");
+        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    }
+    assert_eq!(local_files(&lib.join("sessions/s-0001")), before, "a refused push changes nothing");
+    ok(with(&id, &secret));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3_tool.py");
+    let listed = ok(Command::new(venv().join("python"))
+        .arg(script)
+        .arg(server.endpoint())
+        .args(["ls", BUCKET, "site/sessions/s-0001/"])
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .output()
+        .unwrap());
+    assert!(listed.contains("site/sessions/s-0001/session.json"), "{listed}");
+}
+
+/// A TCP relay to `upstream` on loopback that cuts connections after a
+/// pseudo-random 16 KiB–1 MiB of upload (both directions shut at once, as a
+/// dropped link or a restarting proxy would): every connection until the
+/// first cut, then one in two.
+struct CuttingRelay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CuttingRelay {
+    fn start(upstream: u16, seed: u64) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicU64::new(0));
+        let counter = cut.clone();
+        std::thread::spawn(move || {
+            let mut state = seed;
+            let mut next = move || {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                state >> 33
+            };
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                // Until the first cut every connection has a budget (so a
+                // push always meets one); after it, one in two.
+                let cut_yet = counter.load(Ordering::SeqCst) > 0;
+                let budget = if !cut_yet || next() % 2 == 0 { Some(16_384 + next() % (1 << 20)) } else { None };
+                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut s_in, mut c_out) = (server, client);
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    let mut sent = 0u64;
+                    loop {
+                        let n = match c_in.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        sent += n as u64;
+                        if budget.is_some_and(|b| sent > b) {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_in.shutdown(std::net::Shutdown::Both);
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self { port, cut }
+    }
+
+    fn cut(&self) -> u64 {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_push_through_a_link_that_cuts_connections_completes() {
+    let server = Server::start(Kind::LocalBucket);
+    let relay = CuttingRelay::start(server.port, u64::from(std::process::id()));
+    let via = Server { kind: Kind::LocalBucket, port: relay.port, data: tempfile::tempdir().unwrap(), child: None };
+    // 200 s of microphone: a 19 MB WAV, sent in 5 MiB parts.
+    let (_tmp, lib) = library(&["s-0001", "s-0002"], 200.0);
+    ok(push(&via, &lib, "site", &["--part-mib", "5"]).output().unwrap());
+    eprintln!("connections cut: {}", relay.cut());
+    assert!(relay.cut() > 0, "the relay cut no connection: the test proved nothing");
+    assert_in_store(&server, "site", &lib, "s-0001");
+    assert_in_store(&server, "site", &lib, "s-0002");
 }
