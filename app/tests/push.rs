@@ -475,48 +475,59 @@ impl CuttingRelay {
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicU64::new(0));
         let counter = cut.clone();
-        std::thread::spawn(move || {
-            let mut state = seed;
-            let mut next = move || {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                state >> 33
-            };
-            for conn in listener.incoming() {
-                let Ok(client) = conn else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                // Until the first cut every connection has a budget (so a
-                // push always meets one); after it, one in two.
-                let cut_yet = counter.load(Ordering::SeqCst) > 0;
-                let budget = if !cut_yet || next() % 2 == 0 { Some(16_384 + next() % (1 << 20)) } else { None };
-                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut s_in, mut c_out) = (server, client);
-                let counter = counter.clone();
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 64 << 10];
-                    let mut sent = 0u64;
-                    loop {
-                        let n = match c_in.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        sent += n as u64;
-                        if budget.is_some_and(|b| sent > b) {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            break;
-                        }
-                        if s_out.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = c_in.shutdown(std::net::Shutdown::Both);
-                    let _ = s_out.shutdown(std::net::Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(f).unwrap();
+        spawn(
+            "relay-accept",
+            Box::new(move || {
+                let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(f).unwrap();
+                let mut state = seed;
+                let mut next = move || {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    state >> 33
+                };
+                for conn in listener.incoming() {
+                    let Ok(client) = conn else { continue };
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                    // Until the first cut every connection has a budget (so a
+                    // push always meets one); after it, one in two.
+                    let cut_yet = counter.load(Ordering::SeqCst) > 0;
+                    let budget = if !cut_yet || next() % 2 == 0 { Some(16_384 + next() % (1 << 20)) } else { None };
+                    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let (mut s_in, mut c_out) = (server, client);
+                    let counter = counter.clone();
+                    spawn(
+                        "relay-up",
+                        Box::new(move || {
+                            let mut buf = vec![0u8; 64 << 10];
+                            let mut sent = 0u64;
+                            loop {
+                                let n = match c_in.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => n,
+                                };
+                                sent += n as u64;
+                                if budget.is_some_and(|b| sent > b) {
+                                    counter.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                if s_out.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = c_in.shutdown(std::net::Shutdown::Both);
+                            let _ = s_out.shutdown(std::net::Shutdown::Both);
+                        }),
+                    );
+                    spawn(
+                        "relay-down",
+                        Box::new(move || {
+                            let _ = std::io::copy(&mut s_in, &mut c_out);
+                            let _ = c_out.shutdown(std::net::Shutdown::Both);
+                        }),
+                    );
+                }
+            }),
+        );
         Self { port, cut }
     }
 
@@ -537,4 +548,52 @@ fn a_push_through_a_link_that_cuts_connections_completes() {
     assert!(relay.cut() > 0, "the relay cut no connection: the test proved nothing");
     assert_in_store(&server, "site", &lib, "s-0001");
     assert_in_store(&server, "site", &lib, "s-0002");
+}
+
+/// Progress that asks the push to stop once `after` bytes are sent (the
+/// app's pause switch when a recording starts).
+struct PauseAfter {
+    sent: std::sync::atomic::AtomicU64,
+    after: u64,
+}
+
+impl tacit_schema::Progress for PauseAfter {
+    fn start(&self, _phase: &str, _total: u64) {}
+    fn advance(&self, units: u64) {
+        self.sent.fetch_add(units, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn message(&self, _text: &str) {}
+    fn finish(&self) {}
+    fn cancelled(&self) -> bool {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst) >= self.after
+    }
+}
+
+#[test]
+fn a_paused_push_keeps_what_it_sent_and_the_next_one_goes_on() {
+    use tacit_session::store::{push as push_sessions, PushOptions, Store, StoreOptions, StoreUrl};
+    let server = Server::start(Kind::LocalBucket);
+    // A 19 MB microphone file: four 5 MiB parts.
+    let (_tmp, lib) = library(&["s-0001"], 200.0);
+    let creds = lib.join("credentials");
+    std::fs::write(&creds, "[site]\naws_access_key_id = k\naws_secret_access_key = s\n").unwrap();
+    // Every other test here gives its child processes their keys or file explicitly.
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    let url = StoreUrl::parse(&format!("s3://{BUCKET}/site")).unwrap();
+    let opts = StoreOptions { endpoint: Some(server.endpoint()), profile: Some("site".into()), ..StoreOptions::default() };
+    let store = Store::connect(&url, &opts).unwrap();
+    let dir = lib.join("sessions/s-0001");
+    let po = PushOptions { part_size: 5 << 20, concurrency: 1, ..PushOptions::default() };
+    let paused = push_sessions(&store, std::slice::from_ref(&dir), &po, &PauseAfter { sent: 0.into(), after: 6 << 20 });
+    assert_eq!(paused.sessions[0].outcome, "paused", "{paused:?}");
+    assert!(
+        !server.objects("site/sessions/s-0001/").contains_key("site/sessions/s-0001/session.json"),
+        "a paused session is not in the store yet"
+    );
+    // The next push goes on with the parts already sent and completes.
+    let out = push(&server, &lib, "site", &["--part-mib", "5"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("resuming ("), "{said}");
+    assert_in_store(&server, "site", &lib, "s-0001");
 }

@@ -76,6 +76,8 @@ pub fn ko(en: &str) -> Option<&'static str> {
         "Stop recording" => "녹화 중지",
         "Starting…" => "시작 중…",
         "Stopping…" => "중지 중…",
+        "Sending finished sessions to the site store…" => "끝난 세션을 사이트 저장소로 보내는 중…",
+        "Site store" => "사이트 저장소",
         "Elapsed" => "경과 시간",
         "Disk left" => "남은 디스크",
         "Markers" => "마커",

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use tacit_capture::{LiveTap, RecordOptions, Recorder, RecorderStatus};
-use tacit_schema::{StationProfile, StreamKind};
+use tacit_schema::{StationProfile, StoreProfile, StreamKind};
 
 use super::decode::{Decoded, Decoder, Source};
 use super::i18n::Lang;
@@ -39,6 +40,127 @@ pub struct RecordView {
     previews: BTreeMap<String, Preview>,
     flash: Option<(String, Instant)>,
     message: Option<String>,
+    /// The site store of the recording under way (its profile's `[store]`).
+    recording_store: Option<StoreProfile>,
+    push: BackgroundPush,
+}
+
+/// Finished sessions on their way to the site store, one push at a time,
+/// after a recording and never during one: a recording that starts pauses
+/// the push at its next part (what was sent is kept) and it goes on once
+/// the recording stops.
+#[derive(Default)]
+struct BackgroundPush {
+    /// Sessions waiting, with their store.
+    pending: Vec<Queued>,
+    /// The push under way: its result, its pause switch, its sessions.
+    running: Option<(PushResult, Arc<AtomicBool>, Vec<Queued>)>,
+    /// The last outcome, for the screen.
+    last: Option<String>,
+}
+
+/// A session folder and the store it goes to.
+type Queued = (PathBuf, StoreProfile);
+
+/// Where a background push's outcome arrives.
+type PushResult = Receiver<Result<PushDone, String>>;
+
+/// What one background push did.
+struct PushDone {
+    line: String,
+    /// Sessions paused (queued again).
+    paused: Vec<PathBuf>,
+}
+
+/// A push's progress that only carries the pause switch.
+struct PauseSwitch(Arc<AtomicBool>);
+
+impl tacit_schema::Progress for PauseSwitch {
+    fn start(&self, _phase: &str, _total: u64) {}
+    fn advance(&self, _units: u64) {}
+    fn message(&self, text: &str) {
+        tracing::info!("push: {text}");
+    }
+    fn finish(&self) {}
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl BackgroundPush {
+    /// Pauses a running push (a recording is starting).
+    fn pause(&self) {
+        if let Some((_, switch, _)) = &self.running {
+            switch.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes a finished push and, when no recording runs, starts the next.
+    fn logic(&mut self, ctx: &egui::Context, recording: bool) {
+        let done = self.running.as_ref().and_then(|(rx, _, _)| rx.try_recv().ok());
+        if let Some(done) = done {
+            if let Some((_, _, sent)) = self.running.take() {
+                match done {
+                    Ok(d) => {
+                        for (dir, store) in sent {
+                            if d.paused.contains(&dir) {
+                                self.pending.push((dir, store));
+                            }
+                        }
+                        self.last = Some(d.line);
+                    }
+                    Err(e) => self.last = Some(e),
+                }
+            }
+        }
+        if recording || self.running.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let switch = Arc::new(AtomicBool::new(false));
+        let (sw, work) = (switch.clone(), batch.clone());
+        let rx = worker("store-push", ctx, move || Ok(push_now(&work, &sw)));
+        self.running = Some((rx, switch, batch));
+    }
+}
+
+/// Pushes `work` (grouped by store) and sums it up in one line.
+fn push_now(work: &[Queued], switch: &Arc<AtomicBool>) -> PushDone {
+    use tacit_session::store::{push, PushOptions, Store, StoreOptions, StoreUrl};
+    let mut lines = Vec::new();
+    let mut paused = Vec::new();
+    let mut stores: BTreeMap<String, (StoreProfile, Vec<PathBuf>)> = BTreeMap::new();
+    for (dir, store) in work {
+        stores.entry(format!("{}|{:?}", store.url, store.endpoint)).or_insert_with(|| (store.clone(), Vec::new())).1.push(dir.clone());
+    }
+    for (store, dirs) in stores.into_values() {
+        let options = StoreOptions {
+            endpoint: store.endpoint.clone(),
+            region: store.region.clone(),
+            profile: store.profile.clone(),
+            retry_timeout: None,
+        };
+        let connected = StoreUrl::parse(&store.url).and_then(|url| Store::connect(&url, &options));
+        let client = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                lines.push(format!("not pushed to {}: {e}; the sessions stay on this PC", store.url));
+                continue;
+            }
+        };
+        let report = push(&client, &dirs, &PushOptions { prune: store.prune, ..PushOptions::default() }, &PauseSwitch(switch.clone()));
+        for (s, dir) in report.sessions.iter().zip(&dirs) {
+            match s.outcome {
+                "pushed" | "up-to-date" => lines.push(format!("{}: in {}", s.id, report.store)),
+                "paused" => {
+                    paused.push(dir.clone());
+                    lines.push(format!("{}: push paused for the recording", s.id));
+                }
+                _ => lines.push(format!("{}: not pushed ({}); it stays on this PC", s.id, s.reason.as_deref().unwrap_or(s.outcome))),
+            }
+        }
+    }
+    PushDone { line: lines.join("; "), paused }
 }
 
 /// The station profiles to choose from: (file name, profile or why not).
@@ -78,6 +200,12 @@ impl RecordView {
     #[cfg(test)]
     pub fn is_busy(&self) -> bool {
         self.starting.is_some() || self.stopping.is_some()
+    }
+
+    /// The background push's last outcome, and whether one is running or waiting.
+    #[cfg(test)]
+    pub fn push_state(&self) -> (Option<&str>, bool) {
+        (self.push.last.as_deref(), self.push.running.is_some() || !self.push.pending.is_empty())
     }
 
     /// A preview frame of some camera is on screen.
@@ -128,6 +256,11 @@ impl RecordView {
             self.message = Some(m);
             events.push(Event::RefreshLibrary);
         }
+        let busy = self.recorder.is_some() || self.starting.is_some() || self.stopping.is_some();
+        self.push.logic(ctx, busy);
+        if self.push.running.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(500));
+        }
         let Some(rec) = &self.recorder else { return };
         // Counters twice a second (free space is a syscall).
         if self.status_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
@@ -172,6 +305,8 @@ impl RecordView {
     fn start(&mut self, ctx: &egui::Context, s: &Settings) {
         let Some((_, Ok(profile))) = self.profiles.iter().find(|(n, _)| *n == s.station).or(self.profiles.first()) else { return };
         let profile = profile.clone();
+        self.recording_store = profile.store.clone();
+        self.push.pause();
         let library = s.library.clone();
         let opts = RecordOptions {
             operator: s.operator.trim().to_string(),
@@ -189,6 +324,10 @@ impl RecordView {
     fn stop(&mut self, ctx: &egui::Context, reason: &str) {
         let Some(rec) = self.recorder.take() else { return };
         self.live.clear();
+        if let Some(store) = self.recording_store.take() {
+            // Queued now, sent once the session is stopped (see `logic`).
+            self.push.pending.push((rec.dir().to_path_buf(), store));
+        }
         let reason = reason.to_string();
         self.stopping = Some(worker("record-stop", ctx, move || {
             let id = rec.id().to_string();
@@ -236,6 +375,11 @@ impl RecordView {
         }
         if let Some(m) = &self.message {
             ui.label(m.as_str());
+        }
+        if self.push.running.is_some() {
+            ui.label(t("Sending finished sessions to the site store…"));
+        } else if let Some(last) = &self.push.last {
+            ui.label(format!("{}: {last}", t("Site store")));
         }
         let Some(profile) = profile else { return };
         if !recording {

@@ -371,3 +371,102 @@ fn library_recovers_an_interrupted_session_with_one_click() {
     h.get_by_label("Open").click();
     wait_for(&mut h, "the recovered session in Review", |a| a.review_loaded());
 }
+
+/// localbucket (from `.venv-s3`, made by scripts/setup) on a free loopback
+/// port with the bucket `site-store`; killed on drop.
+struct LocalBucket {
+    port: u16,
+    _data: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl LocalBucket {
+    fn start() -> Self {
+        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-s3/bin");
+        assert!(bin.join("localbucket").is_file(), "{} is missing: run scripts/setup", bin.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(bin.join("localbucket"))
+            .arg(data.path())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "localbucket did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let s = Self { port, _data: data, child };
+        assert!(s.tool(&["mb", "site-store"]).status.success());
+        s
+    }
+
+    fn tool(&self, args: &[&str]) -> std::process::Output {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::process::Command::new(root.join(".venv-s3/bin/python"))
+            .arg(root.join("scripts/s3_tool.py"))
+            .arg(format!("http://127.0.0.1:{}", self.port))
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "app")
+            .env("AWS_SECRET_ACCESS_KEY", "app-secret")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for LocalBucket {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_station_with_a_store_pushes_each_session_after_it_stops() {
+    let store = LocalBucket::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    crate::init_library(&lib, false).unwrap();
+    // The demo station with a [store] table, as a station file of the library.
+    let creds = tmp.path().join("credentials");
+    std::fs::write(&creds, "[site]\naws_access_key_id = app\naws_secret_access_key = app-secret\n").unwrap();
+    let profile = format!(
+        "{}\n[store]\nurl = \"s3://site-store/site\"\nendpoint = \"http://127.0.0.1:{}\"\nprofile = \"site\"\n",
+        crate::DEMO_PROFILE,
+        store.port
+    );
+    let stations = tacit_session::Library::at(&lib).stations_dir();
+    std::fs::create_dir_all(&stations).unwrap();
+    std::fs::write(stations.join("bay-1.toml"), profile).unwrap();
+    // Only this test reads the credentials file variable.
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    let settings = Settings { library: lib.clone(), lang: Lang::En, station: "bay-1.toml".into(), ..Settings::default() };
+    let mut h = harness(settings, &tmp.path().join("app.json"));
+    h.step();
+    h.get_by_label("Record").click();
+    wait_for(&mut h, "the station profiles", |a| a.record.profiles_ready());
+    h.run_steps(3);
+    h.get_by_label_contains("Start recording").click();
+    wait_for(&mut h, "recording to start", |a| a.record.is_recording());
+    // Nothing goes to the store while recording.
+    assert_eq!(h.state().record.push_state(), (None, false));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    h.get_by_label_contains("Stop recording").click();
+    wait_for(&mut h, "the session to stop and reach the store", |a| !a.record.is_busy() && a.record.push_state().0.is_some());
+    let (line, _) = h.state().record.push_state();
+    let line = line.unwrap().to_string();
+    assert!(line.contains("in s3://site-store/site"), "{line}");
+    let id = std::fs::read_dir(lib.join("sessions")).unwrap().flatten().next().unwrap().file_name().into_string().unwrap();
+    let listed = store.tool(&["ls", "site-store", &format!("site/sessions/{id}/")]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.contains(&format!("site/sessions/{id}/session.json")), "{listed}");
+    // The screen says where the session went.
+    h.get_by_label_contains("Site store: ");
+}

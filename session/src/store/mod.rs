@@ -150,6 +150,10 @@ pub enum StoreError {
         /// Which checksum differs.
         detail: String,
     },
+    /// The caller asked the push to stop (a recording started); the parts
+    /// sent so far are kept for the next push.
+    #[error("paused; the next push goes on from here")]
+    Paused,
     /// A local session file.
     #[error(transparent)]
     Session(#[from] SessionError),

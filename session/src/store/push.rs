@@ -69,7 +69,7 @@ impl Default for PushOptions {
 pub struct SessionPush {
     /// Session id (or folder name when it could not be opened).
     pub id: String,
-    /// `pushed`, `up-to-date`, `skipped` or `failed`.
+    /// `pushed`, `up-to-date`, `skipped`, `paused` (asked to stop; resumes next time) or `failed`.
     pub outcome: &'static str,
     /// Why it was skipped or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +149,10 @@ pub fn push(store: &Store, dirs: &[PathBuf], options: &PushOptions, progress: &d
         let result = Pusher { store, dir, options, progress, state: PushState::default() }.run();
         let entry = match result {
             Ok(s) => s,
+            Err(StoreError::Paused) => {
+                let why = "paused; the next push goes on from here".to_string();
+                SessionPush { id: name, outcome: "paused", reason: Some(why), ..SessionPush::default() }
+            }
             Err(e) => SessionPush { id: name, outcome: "failed", reason: Some(e.to_string()), ..SessionPush::default() },
         };
         report.sessions.push(entry);
@@ -193,6 +197,10 @@ impl Pusher<'_> {
         self.progress.start(&format!("pushing {id}"), total);
         let mut digests = BTreeMap::new();
         for name in &files {
+            if self.progress.cancelled() {
+                self.save_state();
+                return Err(StoreError::Paused);
+            }
             let digest = self.digest(name)?;
             let object = self.store.url().path(&["sessions", &id, name]);
             if name == layout::MANIFEST {
@@ -488,8 +496,7 @@ impl Pusher<'_> {
                     }
                 }
                 if self.progress.cancelled() {
-                    let cause = "stopped by the user; run the push again to go on".to_string();
-                    return Err(PartsError::Store(StoreError::Other { what: format!("uploading {object}"), cause }));
+                    return Err(PartsError::Store(StoreError::Paused));
                 }
             }
             Ok(())
