@@ -110,10 +110,8 @@ pub fn digest_file<D: Digest>(path: &Path) -> Result<String, TranscribeError> {
     Ok(hex(&h.finalize()))
 }
 
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Bytes as lowercase hex: the one in the session layer.
+pub use tacit_session::store::hex;
 
 /// Sidecar path of a model file.
 pub fn sidecar_path(model: &Path) -> PathBuf {

@@ -25,6 +25,7 @@ use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use crate::SessionError;
 
+pub use digest::hex;
 pub use push::{push, PushOptions, PushReport, SessionPush, Verify};
 
 /// `s3://bucket/prefix`: where a site's sessions live.
