@@ -43,7 +43,8 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct LibraryArg {
-    /// Library folder (default: $TACIT_LIBRARY, else the user data folder).
+    /// Library folder (default: $TACIT_LIBRARY, else the user data folder);
+    /// `tacit sessions` also takes the site store, s3://bucket/prefix.
     #[arg(long, env = "TACIT_LIBRARY")]
     library: Option<PathBuf>,
 }
@@ -80,6 +81,8 @@ enum Command {
     Sessions {
         #[command(flatten)]
         library: LibraryArg,
+        #[command(flatten)]
+        store: push::StoreArgs,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -256,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(args) => record::run(args),
-        Command::Sessions { library, json } => sessions::list(&library.path(), json),
+        Command::Sessions { library, store, json } => sessions::list(&library.path(), &store, json),
         Command::Inspect { session, library, store, json } => sessions::inspect(&library.path(), &session, &store, json),
         Command::Recover { session, library, json } => sessions::recover(&library.path(), &session, json),
         Command::Demo { library, duration } => demo::run(&library.path(), duration),

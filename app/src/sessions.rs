@@ -8,9 +8,13 @@ use serde_json::json;
 use tacit_capture::devices::DeviceList;
 use tacit_schema::time::format_ns;
 use tacit_schema::SessionManifest;
+use tacit_session::store::{Store, StoreUrl};
 use tacit_session::{Library, SessionDir};
 
-pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
+pub fn list(root: &Path, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
+    if let Some(url) = root.to_str().filter(|r| StoreUrl::is_store(r)) {
+        return list_store(url, store, as_json);
+    }
     let lib = Library::at(root);
     let mut rows = Vec::new();
     for dir in lib.session_dirs()? {
@@ -37,8 +41,47 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
         println!("No sessions in {} (record one with `tacit demo` or `tacit record`).", lib.sessions_dir().display());
         return Ok(ExitCode::SUCCESS);
     }
+    print_rows(rows.iter().map(|(_, m)| m));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tacit sessions --library s3://…`: the sessions whose manifest is in the store.
+fn list_store(url: &str, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
+    let client = Store::connect(&StoreUrl::parse(url)?, &store.options(None))?;
+    let found = client.sessions()?;
+    for (id, why) in &found.unreadable {
+        eprintln!("warning: skipping {url}/sessions/{id}: session.json cannot be read ({why})");
+    }
+    if as_json {
+        let out: Vec<_> = found
+            .sessions
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id, "path": format!("{url}/sessions/{}", m.id), "station": m.station, "operator": m.operator, "task": m.task,
+                    "started_at_utc": m.started_at_utc, "status": m.status, "duration_ns": m.duration_ns,
+                    "transcribed": m.transcribed, "reviewed": m.reviewed,
+                })
+            })
+            .collect();
+        crate::out::json(&json!({"sessions": out, "incomplete": found.incomplete}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if found.sessions.is_empty() {
+        println!("No sessions in {url} (send them with `tacit push --to {url}`).");
+    } else {
+        print_rows(found.sessions.iter());
+    }
+    if !found.incomplete.is_empty() {
+        println!("{} session(s) still arriving (no session.json yet): {}", found.incomplete.len(), found.incomplete.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sessions table.
+fn print_rows<'m>(rows: impl Iterator<Item = &'m SessionManifest>) {
     println!("{:<32} {:<12} {:<12} {:>12}  {:<28} task", "id", "status", "operator", "duration", "started (UTC)");
-    for (_, m) in &rows {
+    for m in rows {
         println!(
             "{:<32} {:<12} {:<12} {:>12}  {:<28} {}",
             m.id,
@@ -49,7 +92,6 @@ pub fn list(root: &Path, as_json: bool) -> Result<ExitCode> {
             m.task
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn inspect(root: &Path, session: &str, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {

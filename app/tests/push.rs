@@ -199,6 +199,18 @@ fn push_sends_each_file_once_and_then_only_changes() {
         }
         assert_in_store(&server, "site", &lib, "s-0001");
         assert_in_store(&server, "site", &lib, "s-0002");
+        // The store lists as a library: sessions by their manifests; a
+        // folder with no manifest (a push under way) is "still arriving".
+        let partial = tempfile::tempdir().unwrap();
+        std::fs::write(partial.path().join("camera-front.arrows"), b"half").unwrap();
+        server.tool(&["upload", partial.path().to_str().unwrap(), BUCKET, "site/sessions/s-9999"]);
+        let mut c = tacit();
+        c.args(["sessions", "--json", "--library", &format!("s3://{BUCKET}/site"), "--endpoint", &server.endpoint()]);
+        c.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env_remove("AWS_PROFILE");
+        let listed: Value = serde_json::from_str(&ok(c.output().unwrap())).unwrap();
+        let ids: Vec<&str> = listed["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["s-0001", "s-0002"], "{kind:?}: {listed}");
+        assert_eq!(listed["incomplete"], serde_json::json!(["s-9999"]), "{kind:?}: {listed}");
         // The index lists every file with its checksum.
         let index: Value = serde_json::from_str(&server.tool(&["ls", BUCKET, "site/sessions/s-0001/store.json"])).unwrap();
         assert_eq!(index.as_object().unwrap().len(), 1);

@@ -14,6 +14,7 @@
 
 mod credentials;
 mod digest;
+mod list;
 pub mod push;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use crate::SessionError;
 
 pub use digest::hex;
+pub use list::StoreListing;
 pub use push::{push, PushOptions, PushReport, SessionPush, Verify};
 
 /// `s3://bucket/prefix`: where a site's sessions live.
