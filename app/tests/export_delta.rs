@@ -73,7 +73,7 @@ fn per_session(root: &str, table: &str, storage: Option<&str>) -> BTreeMap<Strin
                 so = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None\n\
                 t = DeltaTable(sys.argv[1] + '/' + sys.argv[2], storage_options=so).to_pyarrow_table(columns=['session_id'])\n\
                 print(json.dumps(collections.Counter(t.column('session_id').to_pylist())), flush=True)\n\
-                import os; os._exit(0)  # deltalake's S3 threads abort the interpreter's normal exit";
+                import os; os._exit(0)  # deltalake's threads can abort the interpreter's normal exit";
     let mut c = Command::new(python());
     c.args(["-c", code, root, table]);
     if let Some(s) = storage {
@@ -120,7 +120,7 @@ fn readers_agree_a_rerun_adds_nothing_and_validate_finds_a_missing_file() {
         std::fs::read_dir(out.join("sensors-arc")).unwrap().collect::<Vec<_>>()
     );
     let splits = ok(Command::new(python())
-        .args(["-c", "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(sorted(set(zip(t.column('operator').to_pylist(), t.column('split').to_pylist()))))"])
+        .args(["-c", "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(sorted(set(zip(t.column('operator').to_pylist(), t.column('split').to_pylist()))), flush=True); import os; os._exit(0)"])
         .arg(out.join("episodes"))
         .output()
         .unwrap());
@@ -233,7 +233,7 @@ fn a_new_sensor_channel_widens_the_table() {
         .args([
             "-c",
             "import sys; from deltalake import DeltaTable; t = DeltaTable(sys.argv[1]).to_pyarrow_table().to_pydict(); \
-             print(sorted(set((s, g is None) for s, g in zip(t['session_id'], t['gas_flow']))))",
+             print(sorted(set((s, g is None) for s, g in zip(t['session_id'], t['gas_flow']))), flush=True); import os; os._exit(0)",
         ])
         .arg(out.join("sensors-arc"))
         .output()

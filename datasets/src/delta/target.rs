@@ -85,6 +85,15 @@ impl Target {
         self.handle().block_on(f)
     }
 
+    /// The folder of table `name` on the local disk (`None` on a store,
+    /// which makes each object durable itself).
+    pub(crate) fn local_table(&self, name: &str) -> Option<std::path::PathBuf> {
+        match &self.io {
+            Io::Own(_) => Some(std::path::Path::new(&self.shown).join(name)),
+            Io::Store(_) => None,
+        }
+    }
+
     /// The I/O threads' handle.
     pub(crate) fn handle(&self) -> tokio::runtime::Handle {
         match &self.io {

@@ -59,13 +59,13 @@ use card::card;
 use files::write_batch;
 pub(crate) use rows::write_session;
 use schema::blob_fields;
-pub(crate) use schema::table_props;
 pub use schema::table_schema;
+pub(crate) use schema::{table_props, table_props_builder};
 
 /// `tacit.json`'s `format_version`.
 pub const FORMAT_VERSION: u32 = 1;
 /// A row group closes past this many bytes in memory…
-const ROW_GROUP_BYTES: usize = 64 << 20;
+pub(crate) const ROW_GROUP_BYTES: usize = 64 << 20;
 /// …or rows.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 /// A new part file starts past this size.

@@ -128,6 +128,11 @@ pub(super) fn hf_dtype(t: &DataType) -> &'static str {
 }
 
 pub(crate) fn table_props(schema: &Schema) -> WriterProperties {
+    table_props_builder(schema).build()
+}
+
+/// [`table_props`] before it is built (the Delta writer adds a row-group byte limit).
+pub(crate) fn table_props_builder(schema: &Schema) -> parquet::file::properties::WriterPropertiesBuilder {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -142,5 +147,5 @@ pub(crate) fn table_props(schema: &Schema) -> WriterProperties {
             }
         }
     }
-    b.build()
+    b
 }
