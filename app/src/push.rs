@@ -125,14 +125,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
 /// Pushes a just-recorded session to the profile's `[store]`; a failure is
 /// a warning (the session stays here for the next `tacit push`).
 pub fn after_record(store: &tacit_schema::StoreProfile, dir: &std::path::Path) {
-    let options = StoreOptions {
-        endpoint: store.endpoint.clone(),
-        region: store.region.clone(),
-        profile: store.profile.clone(),
-        retry_timeout: None,
-    };
-    let connected = StoreUrl::parse(&store.url).and_then(|url| Store::connect(&url, &options));
-    let store_client = match connected {
+    let store_client = match Store::connect_profile(store) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("warning: not pushed to the site store: {e}; the session stays here, push it later with `tacit push`");

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use tacit_session::builder::SessionBuilder;
 
 mod common;
 
-use common::{ok, tacit, walk};
+use common::{ok, tacit, wait_for_port, walk};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -261,11 +261,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "localbucket did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "localbucket");
         let s = Self { port, _data: data, child };
         let tool = repo().join("scripts/s3_tool.py");
         ok(Command::new(bin.join("python")).arg(tool).arg(s.endpoint()).args(["mb", "site-store"]).output().unwrap());

@@ -22,7 +22,7 @@ use tacit_session::builder::SessionBuilder;
 
 mod common;
 
-use common::{ok, tacit};
+use common::{ok, tacit, wait_for_port};
 
 const BUCKET: &str = "site-store";
 
@@ -71,11 +71,7 @@ impl Server {
         };
         let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "{:?} did not start on port {}", self.kind, self.port);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(self.port, &format!("{:?}", self.kind));
     }
 
     fn endpoint(&self) -> String {
@@ -425,11 +421,7 @@ fn moto_with_auth() -> (Server, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(port, "moto");
     let s = Server { kind: Kind::Moto, port, data: tempfile::tempdir().unwrap(), child: Some(child) };
     let keys = s.tool(&["iam-key", "station-07", BUCKET]);
     let (id, secret) = keys.trim().split_once(' ').unwrap();

@@ -126,7 +126,7 @@ impl BackgroundPush {
 
 /// Pushes `work` (grouped by store) and sums it up in one line.
 fn push_now(work: &[Queued], switch: &Arc<AtomicBool>) -> PushDone {
-    use tacit_session::store::{push, PushOptions, Store, StoreOptions, StoreUrl};
+    use tacit_session::store::{push, PushOptions, Store};
     let mut lines = Vec::new();
     let mut paused = Vec::new();
     let mut stores: BTreeMap<String, (StoreProfile, Vec<PathBuf>)> = BTreeMap::new();
@@ -134,14 +134,7 @@ fn push_now(work: &[Queued], switch: &Arc<AtomicBool>) -> PushDone {
         stores.entry(format!("{}|{:?}", store.url, store.endpoint)).or_insert_with(|| (store.clone(), Vec::new())).1.push(dir.clone());
     }
     for (store, dirs) in stores.into_values() {
-        let options = StoreOptions {
-            endpoint: store.endpoint.clone(),
-            region: store.region.clone(),
-            profile: store.profile.clone(),
-            retry_timeout: None,
-        };
-        let connected = StoreUrl::parse(&store.url).and_then(|url| Store::connect(&url, &options));
-        let client = match connected {
+        let client = match Store::connect_profile(&store) {
             Ok(c) => c,
             Err(e) => {
                 lines.push(format!("not pushed to {}: {e}; the sessions stay on this PC", store.url));

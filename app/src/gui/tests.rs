@@ -33,6 +33,15 @@ fn wait_for(h: &mut Harness<'static, TacitApp>, what: &str, cond: impl Fn(&Tacit
     h.step();
 }
 
+/// Opens Record, waits for the station profiles and starts recording.
+fn start_recording(h: &mut Harness<'static, TacitApp>) {
+    h.get_by_label("Record").click();
+    wait_for(h, "the station profiles", |a| a.record.profiles_ready());
+    h.run_steps(3);
+    h.get_by_label_contains("Start recording").click();
+    wait_for(h, "recording to start", |a| a.record.is_recording());
+}
+
 /// A demo-station recording in `lib`, running for `ms` before it is returned.
 fn start_demo_recording(lib: &Path, ms: u64) -> tacit_capture::Recorder {
     let profile = tacit_schema::StationProfile::from_toml(crate::DEMO_PROFILE).unwrap();
@@ -93,11 +102,7 @@ fn record_review_label_edit_and_mark_reviewed() {
     h.step();
 
     // Record: a few seconds from the built-in demo station (synthetic devices).
-    h.get_by_label("Record").click();
-    wait_for(&mut h, "the station profiles", |a| a.record.profiles_ready());
-    h.run_steps(3);
-    h.get_by_label_contains("Start recording").click();
-    wait_for(&mut h, "recording to start", |a| a.record.is_recording());
+    start_recording(&mut h);
     let started = Instant::now();
     // Previews and counters arrive while recording.
     wait_for(&mut h, "a preview frame and counters", |a| a.record.has_preview() && a.record.has_status());
@@ -445,11 +450,7 @@ fn a_station_with_a_store_pushes_each_session_after_it_stops() {
     let settings = Settings { library: lib.clone(), lang: Lang::En, station: "bay-1.toml".into(), ..Settings::default() };
     let mut h = harness(settings, &tmp.path().join("app.json"));
     h.step();
-    h.get_by_label("Record").click();
-    wait_for(&mut h, "the station profiles", |a| a.record.profiles_ready());
-    h.run_steps(3);
-    h.get_by_label_contains("Start recording").click();
-    wait_for(&mut h, "recording to start", |a| a.record.is_recording());
+    start_recording(&mut h);
     // Nothing goes to the store while recording.
     assert_eq!(h.state().record.push_state(), (None, false));
     let started = Instant::now();

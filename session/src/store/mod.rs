@@ -97,6 +97,13 @@ pub struct StoreOptions {
     pub retry_timeout: Option<Duration>,
 }
 
+impl StoreOptions {
+    /// The options a station profile's `[store]` names.
+    pub fn from_profile(p: &tacit_schema::StoreProfile) -> Self {
+        Self { endpoint: p.endpoint.clone(), region: p.region.clone(), profile: p.profile.clone(), retry_timeout: None }
+    }
+}
+
 /// A failure of the site store, in one line: what, where, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -200,6 +207,11 @@ impl Store {
         let prefix = url.path(&[]);
         store.block_on(async { probe.list_with_delimiter(Some(&prefix)).await }).map_err(|e| store.error("listing the store", e))?;
         Ok(store)
+    }
+
+    /// Connects to the store a station profile's `[store]` names.
+    pub fn connect_profile(p: &tacit_schema::StoreProfile) -> Result<Self, StoreError> {
+        Self::connect(&StoreUrl::parse(&p.url)?, &StoreOptions::from_profile(p))
     }
 
     /// The store's URL.
