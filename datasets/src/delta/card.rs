@@ -4,14 +4,13 @@
 
 use std::fmt::Write as _;
 
-use super::check::summarize;
+use super::check::DeltaSummary;
 use super::target::Target;
-use super::DeltaDataset;
 use crate::error::DatasetError;
 
-/// Writes `README.md` at the dataset's root.
-pub(crate) fn write(target: &Target, meta: &DeltaDataset) -> Result<(), DatasetError> {
-    let s = summarize(target)?;
+/// Writes `README.md` at the dataset's root, from its summary.
+pub(crate) fn write(target: &Target, s: &DeltaSummary) -> Result<(), DatasetError> {
+    let meta = &s.dataset;
     let mut b = String::new();
     let stations: std::collections::BTreeSet<&String> = s.tables.iter().flat_map(|t| t.stations.keys()).collect();
     let _ = writeln!(b, "# tacit Delta Lake tables\n");

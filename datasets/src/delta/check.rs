@@ -100,11 +100,6 @@ fn table_summary(name: &str, t: &DeltaTable) -> Result<TableSummary, DatasetErro
     Ok(s)
 }
 
-/// Bytes of every table's data files.
-pub(crate) fn table_bytes(target: &Target) -> Result<u64, DatasetError> {
-    Ok(summarize(target)?.tables.iter().map(|t| t.bytes).sum())
-}
-
 /// `(session_id, split)` of every row of `episodes`, in file order.
 fn episodes(target: &Target) -> Result<Vec<(String, String)>, DatasetError> {
     let (t, exists) = target.block_on(target.table("episodes"))?;

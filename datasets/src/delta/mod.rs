@@ -151,8 +151,9 @@ pub fn export(sessions: &[PathBuf], opts: &DeltaOptions, progress: &dyn Progress
         }
     }
     progress.finish();
-    card::write(&target, &meta)?;
-    report.export.bytes = check::table_bytes(&target)?;
+    let summary = check::summarize(&target)?;
+    card::write(&target, &summary)?;
+    report.export.bytes = summary.tables.iter().map(|t| t.bytes).sum();
     Ok(report)
 }
 
@@ -223,7 +224,8 @@ fn export_session(
     let m = &s.manifest;
     let app = app_id(&m.id);
     let layout = TableLayout::of(s);
-    let split = split::by_hash(&meta.split, &group_key(s, meta.split.group_by));
+    let group = group_key(s, meta.split.group_by);
+    let split = split::by_hash(&meta.split, &group);
     let date = m.started_at_utc.get(..10).filter(|d| d.len() == 10).unwrap_or("unknown").to_string();
     let fill = Fill { station: m.station.clone(), date, split: split.clone() };
     let mut sinks = DeltaSinks { tables: BTreeMap::new() };
@@ -242,22 +244,8 @@ fn export_session(
         progress.message(&format!("{}: in every table already", m.id));
         return Ok(false);
     }
-    let entry = EpisodeEntry {
-        episode_index: 0,
-        session_id: m.id.clone(),
-        split,
-        group: group_key(s, meta.split.group_by),
-        batch: 0,
-        station: m.station.clone(),
-        operator: m.operator.clone(),
-        task: m.task.clone(),
-        started_at_utc: m.started_at_utc.clone(),
-        duration_ns: m.duration_ns,
-        transcript_model: m.transcript.as_ref().map(|t| t.model.clone()),
-        transcript_model_sha256: m.transcript.as_ref().map(|t| t.model_sha256.clone()),
-        language: m.transcript.as_ref().map(|t| t.detected_language.clone()),
-        labels: s.labels.labels.len() as u64,
-    };
+    // No episode index in Delta tables (the column is dropped): 0 here.
+    let entry = EpisodeEntry::of(s, 0, split, group, 0);
     write_session(s, &entry, &layout, meta.audio_chunk_s, &mut sinks, progress)?;
     report.export.frames += sinks.frames();
     // `episodes` last: a session listed there is in every table.
@@ -265,7 +253,7 @@ fn export_session(
     order.push("episodes".into());
     for name in order {
         if let Some(Slot::Write(sink)) = sinks.tables.remove(&name) {
-            target.block_on(sink.commit(&name, &app, report))?;
+            target.block_on(sink.commit(&app, report))?;
         }
     }
     Ok(true)
@@ -315,7 +303,7 @@ async fn open_sink(
 ) -> Result<Option<DeltaSink>, DatasetError> {
     let want = delta_schema(&tacit);
     let table = ready_table(target, name, &want, report).await?;
-    if has_txn(&table, app).await? {
+    if has_txn(&table, name, app).await? {
         return Ok(None);
     }
     let writer = RecordBatchWriter::for_table(&table)
@@ -368,7 +356,7 @@ async fn ready_table(target: &Target, name: &str, want: &SchemaRef, report: &mut
             continue;
         }
         let snapshot = table.snapshot().map_err(|e| delta_error(name, &e))?;
-        let have: Schema = snapshot.schema().as_ref().try_into_arrow_schema(name)?;
+        let have = arrow_schema(snapshot.schema().as_ref(), name)?;
         let mut missing = Vec::new();
         for f in want.fields() {
             match have.field_with_name(f.name()) {
@@ -408,21 +396,16 @@ async fn ready_table(target: &Target, name: &str, want: &SchemaRef, report: &mut
     Err(DatasetError::Options(format!("Delta table {name}: could not create or widen it after {ATTEMPTS} attempts ({last})")))
 }
 
-trait IntoArrowSchema {
-    fn try_into_arrow_schema(&self, name: &str) -> Result<Schema, DatasetError>;
-}
-
-impl IntoArrowSchema for StructType {
-    fn try_into_arrow_schema(&self, name: &str) -> Result<Schema, DatasetError> {
-        use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
-        self.try_into_arrow().map_err(|e: arrow_schema::ArrowError| DatasetError::Options(format!("Delta table {name}: {e}")))
-    }
+/// Table `name`'s Delta schema as an Arrow one.
+fn arrow_schema(delta: &StructType, name: &str) -> Result<Schema, DatasetError> {
+    use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
+    delta.try_into_arrow().map_err(|e: arrow_schema::ArrowError| DatasetError::Options(format!("Delta table {name}: {e}")))
 }
 
 /// Whether the table's snapshot holds the session's transaction id.
-async fn has_txn(table: &DeltaTable, app: &str) -> Result<bool, DatasetError> {
-    let snapshot = table.snapshot().map_err(|e| delta_error("?", &e))?;
-    let v = snapshot.transaction_version(table.log_store().as_ref(), app).await.map_err(|e| delta_error("?", &e))?;
+async fn has_txn(table: &DeltaTable, name: &str, app: &str) -> Result<bool, DatasetError> {
+    let snapshot = table.snapshot().map_err(|e| delta_error(name, &e))?;
+    let v = snapshot.transaction_version(table.log_store().as_ref(), app).await.map_err(|e| delta_error(name, &e))?;
     Ok(v.is_some())
 }
 
@@ -473,19 +456,21 @@ impl DeltaSink {
     }
 
     /// Seals the session's files and commits them with its transaction id.
-    async fn commit(mut self, name: &str, app: &str, report: &mut DeltaReport) -> Result<(), DatasetError> {
+    async fn commit(mut self, app: &str, report: &mut DeltaReport) -> Result<(), DatasetError> {
+        let name = self.name.as_str();
         let adds: Vec<Add> = self.writer.flush().await.map_err(|e| delta_error(name, &e))?;
         // On a local disk the data files reach it before the commit that
         // lists them (a power cut never leaves the log naming lost bytes).
         // A fresh add's path is the file's own (the log stores it URL-encoded).
         if let Some(dir) = &self.local {
+            let mut folders = std::collections::BTreeSet::new();
             for a in &adds {
-                sync_file(&dir.join(&a.path))?;
+                let file = dir.join(&a.path);
+                sync_file(&file)?;
+                folders.extend(file.parent().map(std::path::Path::to_path_buf));
             }
-            for a in &adds {
-                if let Some(parent) = dir.join(&a.path).parent() {
-                    sync_file(parent)?;
-                }
+            for folder in &folders {
+                sync_file(folder)?;
             }
         }
         let mut last = String::new();
@@ -494,7 +479,7 @@ impl DeltaSink {
                 report.conflicts += 1;
                 tokio::time::sleep(backoff(attempt)).await;
                 self.table.update_state().await.map_err(|e| delta_error(name, &e))?;
-                if has_txn(&self.table, app).await? {
+                if has_txn(&self.table, name, app).await? {
                     // Another exporter committed this session first: our files
                     // are referenced by no commit, and only we know them.
                     let store = self.table.object_store();

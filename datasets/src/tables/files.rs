@@ -27,22 +27,7 @@ pub(super) fn write_batch(
         let mut tables = Tables::new(root, &layout, split_name, batch)?;
         for i in members {
             let s = sessions[i];
-            let entry = EpisodeEntry {
-                episode_index: next_episode,
-                session_id: s.manifest.id.clone(),
-                split: split_name.clone(),
-                group: units[i].group.clone(),
-                batch,
-                station: s.manifest.station.clone(),
-                operator: s.manifest.operator.clone(),
-                task: s.manifest.task.clone(),
-                started_at_utc: s.manifest.started_at_utc.clone(),
-                duration_ns: s.manifest.duration_ns,
-                transcript_model: s.manifest.transcript.as_ref().map(|t| t.model.clone()),
-                transcript_model_sha256: s.manifest.transcript.as_ref().map(|t| t.model_sha256.clone()),
-                language: s.manifest.transcript.as_ref().map(|t| t.detected_language.clone()),
-                labels: s.labels.labels.len() as u64,
-            };
+            let entry = EpisodeEntry::of(s, next_episode, split_name.clone(), units[i].group.clone(), batch);
             write_session(s, &entry, &layout, manifest.audio_chunk_s, &mut tables, progress)?;
             manifest.episodes.push(entry);
             next_episode += 1;

@@ -173,6 +173,29 @@ pub struct EpisodeEntry {
     pub labels: u64,
 }
 
+impl EpisodeEntry {
+    /// The entry of session `s`, from its manifest and labels.
+    pub(crate) fn of(s: &Session, episode_index: u64, split: String, group: String, batch: u32) -> Self {
+        let m = &s.manifest;
+        Self {
+            episode_index,
+            session_id: m.id.clone(),
+            split,
+            group,
+            batch,
+            station: m.station.clone(),
+            operator: m.operator.clone(),
+            task: m.task.clone(),
+            started_at_utc: m.started_at_utc.clone(),
+            duration_ns: m.duration_ns,
+            transcript_model: m.transcript.as_ref().map(|t| t.model.clone()),
+            transcript_model_sha256: m.transcript.as_ref().map(|t| t.model_sha256.clone()),
+            language: m.transcript.as_ref().map(|t| t.detected_language.clone()),
+            labels: s.labels.labels.len() as u64,
+        }
+    }
+}
+
 /// One data file in `tacit.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
