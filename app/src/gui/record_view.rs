@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use tacit_capture::{LiveTap, RecordOptions, Recorder, RecorderStatus};
 use tacit_schema::{StationProfile, StoreProfile, StreamKind};
 
 use super::decode::{Decoded, Decoder, Source};
+use super::export_view::SharedProgress;
 use super::i18n::Lang;
 use super::settings::Settings;
 use super::{finished, hms, tr, worker, Event};
@@ -53,8 +53,8 @@ pub struct RecordView {
 struct BackgroundPush {
     /// Sessions waiting, with their store.
     pending: Vec<Queued>,
-    /// The push under way: its result, its pause switch, its sessions.
-    running: Option<(PushResult, Arc<AtomicBool>, Vec<Queued>)>,
+    /// The push under way: its result, its progress (whose cancel pauses it), its sessions.
+    running: Option<(PushResult, Arc<SharedProgress>, Vec<Queued>)>,
     /// The last outcome, for the screen.
     last: Option<String>,
 }
@@ -72,26 +72,11 @@ struct PushDone {
     paused: Vec<PathBuf>,
 }
 
-/// A push's progress that only carries the pause switch.
-struct PauseSwitch(Arc<AtomicBool>);
-
-impl tacit_schema::Progress for PauseSwitch {
-    fn start(&self, _phase: &str, _total: u64) {}
-    fn advance(&self, _units: u64) {}
-    fn message(&self, text: &str) {
-        tracing::info!("push: {text}");
-    }
-    fn finish(&self) {}
-    fn cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 impl BackgroundPush {
     /// Pauses a running push (a recording is starting).
     fn pause(&self) {
-        if let Some((_, switch, _)) = &self.running {
-            switch.store(true, Ordering::SeqCst);
+        if let Some((_, progress, _)) = &self.running {
+            progress.cancel();
         }
     }
 
@@ -117,15 +102,15 @@ impl BackgroundPush {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
-        let switch = Arc::new(AtomicBool::new(false));
-        let (sw, work) = (switch.clone(), batch.clone());
+        let progress = Arc::new(SharedProgress::default());
+        let (sw, work) = (progress.clone(), batch.clone());
         let rx = worker("store-push", ctx, move || Ok(push_now(&work, &sw)));
-        self.running = Some((rx, switch, batch));
+        self.running = Some((rx, progress, batch));
     }
 }
 
 /// Pushes `work` (grouped by store) and sums it up in one line.
-fn push_now(work: &[Queued], switch: &Arc<AtomicBool>) -> PushDone {
+fn push_now(work: &[Queued], progress: &SharedProgress) -> PushDone {
     use tacit_session::store::{push, PushOptions, Store};
     let mut lines = Vec::new();
     let mut paused = Vec::new();
@@ -141,7 +126,7 @@ fn push_now(work: &[Queued], switch: &Arc<AtomicBool>) -> PushDone {
                 continue;
             }
         };
-        let report = push(&client, &dirs, &PushOptions { prune: store.prune, ..PushOptions::default() }, &PauseSwitch(switch.clone()));
+        let report = push(&client, &dirs, &PushOptions { prune: store.prune, ..PushOptions::default() }, progress);
         for (s, dir) in report.sessions.iter().zip(&dirs) {
             match s.outcome {
                 "pushed" | "up-to-date" => lines.push(format!("{}: in {}", s.id, report.store)),
