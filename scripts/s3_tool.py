@@ -4,6 +4,7 @@ folder the plain way (the baseline of scripts/bench-push).
 
     s3_tool.py ENDPOINT mb BUCKET
     s3_tool.py ENDPOINT ls BUCKET PREFIX        -> JSON {key: {size, sha256}}
+    s3_tool.py ENDPOINT cat BUCKET KEY          -> the object's bytes
     s3_tool.py ENDPOINT upload DIR BUCKET PREFIX -> seconds
     s3_tool.py ENDPOINT iam-key USER BUCKET      -> "KEY_ID SECRET" (moto with IAM
         auth on: a user allowed everything, its key, and the bucket)
@@ -43,6 +44,9 @@ def main():
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 out[obj["Key"]] = {"size": obj["Size"], "sha256": hashlib.sha256(body).hexdigest()}
         json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    elif verb == "cat":
+        bucket, key = args
+        sys.stdout.buffer.write(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     elif verb == "upload":
         folder, bucket, prefix = args
         # boto3's defaults: 8 MiB parts, 10 threads.

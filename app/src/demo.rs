@@ -15,7 +15,7 @@ use tacit_transcribe::TranscribeOptions;
 
 use crate::progress::CliProgress;
 use crate::record::{self, RecordArgs};
-use crate::{init_library, LibraryArg, DEMO_PROFILE};
+use crate::{init_library, FolderArg, DEMO_PROFILE};
 
 /// Makes `<library>/demo/commentary.wav` (first three phrases) if espeak-ng
 /// is there; returns it and its length in seconds.
@@ -57,7 +57,7 @@ pub fn run(lib: &Path, duration: Option<f64>) -> Result<ExitCode> {
     }
     crate::out::say!("Recording {seconds:.1} s from the demo station into {}", lib.display());
     let (code, dir) = record::record(RecordArgs {
-        library: LibraryArg { library: Some(lib.to_path_buf()) },
+        library: FolderArg { library: Some(lib.to_path_buf()) },
         profile,
         duration: Some(seconds),
         operator: "demo-operator".into(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use tacit_datasets::{DatasetFormat, DeltaOptions, EpisodeUnit, GroupBy, LeRobotOptions, SplitSpec, TacitOptions, VideoCodec};
 use tacit_session::store::StoreUrl;
-use tacit_session::{Library, SessionFilter};
+use tacit_session::SessionFilter;
 
 use crate::progress::CliProgress;
 use crate::LibraryArg;
@@ -25,8 +25,6 @@ pub struct ExportArgs {
     /// The dataset folder to create (delta: a folder or s3://bucket/prefix).
     #[arg(long)]
     pub out: PathBuf,
-    #[command(flatten)]
-    pub store: crate::push::StoreArgs,
     /// Frame rate of the dataset (default: the first camera's).
     #[arg(long)]
     pub fps: Option<u32>,
@@ -109,11 +107,11 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     if std::env::var_os("TACIT_NO_MALLOPT").is_none() {
         reuse_large_allocations();
     }
-    let lib = Library::at(args.library.path());
+    let lib = args.library.open()?;
     let filter = SessionFilter::parse(&args.filters).map_err(anyhow::Error::msg)?;
     let dirs = lib.select(&args.sessions, &filter)?;
     if dirs.is_empty() {
-        bail!("no session matches in {} (see `tacit sessions`)", lib.root().display());
+        bail!("no session matches in {} (see `tacit sessions`)", lib.name());
     }
     let group_by = GroupBy::parse(&args.group_by)?;
     let split = match &args.split {
@@ -186,8 +184,13 @@ fn run_delta(args: &ExportArgs, dirs: &[PathBuf], split: Option<SplitSpec>, star
         bail!("--replace does not apply to Delta tables: they only grow, and a session already in them is skipped; to start over, export to a new --out");
     }
     let Some(out) = args.out.to_str() else { bail!("--out {} is not valid UTF-8", args.out.display()) };
-    let opts =
-        DeltaOptions { out: out.to_string(), store: args.store.options(None), strict: args.strict, split, audio_chunk_s: args.audio_chunk };
+    let opts = DeltaOptions {
+        out: out.to_string(),
+        store: args.library.store.options(None),
+        strict: args.strict,
+        split,
+        audio_chunk_s: args.audio_chunk,
+    };
     let report = tacit_datasets::export_delta(dirs, &opts, &CliProgress::new())?;
     let secs = started.elapsed().as_secs_f64();
     if args.json {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use tacit_schema::labels::{Change, LabelSegment, ReviewStatus};
 use tacit_session::import::{self, ImportOptions, LabelFile};
-use tacit_session::{labels, Library, SessionDir};
+use tacit_session::{labels, SessionDir};
 
 use crate::LibraryArg;
 
@@ -103,7 +103,7 @@ pub enum LabelCommand {
 /// The session, refused if it is still recording or was interrupted
 /// (labels are for finished sessions).
 fn finished(library: &LibraryArg, session: &str) -> Result<SessionDir> {
-    let s = Library::at(library.path()).open(session)?;
+    let s = library.open()?.open(session)?;
     s.require_finished()?;
     Ok(s)
 }
@@ -140,7 +140,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::List { session, json, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
+            let dir = library.open()?.resolve(&session)?;
             let state = labels::load(&dir)?;
             if json {
                 crate::out::json(&state.labels)?;
@@ -193,7 +193,7 @@ pub fn run(cmd: LabelCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabelCommand::Review { session, undo, library } => {
-            let dir = Library::at(library.path()).resolve(&session)?;
+            let dir = library.open()?.resolve(&session)?;
             let m = tacit_session::set_reviewed(&dir, !undo)?;
             println!("{}: {}", m.id, if undo { "no longer marked reviewed" } else { "marked reviewed" });
             Ok(ExitCode::SUCCESS)

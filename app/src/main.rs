@@ -41,17 +41,104 @@ struct Cli {
     quiet: bool,
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Default)]
 struct LibraryArg {
-    /// Library folder (default: $TACIT_LIBRARY, else the user data folder);
-    /// `tacit sessions` also takes the site store, s3://bucket/prefix.
+    /// Library folder (default: $TACIT_LIBRARY, else the user data folder),
+    /// or the site store, s3://bucket/prefix: its sessions are read with
+    /// ranged reads through a bounded local cache ($TACIT_CACHE_DIR,
+    /// $TACIT_CACHE_MB, default 2048).
+    #[arg(long, env = "TACIT_LIBRARY")]
+    library: Option<PathBuf>,
+    #[command(flatten)]
+    store: push::StoreArgs,
+}
+
+impl LibraryArg {
+    /// The library folder (a store URL as given).
+    fn path(&self) -> PathBuf {
+        self.library.clone().unwrap_or_else(default_library)
+    }
+
+    /// The store URL when `--library` names the site store.
+    fn store_url(&self) -> Option<String> {
+        self.library.as_ref().and_then(|p| p.to_str()).filter(|s| tacit_session::store::StoreUrl::is_store(s)).map(str::to_string)
+    }
+
+    /// The library: a folder, or the site store connected.
+    fn open(&self) -> Result<Lib> {
+        let Some(url) = self.store_url() else { return Ok(Lib::Folder(tacit_session::Library::at(self.path()))) };
+        let store = tacit_session::store::Store::connect(&tacit_session::store::StoreUrl::parse(&url)?, &self.store.options(None))?;
+        Ok(Lib::Store(tacit_session::store::StoreLibrary::new(store, &tacit_session::store::CacheOptions::default())?))
+    }
+
+    /// A library folder for what only a local library holds (models,
+    /// station profiles): the given folder, or for a store the default one.
+    fn local_path(&self) -> PathBuf {
+        if self.store_url().is_some() {
+            return std::env::var_os("TACIT_LOCAL_LIBRARY").map(PathBuf::from).unwrap_or_else(default_library);
+        }
+        self.path()
+    }
+
+    /// Refuses the site store for a command that works on a station's own folder.
+    fn require_folder(&self, command: &str) -> Result<PathBuf> {
+        if let Some(url) = self.store_url() {
+            anyhow::bail!("`tacit {command}` works on a station's own library folder, not on the site store ({url})");
+        }
+        Ok(self.path())
+    }
+}
+
+/// `--library` of a command that writes a station's own folder (`record`):
+/// a folder only, and no store options (`--profile` is the station's there).
+#[derive(clap::Args, Clone, Default)]
+struct FolderArg {
+    /// Library folder (default: $TACIT_LIBRARY, else the user data folder).
     #[arg(long, env = "TACIT_LIBRARY")]
     library: Option<PathBuf>,
 }
 
-impl LibraryArg {
+impl FolderArg {
     fn path(&self) -> PathBuf {
         self.library.clone().unwrap_or_else(default_library)
+    }
+}
+
+/// A library opened: a folder, or the site store (sessions checked out
+/// into the local cache on the way).
+enum Lib {
+    Folder(tacit_session::Library),
+    Store(tacit_session::store::StoreLibrary),
+}
+
+impl Lib {
+    /// The session folder of `session` (a folder, an id, or for the store an id or its start).
+    fn resolve(&self, session: &str) -> Result<PathBuf> {
+        Ok(match self {
+            Self::Folder(l) => l.resolve(session)?,
+            Self::Store(s) => s.open(session)?,
+        })
+    }
+
+    /// The session, opened.
+    fn open(&self, session: &str) -> Result<tacit_session::SessionDir> {
+        Ok(tacit_session::SessionDir::open(&self.resolve(session)?)?)
+    }
+
+    /// The sessions named (all when none is) that pass `filter`.
+    fn select(&self, sessions: &[String], filter: &tacit_session::SessionFilter) -> Result<Vec<PathBuf>> {
+        Ok(match self {
+            Self::Folder(l) => l.select(sessions, filter)?,
+            Self::Store(s) => s.select(sessions, filter)?,
+        })
+    }
+
+    /// Where it is, for messages.
+    fn name(&self) -> String {
+        match self {
+            Self::Folder(l) => l.root().display().to_string(),
+            Self::Store(s) => s.store().url().to_string(),
+        }
     }
 }
 
@@ -81,8 +168,6 @@ enum Command {
     Sessions {
         #[command(flatten)]
         library: LibraryArg,
-        #[command(flatten)]
-        store: push::StoreArgs,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -94,8 +179,6 @@ enum Command {
         session: String,
         #[command(flatten)]
         library: LibraryArg,
-        #[command(flatten)]
-        store: push::StoreArgs,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -231,7 +314,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let Some(command) = cli.command else {
         if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-            return gui::run(gui::AppArgs { library: None, open: None, lang: None, screenshot: None, settings: None, place: None });
+            return gui::run(gui::AppArgs {
+                library: None,
+                open: None,
+                lang: None,
+                screenshot: None,
+                settings: None,
+                place: None,
+                store: push::StoreArgs::default(),
+            });
         }
         use clap::CommandFactory;
         Cli::command().print_help()?;
@@ -259,10 +350,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(args) => record::run(args),
-        Command::Sessions { library, store, json } => sessions::list(&library.path(), &store, json),
-        Command::Inspect { session, library, store, json } => sessions::inspect(&library.path(), &session, &store, json),
-        Command::Recover { session, library, json } => sessions::recover(&library.path(), &session, json),
-        Command::Demo { library, duration } => demo::run(&library.path(), duration),
+        Command::Sessions { library, json } => sessions::list(&library, json),
+        Command::Inspect { session, library, json } => sessions::inspect(&library, &session, json),
+        Command::Recover { session, library, json } => sessions::recover(&library.require_folder("recover")?, &session, json),
+        Command::Demo { library, duration } => demo::run(&library.require_folder("demo")?, duration),
         Command::Model { which } => transcribe::model(which),
         Command::Transcribe(args) => transcribe::transcribe(args),
         Command::Label { which } => label::run(which),
@@ -270,14 +361,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Push(args) => push::run(args),
         Command::Validate { dataset, store, json } => export::validate(&dataset, &store, json),
         Command::App(args) => gui::run(args),
-        Command::Play { session, library, from, seconds, speed, device } => play(&library.path(), &session, from, seconds, speed, device),
+        Command::Play { session, library, from, seconds, speed, device } => play(&library.open()?, &session, from, seconds, speed, device),
         Command::Bench { which } => bench::run(which),
     }
 }
 
 /// `tacit play`: the session's microphone WAV from `from` seconds.
-fn play(root: &std::path::Path, session: &str, from: f64, seconds: Option<f64>, speed: f32, device: Option<String>) -> Result<ExitCode> {
-    let dir = tacit_session::Library::at(root).resolve(session)?;
+fn play(lib: &Lib, session: &str, from: f64, seconds: Option<f64>, speed: f32, device: Option<String>) -> Result<ExitCode> {
+    let dir = lib.resolve(session)?;
     let m = tacit_session::SessionDir::open(&dir).map(tacit_session::SessionDir::into_manifest)?;
     let Some(wav) =
         m.streams.iter().filter(|s| s.kind == tacit_schema::StreamKind::Audio).flat_map(|s| s.files.iter()).find(|f| f.ends_with(".wav"))
@@ -308,6 +399,12 @@ pub(crate) fn init_library(root: &std::path::Path, force: bool) -> Result<PathBu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
     #[test]
     fn demo_profile_is_valid() {
         let p = tacit_schema::StationProfile::from_toml(super::DEMO_PROFILE).unwrap();

@@ -40,8 +40,6 @@ pub struct PushArgs {
     /// The site store: s3://bucket/prefix.
     #[arg(long, env = "TACIT_STORE")]
     pub to: String,
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// Sessions to push (ids or folders; default: every finished session).
     #[arg(long = "session", num_args = 1..)]
     pub sessions: Vec<String>,
@@ -70,7 +68,7 @@ pub struct PushArgs {
 
 pub fn run(args: PushArgs) -> Result<ExitCode> {
     let url = StoreUrl::parse(&args.to)?;
-    let lib = Library::at(args.library.path());
+    let lib = Library::at(args.library.require_folder("push")?);
     let filter = SessionFilter::parse(&args.filters).map_err(anyhow::Error::msg)?;
     let dirs = lib.select(&args.sessions, &filter)?;
     if dirs.is_empty() {
@@ -79,7 +77,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
     if !(5..=5 * 1024).contains(&args.part_mib) {
         bail!("--part-mib takes 5 to 5120 (S3 parts are 5 MiB to 5 GiB); got {}", args.part_mib);
     }
-    let store = Store::connect(&url, &args.store.options(Some(Duration::from_secs(args.retry_seconds))))?;
+    let store = Store::connect(&url, &args.library.store.options(Some(Duration::from_secs(args.retry_seconds))))?;
     let push_options = PushOptions {
         prune: args.prune,
         verify: if args.verify { Verify::ReadBack } else { Verify::Etag },

@@ -13,13 +13,13 @@ use tacit_capture::{RecordOptions, Recorder, RecorderStatus};
 use tacit_schema::{StationProfile, StreamKind};
 use tacit_session::Library;
 
-use crate::LibraryArg;
+use crate::FolderArg;
 
 /// Arguments of `tacit record`.
 #[derive(clap::Args)]
 pub struct RecordArgs {
     #[command(flatten)]
-    pub library: LibraryArg,
+    pub library: FolderArg,
     /// Station profile (TOML).
     #[arg(long)]
     pub profile: PathBuf,

@@ -11,11 +11,11 @@ use tacit_schema::SessionManifest;
 use tacit_session::store::{Store, StoreUrl};
 use tacit_session::{Library, SessionDir};
 
-pub fn list(root: &Path, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
-    if let Some(url) = root.to_str().filter(|r| StoreUrl::is_store(r)) {
-        return list_store(url, store, as_json);
+pub fn list(library: &crate::LibraryArg, as_json: bool) -> Result<ExitCode> {
+    if let Some(url) = library.store_url() {
+        return list_store(&url, &library.store, as_json);
     }
-    let lib = Library::at(root);
+    let lib = Library::at(library.path());
     let mut rows = Vec::new();
     for dir in lib.session_dirs()? {
         match SessionDir::open(&dir).map(SessionDir::into_manifest) {
@@ -94,19 +94,22 @@ fn print_rows<'m>(rows: impl Iterator<Item = &'m SessionManifest>) {
     }
 }
 
-pub fn inspect(root: &Path, session: &str, store: &crate::push::StoreArgs, as_json: bool) -> Result<ExitCode> {
+pub fn inspect(library: &crate::LibraryArg, session: &str, as_json: bool) -> Result<ExitCode> {
     let as_path = Path::new(session);
     if crate::export::is_delta(as_path) {
-        return inspect_delta(session, store, as_json);
+        return inspect_delta(session, &library.store, as_json);
     }
     if as_path.join("meta/info.json").is_file() || as_path.join("tacit.json").is_file() {
         return inspect_dataset(as_path, as_json);
     }
-    let dir = Library::at(root).resolve(session)?;
+    let dir = library.open()?.resolve(session)?;
     let m = SessionDir::open(&dir).map(SessionDir::into_manifest)?;
     if as_json {
         let mut value = serde_json::to_value(&m)?;
         value["path"] = json!(dir);
+        if let Some(store) = tacit_session::store::remote::store_of(&dir) {
+            value["store"] = json!(store);
+        }
         crate::out::json(&value)?;
     } else {
         print_manifest(&m, &dir);
@@ -147,7 +150,10 @@ pub fn recover(root: &Path, session: &str, as_json: bool) -> Result<ExitCode> {
 
 pub fn print_manifest(m: &SessionManifest, dir: &Path) {
     println!("session   {}", m.id);
-    println!("folder    {}", dir.display());
+    match tacit_session::store::remote::store_of(dir) {
+        Some(store) => println!("store     {store} (checked out in {})", dir.display()),
+        None => println!("folder    {}", dir.display()),
+    }
     println!(
         "status    {}{}{}",
         m.status.name(),

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tacit_session::Library;
 use tacit_transcribe::engine::DecodeParams;
 use tacit_transcribe::models;
 use tacit_transcribe::remote::RemoteParams;
@@ -196,8 +195,8 @@ pub fn model(cmd: ModelCommand) -> Result<ExitCode> {
 }
 
 pub fn transcribe(args: TranscribeArgs) -> Result<ExitCode> {
-    let lib = args.library.path();
-    let dir = Library::at(&lib).resolve(&args.session)?;
+    let lib = args.library.local_path();
+    let dir = args.library.open()?.resolve(&args.session)?;
     if let Some(l) = &args.language {
         if !(l == "auto" || (l.len() == 2 && l.chars().all(|c| c.is_ascii_lowercase()))) {
             bail!("--language must be a two-letter code such as ko or en, or auto (got {l:?})");

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,112 +22,8 @@ use tacit_session::builder::SessionBuilder;
 
 mod common;
 
+use common::s3::{json_push, push, venv, Kind, Server, BUCKET};
 use common::{ok, tacit, wait_for_port};
-
-const BUCKET: &str = "site-store";
-
-fn venv() -> PathBuf {
-    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-s3/bin");
-    assert!(v.join("python").is_file(), "{} is missing: run scripts/setup (it installs localbucket, moto and boto3)", v.display());
-    v
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
-    LocalBucket,
-    Moto,
-}
-
-/// A real S3 server this test started, on a free loopback port.
-struct Server {
-    kind: Kind,
-    port: u16,
-    data: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start(kind: Kind) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut s = Self { kind, port, data: tempfile::tempdir().unwrap(), child: None };
-        s.spawn();
-        s.tool(&["mb", BUCKET]);
-        s
-    }
-
-    fn spawn(&mut self) {
-        let bin = venv();
-        let mut c = match self.kind {
-            Kind::LocalBucket => {
-                let mut c = Command::new(bin.join("localbucket"));
-                c.arg(self.data.path()).args(["--host", "127.0.0.1", "--port", &self.port.to_string()]);
-                c
-            }
-            Kind::Moto => {
-                let mut c = Command::new(bin.join("moto_server"));
-                c.args(["-H", "127.0.0.1", "-p", &self.port.to_string()]);
-                c
-            }
-        };
-        let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        self.child = Some(child);
-        wait_for_port(self.port, &format!("{:?}", self.kind));
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
-        // SAFETY: a signal to the server process this test started.
-        unsafe { libc::kill(pid, sig) };
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// boto3 through scripts/s3_tool.py.
-    fn tool(&self, args: &[&str]) -> String {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3_tool.py");
-        let out = Command::new(venv().join("python")).arg(script).arg(self.endpoint()).args(args).output().unwrap();
-        assert!(out.status.success(), "s3_tool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// What the store holds under `prefix`: key → (size, sha256).
-    fn objects(&self, prefix: &str) -> BTreeMap<String, (u64, String)> {
-        let v: Value = serde_json::from_str(&self.tool(&["ls", BUCKET, prefix])).unwrap();
-        v.as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, o)| (k.clone(), (o["size"].as_u64().unwrap(), o["sha256"].as_str().unwrap().to_string())))
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `tacit push` into `server` under `prefix`, with test keys.
-fn push(server: &Server, lib: &Path, prefix: &str, args: &[&str]) -> Command {
-    let mut c = tacit();
-    c.arg("push").arg("--library").arg(lib).arg("--to").arg(format!("s3://{BUCKET}/{prefix}"));
-    c.arg("--endpoint").arg(server.endpoint()).args(args);
-    c.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env_remove("AWS_PROFILE").env_remove("AWS_ENDPOINT_URL");
-    c
-}
-
-fn json_push(out: Output) -> Value {
-    serde_json::from_str(&ok(out)).unwrap()
-}
 
 /// Pseudo-random PCM (compresses to nothing, like real sound).
 fn noise(samples: usize, seed: u64) -> Vec<i16> {

@@ -391,3 +391,36 @@ fn a_review_made_while_transcribing_is_kept() {
     assert_eq!((m["transcribed"].as_bool(), m["reviewed"].as_bool()), (Some(true), Some(true)), "{m}");
     assert_eq!(m["transcript"]["model"], "tiny.en");
 }
+
+#[test]
+fn a_session_in_the_site_store_is_transcribed_from_a_trainers_pc() {
+    use common::s3::{json_push, push, Kind, Server, BUCKET};
+    let tmp = tempfile::tempdir().unwrap();
+    let (lib, id, placed) = recorded_commentary(tmp.path(), None);
+    let server = Server::start(Kind::Moto);
+    let report = json_push(push(&server, &lib, "site", &["--json"]).output().unwrap());
+    assert_eq!(report["sessions"][0]["outcome"], "pushed", "{report}");
+    // The trainer's PC: the model in its own library, the session in the store.
+    let on_store = |args: &[&str]| {
+        let mut c = tacit();
+        c.args(args).args(["--library", &format!("s3://{BUCKET}/site"), "--endpoint", &server.endpoint()]);
+        c.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env_remove("AWS_PROFILE");
+        c.env("TACIT_CACHE_DIR", tmp.path().join("cache")).env("TACIT_LOCAL_LIBRARY", &lib);
+        c
+    };
+    let out: Value = serde_json::from_str(&ok(on_store(&["transcribe", &id, "--json"]).output().unwrap())).unwrap();
+    assert!(out["words"].as_u64().unwrap() > 20, "{out}");
+    // The store now holds the transcript and a manifest that says so.
+    let manifest: Value = serde_json::from_str(&server.tool(&["cat", BUCKET, &format!("site/sessions/{id}/session.json")])).unwrap();
+    assert_eq!(manifest["transcribed"], true);
+    assert_eq!(manifest["transcript"]["model"], "tiny.en");
+    let fetched = tmp.path().join("fetched.parquet");
+    let key = format!("site/sessions/{id}/transcript.parquet");
+    std::fs::write(&fetched, server.tool_bytes(&["cat", BUCKET, &key])).unwrap();
+    let segments = tacit_session::transcript::read(&fetched).unwrap();
+    let mic_t0 = manifest["streams"].as_array().unwrap().iter().find(|s| s["kind"] == "audio").unwrap()["first_t_ns"].as_i64().unwrap();
+    let (wer, off_s) = wer_and_keyhole_offset(&segments, &placed, mic_t0, "keyhole", "store session");
+    assert!(wer <= 0.2 && off_s.abs() <= 0.5, "WER {:.1} %, keyhole {off_s:.2} s off", wer * 100.0);
+    // Nothing was written into the station's own folder.
+    assert!(!lib.join("sessions").join(&id).join("transcript.parquet").exists());
+}

@@ -49,7 +49,7 @@ impl Session {
         let manifest = session.into_manifest();
         for stream in &manifest.streams {
             for f in &stream.files {
-                if !dir.join(f).is_file() {
+                if !tacit_session::file::exists(&dir.join(f)) {
                     return Err(DatasetError::session(
                         format!(
                             "{} stream {}: {f} is missing (the session is incomplete); restore the file, or leave the session out",

@@ -34,11 +34,10 @@
 //! # Ok(()) }
 //! ```
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::SessionError;
+use crate::{SessionError, SessionFile};
 
 /// A WAV file of a session, opened (header read).
 #[derive(Clone, Debug)]
@@ -48,7 +47,7 @@ pub struct Wav {
     frames: u32,
 }
 
-type Reader = hound::WavReader<BufReader<File>>;
+type Reader = hound::WavReader<BufReader<SessionFile>>;
 
 impl Wav {
     /// Opens `path` and reads its header.
@@ -182,7 +181,8 @@ impl Iterator for Pcm16Chunks {
 }
 
 fn reader(path: &Path) -> Result<Reader, SessionError> {
-    hound::WavReader::open(path).map_err(|e| match e {
+    let file = SessionFile::open(path)?;
+    hound::WavReader::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| match e {
         hound::Error::IoError(cause) => SessionError::io("read", path, cause),
         e => SessionError::invalid(format!("not a WAV tacit can read ({e}); `tacit recover` repairs a WAV cut short"), path),
     })
@@ -222,6 +222,6 @@ mod tests {
         let err = Wav::open(&dir.path().join("x.wav")).unwrap_err().to_string();
         assert!(err.contains("not a WAV") && err.contains("tacit recover"), "{err}");
         let err = Wav::open(&dir.path().join("missing.wav")).unwrap_err().to_string();
-        assert!(err.starts_with("cannot read") && err.contains("missing.wav"), "{err}");
+        assert!(err.starts_with("cannot open") && err.contains("missing.wav"), "{err}");
     }
 }

@@ -72,7 +72,20 @@ impl SessionDir {
     /// current `session.json` (what other processes changed meanwhile is
     /// kept), applies `change`, and replaces the file atomically. Refuses a
     /// session that is not finished. Returns what `change` returned.
-    pub fn update_manifest<T>(&mut self, change: impl FnOnce(&mut SessionManifest) -> T) -> Result<T, SessionError> {
+    ///
+    /// On a session checked out of the site store the change is made to the
+    /// store's `session.json`, written back only over the version read
+    /// (If-Match) and redone when another writer came first, so `change`
+    /// may run more than once.
+    pub fn update_manifest<T>(&mut self, mut change: impl FnMut(&mut SessionManifest) -> T) -> Result<T, SessionError> {
+        if let Some(checkout) = crate::store::remote::checkout_of(&self.path) {
+            let (manifest, out) = checkout.update_manifest(|m| {
+                let finished = not_finished(&self.path, m);
+                finished.map(|()| change(m))
+            })?;
+            self.manifest = manifest;
+            return out;
+        }
         let _lock = UpdateLock::manifest(&self.path)?;
         let mut manifest = read(&self.path)?;
         not_finished(&self.path, &manifest)?;
@@ -95,6 +108,12 @@ pub fn set_reviewed(dir: &Path, reviewed: bool) -> Result<SessionManifest, Sessi
 /// Replaces the manifest of a session as a whole, under the manifest lock:
 /// for the recorder and `recover`, which own a session while they write it.
 pub fn replace_manifest(dir: &Path, manifest: &SessionManifest) -> Result<(), SessionError> {
+    if let Some(store) = crate::store::remote::store_of(dir) {
+        return Err(SessionError::invalid(
+            format!("a session in the site store ({store}) is recorded and recovered on its station, not here"),
+            dir,
+        ));
+    }
     let _lock = UpdateLock::manifest(dir)?;
     write_atomic(&dir.join(MANIFEST), manifest.to_json().as_bytes())
 }

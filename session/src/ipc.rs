@@ -14,10 +14,11 @@
 //! flatbuffer metadata and the body. A message counts only when its metadata
 //! and body lie wholly in the file; the first must be the schema.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+use crate::file::SessionFile;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
@@ -70,7 +71,7 @@ pub struct Messages {
     pub error: Option<String>,
 }
 
-fn read_u32(f: &File, pos: u64, path: &Path) -> Result<u32, SessionError> {
+fn read_u32(f: &SessionFile, pos: u64, path: &Path) -> Result<u32, SessionError> {
     let mut word = [0u8; 4];
     f.read_exact_at(&mut word, pos).map_err(|e| SessionError::io("read", path, e))?;
     Ok(u32::from_le_bytes(word))
@@ -80,8 +81,8 @@ fn read_u32(f: &File, pos: u64, path: &Path) -> Result<u32, SessionError> {
 /// metadata (a few hundred bytes each), never a body. A torn or unreadable
 /// tail is not an error: the walk stops there and says why in `error`.
 pub fn messages(path: &Path) -> Result<Messages, SessionError> {
-    let f = File::open(path).map_err(|e| SessionError::io("open", path, e))?;
-    let file_len = f.metadata().map_err(|e| SessionError::io("read", path, e))?.len();
+    let f = SessionFile::open(path)?;
+    let file_len = f.len();
     let mut out = Messages { file_len, ..Messages::default() };
     let mut pos = 0u64;
     let mut meta = Vec::new();
@@ -203,7 +204,7 @@ pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanR
         report.error.get_or_insert_with(|| "no readable schema".into());
         return Ok(report);
     }
-    let file = File::open(path).map_err(|e| SessionError::io("open", path, e))?;
+    let file = SessionFile::open(path)?;
     let prefix = BufReader::with_capacity(1 << 20, file).take(walk.good_len);
     let mut reader = match StreamReader::try_new(prefix, None) {
         Ok(r) => r,
@@ -255,6 +256,7 @@ pub fn repair(path: &Path) -> Result<u64, SessionError> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileExt;
     use std::sync::Arc;
 
     use arrow_array::{Int64Array, StringArray};
@@ -271,7 +273,7 @@ mod tests {
 
     /// Writes `n` batches of 10 rows; `finish` writes the end marker.
     fn write(path: &Path, n: i64, finish: bool) -> u64 {
-        let f = File::create(path).unwrap();
+        let f = std::fs::File::create(path).unwrap();
         let mut w = StreamWriter::try_new(f, &tacit_schema::tables::events_schema()).unwrap();
         for i in 0..n {
             w.write(&batch(i * 10, 10)).unwrap();

@@ -158,11 +158,12 @@ pub fn commit(dir: &Path, changes: &[Change]) -> Result<Annotations, LabelError>
 pub fn add(dir: &Path, drafts: Vec<LabelSegment>) -> Result<Vec<String>, LabelError> {
     let mut ids = Vec::new();
     commit_with(dir, |_, first| {
+        ids.clear();
         Ok(drafts
-            .into_iter()
+            .iter()
             .enumerate()
-            .map(|(i, mut label)| {
-                label.id = label_id(first + i);
+            .map(|(i, label)| {
+                let label = LabelSegment { id: label_id(first + i), ..label.clone() };
                 ids.push(label.id.clone());
                 Change::Add { label }
             })
@@ -199,6 +200,8 @@ pub fn commit_drafts(
 ) -> Result<(Annotations, Vec<(String, String)>), LabelError> {
     let mut new: Vec<(String, String)> = Vec::new();
     let state = commit_with(dir, |_, first| {
+        // Made again from scratch when a store commit is redone.
+        new.clear();
         let mut next = first;
         let mut out = Vec::with_capacity(changes.len());
         for c in changes {
@@ -236,8 +239,16 @@ pub fn commit_drafts(
 }
 
 /// [`commit`] with the changes made under the lock from the current state
-/// and the next free label number.
-fn commit_with(dir: &Path, make: impl FnOnce(&Annotations, usize) -> Result<Vec<Change>, LabelError>) -> Result<Annotations, LabelError> {
+/// and the next free label number. On a session checked out of the site
+/// store, the commit goes to the store ([`crate::store::annotations`]),
+/// where `make` may run again when another trainer committed first.
+fn commit_with(
+    dir: &Path,
+    mut make: impl FnMut(&Annotations, usize) -> Result<Vec<Change>, LabelError>,
+) -> Result<Annotations, LabelError> {
+    if let Some(checkout) = crate::store::remote::checkout_of(dir) {
+        return crate::store::annotations::commit(&checkout, &mut make);
+    }
     let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = load(dir)?;
     let changes = make(&state, next_number(dir, &state))?;
@@ -268,6 +279,9 @@ fn store_error(e: SessionError) -> LabelError {
 /// Rebuilds `annotations.json` from the log (after the state file was lost
 /// or damaged) and writes it.
 pub fn rebuild(dir: &Path) -> Result<Annotations, LabelError> {
+    if let Some(checkout) = crate::store::remote::checkout_of(dir) {
+        return crate::store::annotations::rebuild(&checkout);
+    }
     let _lock = UpdateLock::annotations(dir).map_err(store_error)?;
     let mut state = Annotations { format_version: ANNOTATIONS_VERSION, ..Annotations::default() };
     for (i, c) in read_log(dir)?.iter().enumerate() {

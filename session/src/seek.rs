@@ -17,14 +17,13 @@
 //! `capture` writes); a torn tail ends the index where the last whole
 //! message ends ([`ipc::messages`], the one message walk).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use arrow_schema::DataType;
 use tacit_schema::StreamInfo;
 
 use crate::error::SessionError;
+use crate::file::SessionFile;
 use crate::ipc::{self, Loc};
 
 /// One record batch of a stream file: its rows and the places of its buffers.
@@ -84,21 +83,21 @@ fn first_buffers(types: &[DataType]) -> Vec<usize> {
         .collect()
 }
 
-fn read_at(files: &[(PathBuf, File)], file: u32, pos: u64, len: u64) -> Result<Vec<u8>, SessionError> {
+fn read_at(files: &[(PathBuf, SessionFile)], file: u32, pos: u64, len: u64) -> Result<Vec<u8>, SessionError> {
     let (path, f) = &files[file as usize];
     let mut buf = vec![0u8; len as usize];
     f.read_exact_at(&mut buf, pos).map_err(|e| SessionError::io("read", path, e))?;
     Ok(buf)
 }
 
-fn open_files(dir: &Path, stream: &StreamInfo, ext: &str) -> Result<Vec<(PathBuf, File)>, SessionError> {
+fn open_files(dir: &Path, stream: &StreamInfo, ext: &str) -> Result<Vec<(PathBuf, SessionFile)>, SessionError> {
     stream
         .files
         .iter()
         .filter(|f| f.ends_with(ext))
         .map(|f| {
             let p = dir.join(f);
-            let file = File::open(&p).map_err(|e| SessionError::io("open", &p, e))?;
+            let file = SessionFile::open(&p)?;
             Ok((p, file))
         })
         .collect()
@@ -110,7 +109,7 @@ fn i64s(bytes: &[u8]) -> impl Iterator<Item = i64> + '_ {
 
 /// Every frame of a camera stream: its time and where its JPEG lies.
 pub struct FrameIndex {
-    files: Vec<(PathBuf, File)>,
+    files: Vec<(PathBuf, SessionFile)>,
     batches: Vec<BatchLoc>,
     /// Session time of each frame, in file order.
     t_ns: Vec<i64>,
@@ -199,7 +198,7 @@ impl FrameIndex {
 
 /// A sensor stream's batches: time span and buffer places, for sampling rows.
 pub struct SensorIndex {
-    files: Vec<(PathBuf, File)>,
+    files: Vec<(PathBuf, SessionFile)>,
     batches: Vec<BatchLoc>,
     /// (first, last) session time of each batch.
     spans: Vec<(i64, i64)>,
@@ -221,7 +220,7 @@ impl SensorIndex {
     pub fn open(dir: &Path, stream: &StreamInfo, channels: &[String]) -> Result<Self, SessionError> {
         let names: Vec<String> = channels.to_vec();
         let types: Vec<DataType> = tacit_schema::tables::sensor_schema(&names).fields().iter().map(|f| f.data_type().clone()).collect();
-        let files: Vec<(PathBuf, File)> =
+        let files: Vec<(PathBuf, SessionFile)> =
             open_files(dir, stream, ".arrows")?.into_iter().filter(|(p, _)| !p.to_string_lossy().ends_with(".rejects.arrows")).collect();
         let mut batches = Vec::new();
         for (i, (p, _)) in files.iter().enumerate() {
@@ -314,7 +313,7 @@ mod tests {
     use std::sync::Arc;
 
     fn write_stream(path: &Path, batches: &[RecordBatch]) {
-        let f = File::create(path).unwrap();
+        let f = std::fs::File::create(path).unwrap();
         let mut w = arrow_ipc::writer::StreamWriter::try_new(f, &batches[0].schema()).unwrap();
         for b in batches {
             w.write(b).unwrap();

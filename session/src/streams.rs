@@ -4,7 +4,6 @@
 //! rows by channel ([`SensorCursor`]); one record batch in memory at a time.
 //! Random access by time is [`crate::seek`].
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +17,7 @@ use crate::error::SessionError;
 pub struct Batches {
     files: Vec<PathBuf>,
     next_file: usize,
-    reader: Option<StreamReader<BufReader<File>>>,
+    reader: Option<StreamReader<BufReader<crate::SessionFile>>>,
 }
 
 impl Batches {
@@ -40,23 +39,26 @@ impl Batches {
             if let Some(r) = self.reader.as_mut() {
                 match r.next() {
                     Some(Ok(b)) => return Ok(Some(b)),
-                    Some(Err(e)) => {
-                        let path = self.files.get(self.next_file.saturating_sub(1)).cloned().unwrap_or_default();
-                        return Err(SessionError::invalid(
-                            format!("damaged Arrow stream ({e}); run `tacit recover` on the session"),
-                            &path,
-                        ));
-                    }
+                    Some(Err(e)) => return Err(arrow_error(e, &self.current_file(), "damaged Arrow stream")),
                     None => self.reader = None,
                 }
             }
             let Some(path) = self.files.get(self.next_file).cloned() else { return Ok(None) };
             self.next_file += 1;
-            let f = File::open(&path).map_err(|e| SessionError::io("open", &path, e))?;
+            let f = crate::SessionFile::open(&path)?;
             let r = StreamReader::try_new(BufReader::with_capacity(1 << 20, f), None)
-                .map_err(|e| SessionError::invalid(format!("not an Arrow stream ({e})"), &path))?;
+                .map_err(|e| arrow_error(e, &path, "not an Arrow stream"))?;
             self.reader = Some(r);
         }
+    }
+}
+
+/// A read that failed: the disk's or the store's own error as such, a
+/// damaged file as `what` with the way out.
+fn arrow_error(e: arrow_schema::ArrowError, path: &Path, what: &str) -> SessionError {
+    match e {
+        arrow_schema::ArrowError::IoError(_, cause) => SessionError::io("read", path, cause),
+        e => SessionError::invalid(format!("{what} ({e}); run `tacit recover` on the session"), path),
     }
 }
 

@@ -160,6 +160,12 @@ pub fn write(path: &Path, segments: &[Segment], metadata: &[(String, String)]) -
     let file = encode(file, segments, metadata).map_err(|e| SessionError::invalid(e, &tmp))?;
     file.sync_all().map_err(|e| SessionError::io("sync", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| SessionError::io("replace", path, e))?;
+    // A session checked out of the site store: the store's copy too.
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        if let Some(checkout) = crate::store::remote::checkout_of(dir) {
+            checkout.upload(name)?;
+        }
+    }
     Ok(())
 }
 

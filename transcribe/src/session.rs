@@ -594,7 +594,7 @@ pub fn transcribe_session(dir: &Path, opts: &TranscribeOptions, progress: &dyn P
     };
     session.update_manifest(|m| {
         m.transcribed = true;
-        m.transcript = Some(info);
+        m.transcript = Some(info.clone());
     })?;
     Ok(TranscribeSummary {
         path: out,

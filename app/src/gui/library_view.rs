@@ -30,11 +30,17 @@ pub struct LibraryView {
 }
 
 fn scan(root: &Path) -> Result<Vec<Row>, String> {
-    let lib = tacit_session::Library::at(root);
-    let dirs = match lib.session_dirs() {
-        Ok(d) => d,
-        Err(_) if !lib.sessions_dir().exists() => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+    let dirs = if let Some(url) = super::store_library::url_of(root) {
+        // Every session of the store, checked out (its small files only).
+        let lib = super::store_library::library(url)?;
+        lib.select(&[], &tacit_session::SessionFilter::default()).map_err(|e| e.to_string())?
+    } else {
+        let lib = tacit_session::Library::at(root);
+        match lib.session_dirs() {
+            Ok(d) => d,
+            Err(_) if !lib.sessions_dir().exists() => return Ok(Vec::new()),
+            Err(e) => return Err(e.to_string()),
+        }
     };
     let mut rows = Vec::new();
     for dir in dirs {

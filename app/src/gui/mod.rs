@@ -16,6 +16,7 @@ mod library_view;
 mod record_view;
 pub(crate) mod review;
 mod settings;
+mod store_library;
 #[cfg(test)]
 mod tests;
 
@@ -379,6 +380,9 @@ pub struct AppArgs {
     /// Place to open: library, record, review or export.
     #[arg(long, value_parser = ["library", "record", "review", "export"])]
     pub place: Option<String>,
+    /// How to reach the site store when the library is one (s3://bucket/prefix).
+    #[command(flatten)]
+    pub store: crate::push::StoreArgs,
 }
 
 /// `tacit app`: opens the window.
@@ -397,9 +401,11 @@ pub fn run(args: AppArgs) -> anyhow::Result<std::process::ExitCode> {
         "export" => Place::Export,
         _ => Place::Library,
     });
-    let open = match &args.open {
-        Some(s) => Some(tacit_session::Library::at(&settings.library).resolve(s)?),
-        None => None,
+    store_library::set_options(args.store.options(None));
+    let open = match (&args.open, store_library::url_of(&settings.library)) {
+        (Some(s), Some(url)) => Some(store_library::library(url).map_err(anyhow::Error::msg)?.open(s)?),
+        (Some(s), None) => Some(tacit_session::Library::at(&settings.library).resolve(s)?),
+        (None, _) => None,
     };
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Glow,

@@ -471,3 +471,54 @@ fn a_station_with_a_store_pushes_each_session_after_it_stops() {
     // The screen says where the session went.
     h.get_by_label_contains("Site store: ");
 }
+
+#[test]
+fn a_trainer_reviews_and_labels_a_session_in_the_site_store() {
+    use tacit_session::store::{push, PushOptions, Store, StoreOptions, StoreUrl};
+    let store = LocalBucket::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A station's session with a camera, a sensor and a microphone, pushed.
+    let station = tmp.path().join("station");
+    tacit_session::builder::SessionBuilder::new("s-0001").seconds(3.0).label("step", "root pass", 0.0, 1.0).write(&station).unwrap();
+    // localbucket takes any key; the other store test sets the same ones.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "app");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "app-secret");
+    std::env::set_var("TACIT_CACHE_DIR", tmp.path().join("cache"));
+    let options = StoreOptions { endpoint: Some(format!("http://127.0.0.1:{}", store.port)), ..StoreOptions::default() };
+    let client = Store::connect(&StoreUrl::parse("s3://site-store/site").unwrap(), &options).unwrap();
+    let report = push(&client, &[station.join("sessions/s-0001")], &PushOptions::default(), &tacit_schema::progress::NoProgress);
+    assert_eq!(report.sessions[0].outcome, "pushed", "{:?}", report.sessions[0]);
+    super::store_library::set_options(options);
+    // The trainer's PC: the store is the library.
+    let settings = Settings { library: "s3://site-store/site".into(), lang: Lang::En, ..Settings::default() };
+    let mut h = harness(settings, &tmp.path().join("app.json"));
+    wait_for(&mut h, "the store's sessions", |a| a.library.rows().len() == 1);
+    h.run_steps(3);
+    h.get_by_label("Open").click();
+    wait_for(&mut h, "the session to load in Review", |a| a.review_loaded() && a.review.frame_shown());
+    // A step label with keys, saved to the store.
+    h.key_press(egui::Key::I);
+    h.step();
+    for _ in 0..5 {
+        h.key_press(egui::Key::ArrowRight);
+        h.step();
+    }
+    h.key_press(egui::Key::O);
+    h.step();
+    h.key_press(egui::Key::Num1);
+    h.step();
+    wait_for(&mut h, "the label to be saved", |a| a.review.pending() == 0);
+    let out = store.tool(&["cat", "site-store", "site/sessions/s-0001/annotations.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels = state["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 2, "the station's label and the trainer's: {state}");
+    let listed = String::from_utf8(store.tool(&["ls", "site-store", "site/sessions/s-0001/annotations.d/authors/"]).stdout).unwrap();
+    assert!(listed.contains("/00000001.jsonl"), "the trainer's log entry: {listed}");
+    // Mark reviewed: the store's manifest says so.
+    h.get_by_label("Mark reviewed").click();
+    wait_for(&mut h, "the review flag", |_| {
+        let out = store.tool(&["cat", "site-store", "site/sessions/s-0001/session.json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|m| m["reviewed"] == true)
+    });
+}

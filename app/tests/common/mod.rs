@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod s3;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

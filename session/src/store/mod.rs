@@ -10,12 +10,19 @@
 //!   and every failure turned into one clear line ([`StoreError`]);
 //! - [`push`]: a library's sessions into the store, resumable, verified,
 //!   idempotent, the manifest last; `prune` frees the station's disk only
-//!   for sessions verified in the store.
+//!   for sessions verified in the store;
+//! - [`StoreLibrary`] ([`remote`]): the store as a library — sessions
+//!   checked out into the local cache, stream files read with ranged reads
+//!   through the bounded [`cache`], labels by several trainers at once
+//!   (`annotations`).
 
+pub(crate) mod annotations;
+pub mod cache;
 mod credentials;
 mod digest;
 mod list;
 pub mod push;
+pub mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +33,11 @@ use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use crate::SessionError;
 
+pub use cache::CacheOptions;
 pub use digest::hex;
 pub use list::StoreListing;
 pub use push::{push, PushOptions, PushReport, SessionPush, Verify};
+pub use remote::StoreLibrary;
 
 /// `s3://bucket/prefix`: where a site's sessions live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,9 +248,21 @@ impl Store {
         self.runtime.handle().clone()
     }
 
-    /// Runs `f` on the store's I/O threads and waits for it.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
+    /// Runs `f` on the store's I/O threads and waits for it. Called from
+    /// inside another runtime (a reader of a store session fed by the
+    /// Delta writer's tasks), it waits on a thread of its own, since a
+    /// runtime cannot block inside another.
+    pub fn block_on<F: std::future::Future + Send>(&self, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.runtime.block_on(f);
+        }
+        std::thread::scope(|s| match s.spawn(|| self.runtime.block_on(f)).join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
     }
 
     /// One line for a failed request: unreachable, refused, no bucket, or the store's own words.
