@@ -5,6 +5,7 @@ folder the plain way (the baseline of scripts/bench-push).
     s3_tool.py ENDPOINT mb BUCKET
     s3_tool.py ENDPOINT ls BUCKET PREFIX        -> JSON {key: {size, sha256}}
     s3_tool.py ENDPOINT cat BUCKET KEY          -> the object's bytes
+    s3_tool.py ENDPOINT rm BUCKET KEY
     s3_tool.py ENDPOINT upload DIR BUCKET PREFIX -> seconds
     s3_tool.py ENDPOINT iam-key USER BUCKET      -> "KEY_ID SECRET" (moto with IAM
         auth on: a user allowed everything, its key, and the bucket)
@@ -44,6 +45,9 @@ def main():
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 out[obj["Key"]] = {"size": obj["Size"], "sha256": hashlib.sha256(body).hexdigest()}
         json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    elif verb == "rm":
+        bucket, key = args
+        s3.delete_object(Bucket=bucket, Key=key)
     elif verb == "cat":
         bucket, key = args
         sys.stdout.buffer.write(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -74,14 +74,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Review from the site store against the local disk: open and seek
+    /// times and the bytes fetched (run through scripts/bench-store).
+    ReviewStore(crate::bench_review_store::Options),
     /// One Review measurement (run by `bench review` in its own process).
     #[command(hide = true)]
     ReviewProbe {
-        /// The session folder.
-        session: PathBuf,
+        /// The session folder, or an id in --library.
+        session: String,
         /// Random seeks.
         #[arg(long, default_value_t = 200)]
         seeks: usize,
+        #[command(flatten)]
+        library: crate::LibraryArg,
     },
     /// Recorder load test.
     Record {
@@ -202,7 +207,12 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             return crate::bench_export::run(&b, json);
         }
         BenchCommand::Review { minutes, dir, seeks, keep, json } => return crate::bench_review::run(&minutes, dir, seeks, keep, json),
-        BenchCommand::ReviewProbe { session, seeks } => return crate::bench_review::probe(&session, seeks),
+        BenchCommand::ReviewStore(o) => return crate::bench_review_store::run(&o),
+        BenchCommand::ReviewProbe { session, seeks, library } => {
+            let t0 = std::time::Instant::now();
+            let dir = if library.store_url().is_some() { library.open()?.resolve(&session)? } else { PathBuf::from(&session) };
+            return crate::bench_review::probe(&dir, seeks, t0.elapsed().as_secs_f64() * 1e3);
+        }
         BenchCommand::Record { seconds, dir, dd_mb, keep, noise, jpeg_quality, json } => {
             (seconds, dir, dd_mb, keep, noise, jpeg_quality, json)
         }

@@ -16,10 +16,11 @@ use crate::review::open_session;
 
 /// Opens `dir` as Review does, then seeks `seeks` times to pseudo-random
 /// times and reads + decodes the frame on screen there; prints JSON.
-pub fn probe(dir: &Path, seeks: usize) -> Result<ExitCode> {
+/// `checkout_ms`: the time a store session took to check out before (part of its opening).
+pub fn probe(dir: &Path, seeks: usize, checkout_ms: f64) -> Result<ExitCode> {
     let t0 = Instant::now();
     let loaded = open_session(dir).map_err(anyhow::Error::msg)?;
-    let open_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let open_ms = t0.elapsed().as_secs_f64() * 1e3 + checkout_ms;
     let after_open_kb = crate::bench_export::vm_hwm_kb(std::process::id()).unwrap_or(0);
     let (_, index) = loaded.cams.first().context("the session has no camera")?;
     let duration = loaded_duration(index);
@@ -43,12 +44,14 @@ pub fn probe(dir: &Path, seeks: usize) -> Result<ExitCode> {
     let out = json!({
         "frames": index.len(),
         "open_ms": open_ms,
+        "checkout_ms": checkout_ms,
         "index_bytes": index.memory_bytes(),
         "rss_after_open_kib": after_open_kb,
         "peak_rss_kib": crate::bench_export::vm_hwm_kb(std::process::id()).unwrap_or(0),
         "seek_ms_median": pct(0.5),
         "seek_ms_p95": pct(0.95),
         "seek_ms_max": times.last().copied().unwrap_or(0.0),
+        "store_fetched_bytes": tacit_session::store::cache::fetched_bytes(),
     });
     println!("{out}");
     Ok(ExitCode::SUCCESS)

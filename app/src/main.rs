@@ -8,6 +8,7 @@ mod bench_delta;
 mod bench_export;
 mod bench_push;
 mod bench_review;
+mod bench_review_store;
 mod bench_transcribe;
 mod demo;
 mod export;

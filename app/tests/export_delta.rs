@@ -1,5 +1,5 @@
-//! `tacit export --format delta`: Delta Lake tables in a folder and on a real
-//! S3 server (localbucket) on loopback. Five readers (deltalake, Polars,
+//! `tacit export --format delta`: Delta Lake tables in a folder and on real
+//! S3 servers (localbucket and moto) on loopback. Five readers (deltalake, Polars,
 //! Daft, DuckDB, `datasets`) give the folder export's answer to one query;
 //! a re-run adds nothing; 20 exporters appending at once (and two racing on
 //! one session) leave every session's rows exactly once, with checkpoints;
@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +19,8 @@ use tacit_session::builder::SessionBuilder;
 
 mod common;
 
-use common::{ok, tacit, wait_for_port, walk};
+use common::s3::{Kind, Server};
+use common::{ok, tacit, walk};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -241,48 +241,17 @@ fn a_new_sensor_channel_widens_the_table() {
     assert_eq!(nulls.trim(), "[('new', False), ('old', True)]");
 }
 
-/// localbucket on a free loopback port, with a bucket.
-struct Server {
-    port: u16,
-    _data: tempfile::TempDir,
-    child: Child,
-}
-
-impl Server {
-    fn start() -> Self {
-        let bin = repo().join(".venv-s3/bin");
-        assert!(bin.join("localbucket").is_file(), "{} is missing: run scripts/setup", bin.display());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let data = tempfile::tempdir().unwrap();
-        let child = Command::new(bin.join("localbucket"))
-            .arg(data.path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, "localbucket");
-        let s = Self { port, _data: data, child };
-        let tool = repo().join("scripts/s3_tool.py");
-        ok(Command::new(bin.join("python")).arg(tool).arg(s.endpoint()).args(["mb", "site-store"]).output().unwrap());
-        s
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn delta_tables_on_the_site_store_with_concurrent_exporters() {
-    let server = Server::start();
+    // Two servers, so nothing rests on one server's quirks.
+    for kind in [Kind::LocalBucket, Kind::Moto] {
+        delta_on_the_store(kind);
+    }
+}
+
+#[allow(clippy::too_many_lines, reason = "one end-to-end scenario, checked step by step")]
+fn delta_on_the_store(kind: Kind) {
+    let server = Server::start(kind);
     let ids = ["r-0", "r-1", "r-2", "r-3", "r-4", "r-5"];
     let (tmp, lib) = library(&ids);
     let url = "s3://site-store/tables";
@@ -301,7 +270,7 @@ fn delta_tables_on_the_site_store_with_concurrent_exporters() {
     })
     .to_string();
     let eps = per_session("s3://site-store/tables", "episodes", Some(&storage));
-    assert_eq!(eps.len(), 6, "{eps:?}");
+    assert_eq!(eps.len(), 6, "{kind:?}: {eps:?}");
     assert!(eps.values().all(|&n| n == 1));
     let sensors = per_session("s3://site-store/tables", "sensors-arc", Some(&storage));
     assert!(sensors.len() == 6 && sensors.values().all(|&n| n == 200), "{sensors:?}");
@@ -329,5 +298,5 @@ fn delta_tables_on_the_site_store_with_concurrent_exporters() {
     let dead = with_keys(export(&lib, url, &["--endpoint", &ep])).output().unwrap();
     assert!(!dead.status.success());
     let err = String::from_utf8_lossy(&dead.stderr);
-    assert!(err.contains("cannot reach the store"), "{err}");
+    assert!(err.contains("cannot reach the store"), "{kind:?}: {err}");
 }

@@ -76,6 +76,9 @@ fn assert_in_store(server: &Server, prefix: &str, lib: &Path, id: &str) {
     let mut want = local_files(&lib.join("sessions").join(id));
     let index = held.get(&format!("{prefix}/sessions/{id}/store.json")).cloned().expect("store.json in the store");
     want.insert("store.json".into(), index);
+    // The station's review index, for trainers opening the session from the store.
+    let review = held.get(&format!("{prefix}/sessions/{id}/index/review.json.zst")).cloned().expect("the review index in the store");
+    want.insert("review.json.zst".into(), review);
     let got: BTreeMap<String, (u64, String)> = held.into_iter().map(|(k, v)| (k.rsplit('/').next().unwrap().to_string(), v)).collect();
     assert_eq!(got, want, "{:?} holds something else than session {id}", server.kind);
 }

@@ -2,8 +2,10 @@
 //! loopback (localbucket and moto): two trainers labeling one session from
 //! two "PCs" (two processes, two caches) at once keep both label sets; a
 //! store session exports to the same tables as the local one while the
-//! block cache stays under its limit; a full disk under the cache fails in
-//! one clear line and the store is untouched.
+//! block cache stays under its limit; Review opens a store session reading
+//! a few percent of it (the review index), and one without an index too; a
+//! full disk under the cache fails in one clear line and the store is
+//! untouched.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -181,4 +183,33 @@ fn a_full_disk_under_the_cache_fails_in_one_clear_line_and_the_store_is_untouche
     ok(on_store(&server, &tmp.path().join("roomy"), &["export", "--format", "tacit", "--out", out_dir.to_str().unwrap()])
         .output()
         .unwrap());
+}
+
+/// `tacit bench review-probe` (Review's open and seeks) on the store session: its JSON.
+fn review_probe(server: &Server, cache: &Path) -> Value {
+    let out = on_store(server, cache, &["bench", "review-probe", "s-0001", "--seeks", "5"]).output().unwrap();
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[test]
+fn review_opens_a_store_session_from_its_index_without_reading_its_streams() {
+    let server = Server::start(Kind::LocalBucket);
+    let (tmp, lib) = pushed_session(&server, 60.0);
+    let size: u64 = walk(&lib.join("sessions/s-0001")).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let with_index = review_probe(&server, &tmp.path().join("pc-1"));
+    let fetched = with_index["store_fetched_bytes"].as_u64().unwrap();
+    assert!(with_index["frames"].as_u64().unwrap() > 0);
+    // The index (58 kB here) and the small files, never the WAV or the sensor
+    // stream; this camera's frames are tiny, so their 1 MB file comes as one
+    // block (a 720p frame is a ranged read of its own bytes).
+    assert!(fetched * 4 < size, "opening and 5 seeks fetched {fetched} of the session's {size} bytes");
+    // A session pushed without an index (an older tacit) opens too, by reading its streams.
+    server.tool(&["rm", BUCKET, "site/sessions/s-0001/index/review.json.zst"]);
+    let without = review_probe(&server, &tmp.path().join("pc-2"));
+    assert_eq!(without["frames"], with_index["frames"]);
+    assert!(without["store_fetched_bytes"].as_u64().unwrap() > fetched, "{without}");
+    // The next push puts the index back.
+    let again = json_push(push(&server, &lib, "site", &["--json"]).output().unwrap());
+    assert_eq!(again["sessions"][0]["outcome"], "up-to-date", "{again}");
+    assert!(server.objects("site/sessions/s-0001/index/").len() == 1, "the index is back");
 }

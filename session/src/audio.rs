@@ -39,6 +39,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{SessionError, SessionFile};
 
+/// Bins of the whole-session waveform Review draws.
+pub const OVERVIEW_BINS: usize = 2000;
+
 /// A WAV file of a session, opened (header read).
 #[derive(Clone, Debug)]
 pub struct Wav {

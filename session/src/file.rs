@@ -22,6 +22,9 @@ pub fn exists(path: &Path) -> bool {
     crate::store::remote::object_for(path).is_some() || path.is_file()
 }
 
+/// Reads from the store this long or longer fetch just their bytes.
+pub const EXACT_READ: usize = 16 << 10;
+
 /// A session file, readable at any offset and as a stream.
 #[derive(Debug)]
 pub struct SessionFile {
@@ -71,9 +74,22 @@ impl SessionFile {
     }
 
     /// Fills `buf` from offset `pos`; an end of file first is an error.
+    ///
+    /// From the store, a read of [`EXACT_READ`] or more (a JPEG frame, a run
+    /// of sensor rows) is one ranged GET of just those bytes unless its block
+    /// is cached already; smaller reads (message headers) go through the
+    /// block cache, where their neighbours are.
     pub fn read_exact_at(&self, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {
         match &self.inner {
             Inner::Local(f) => f.read_exact_at(buf, pos),
+            Inner::Remote { object, .. } if buf.len() >= EXACT_READ && !object.has_block(pos / BLOCK_BYTES) => {
+                if pos + buf.len() as u64 > self.len {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file ends before the bytes asked for"));
+                }
+                let bytes = object.range(pos, buf.len())?;
+                buf.copy_from_slice(&bytes);
+                Ok(())
+            }
             Inner::Remote { .. } => {
                 while !buf.is_empty() {
                     let n = self.read_remote(buf, pos)?;

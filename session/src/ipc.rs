@@ -29,7 +29,7 @@ use crate::error::SessionError;
 pub const END_OF_STREAM: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
 
 /// Where some bytes lie in a file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Loc {
     /// Byte position in the file.
     pub pos: u64,
@@ -38,7 +38,7 @@ pub struct Loc {
 }
 
 /// One record-batch message: its place, rows and the places of its buffers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchMessage {
     /// Where the message starts (its continuation marker).
     pub start: u64,
@@ -52,10 +52,19 @@ pub struct BatchMessage {
     pub buffers: Vec<Loc>,
     /// Per field node: whether it has nulls.
     pub nulls: Vec<bool>,
+    /// The batch's `t_ns` (its first column) when the walk came from the
+    /// site store's review index: every row for a camera segment, the first
+    /// and last row otherwise; empty from a walk of the file itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub t_ns: Vec<i64>,
+    /// A camera batch's JPEG offsets (rows + 1) from the store's review
+    /// index, so a frame is one read of its bytes; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_offsets: Vec<i32>,
 }
 
 /// What the message walk of one file found.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Messages {
     /// The record batches whose message is whole, in file order.
     pub batches: Vec<BatchMessage>,
@@ -81,6 +90,10 @@ fn read_u32(f: &SessionFile, pos: u64, path: &Path) -> Result<u32, SessionError>
 /// metadata (a few hundred bytes each), never a body. A torn or unreadable
 /// tail is not an error: the walk stops there and says why in `error`.
 pub fn messages(path: &Path) -> Result<Messages, SessionError> {
+    // A stream file of a store session: the walk the station made at push.
+    if let Some(walk) = crate::store::remote::indexed_walk(path) {
+        return Ok(walk);
+    }
     let f = SessionFile::open(path)?;
     let file_len = f.len();
     let mut out = Messages { file_len, ..Messages::default() };
@@ -160,6 +173,8 @@ pub fn messages(path: &Path) -> Result<Messages, SessionError> {
                 compressed: rb.compression().is_some(),
                 buffers: bufs.iter().map(|b| place(b.offset(), b.length())).collect(),
                 nulls: nodes.iter().map(|n| n.null_count() > 0).collect(),
+                t_ns: Vec::new(),
+                data_offsets: Vec::new(),
             });
         }
         first = false;

@@ -35,6 +35,10 @@ struct BatchLoc {
     buffers: Vec<Loc>,
     /// Per column: whether it has nulls.
     nulls: Vec<bool>,
+    /// `t_ns` as the store's review index gave it (empty: read from the file).
+    t_ns: Vec<i64>,
+    /// A camera batch's JPEG offsets from the review index (empty: read them).
+    data_offsets: Vec<i32>,
 }
 
 /// How many buffers each column of a flat schema has in IPC.
@@ -64,7 +68,14 @@ fn scan_file(path: &Path, file_no: u32, types: &[DataType], out: &mut Vec<BatchL
                 path,
             ));
         }
-        out.push(BatchLoc { file: file_no, rows: batch.rows, buffers: batch.buffers, nulls: batch.nulls });
+        out.push(BatchLoc {
+            file: file_no,
+            rows: batch.rows,
+            buffers: batch.buffers,
+            nulls: batch.nulls,
+            t_ns: batch.t_ns,
+            data_offsets: batch.data_offsets,
+        });
     }
     Ok(())
 }
@@ -133,10 +144,14 @@ impl FrameIndex {
         let first = first_buffers(&types);
         let mut t_ns = Vec::new();
         let mut at = Vec::new();
-        for (b, loc) in batches.iter().enumerate() {
-            let values = loc.buffers[first[0] + 1];
-            let bytes = read_at(&files, loc.file, values.pos, u64::from(loc.rows) * 8)?;
-            t_ns.extend(i64s(&bytes));
+        for (b, loc) in batches.iter_mut().enumerate() {
+            if loc.t_ns.len() == loc.rows as usize {
+                t_ns.append(&mut loc.t_ns);
+            } else {
+                let values = loc.buffers[first[0] + 1];
+                let bytes = read_at(&files, loc.file, values.pos, u64::from(loc.rows) * 8)?;
+                t_ns.extend(i64s(&bytes));
+            }
             at.extend((0..loc.rows).map(|r| (b as u32, r)));
         }
         let dim = |key: &str| stream.details.get(key).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
@@ -185,9 +200,13 @@ impl FrameIndex {
         };
         let loc = &self.batches[b as usize];
         let (offsets, values) = (loc.buffers[self.data + 1], loc.buffers[self.data + 2]);
-        let o = read_at(&self.files, loc.file, offsets.pos + u64::from(r) * 4, 8)?;
-        let start = i32::from_le_bytes([o[0], o[1], o[2], o[3]]).max(0) as u64;
-        let end = i32::from_le_bytes([o[4], o[5], o[6], o[7]]).max(0) as u64;
+        let (start, end) = match (loc.data_offsets.get(r as usize), loc.data_offsets.get(r as usize + 1)) {
+            (Some(&a), Some(&b)) => (a.max(0) as u64, b.max(0) as u64),
+            _ => {
+                let o = read_at(&self.files, loc.file, offsets.pos + u64::from(r) * 4, 8)?;
+                (i32::from_le_bytes([o[0], o[1], o[2], o[3]]).max(0) as u64, i32::from_le_bytes([o[4], o[5], o[6], o[7]]).max(0) as u64)
+            }
+        };
         if end < start || end > values.len {
             let (path, _) = &self.files[loc.file as usize];
             return Err(SessionError::invalid(format!("frame {i} has offsets {start}..{end} outside its batch"), path));
@@ -206,12 +225,31 @@ pub struct SensorIndex {
 }
 
 /// Rows sampled from a sensor stream.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SensorSample {
     /// Session time of each row.
     pub t_ns: Vec<i64>,
-    /// Per channel, one value per row (NaN where the row had none).
+    /// Per channel, one value per row (NaN where the row had none; null in JSON).
+    #[serde(with = "nan_as_null")]
     pub values: Vec<Vec<f32>>,
+}
+
+/// Rows of the whole stream in Review's overview plot.
+pub const OVERVIEW_ROWS: usize = 4000;
+
+/// `f32` NaN written as JSON `null` and read back (JSON has no NaN).
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<f32>], s: S) -> Result<S::Ok, S::Error> {
+        let opt: Vec<Vec<Option<f32>>> = v.iter().map(|c| c.iter().map(|x| (!x.is_nan()).then_some(*x)).collect()).collect();
+        opt.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f32>>, D::Error> {
+        let opt = Vec::<Vec<Option<f32>>>::deserialize(d)?;
+        Ok(opt.into_iter().map(|c| c.into_iter().map(|x| x.unwrap_or(f32::NAN)).collect()).collect())
+    }
 }
 
 impl SensorIndex {
@@ -228,7 +266,12 @@ impl SensorIndex {
         }
         batches.retain(|b| b.rows > 0);
         let mut spans = Vec::with_capacity(batches.len());
-        for b in &batches {
+        for b in &mut batches {
+            if let (Some(&first), Some(&last)) = (b.t_ns.first(), b.t_ns.last()) {
+                spans.push((first, last));
+                b.t_ns = Vec::new();
+                continue;
+            }
             let t = b.buffers[1];
             let first = read_at(&files, b.file, t.pos, 8)?;
             let last = read_at(&files, b.file, t.pos + (u64::from(b.rows) - 1) * 8, 8)?;

@@ -14,9 +14,9 @@ use tacit_session::{labels, layout, SessionDir};
 use super::edit::Edits;
 
 /// Bins of the whole-session waveform.
-pub(crate) const WAVE_BINS: usize = 2000;
+pub(crate) const WAVE_BINS: usize = tacit_session::audio::OVERVIEW_BINS;
 /// Rows sampled for each sensor plot.
-pub(crate) const PLOT_ROWS: usize = 4000;
+pub(crate) const PLOT_ROWS: usize = tacit_session::seek::OVERVIEW_ROWS;
 
 /// A sensor stream and its plot data.
 pub(crate) struct SensorPlot {
@@ -67,7 +67,11 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
                     .map(|p| p.channels.iter().map(|c| c.name.clone()).collect())
                     .unwrap_or_default();
                 let index = Arc::new(SensorIndex::open(dir, s, &channels).map_err(|e| e.to_string())?);
-                let overview = index.sample(i64::MIN, i64::MAX, PLOT_ROWS).map_err(|e| e.to_string())?;
+                // A session in the site store: the overview the station drew at push.
+                let overview = match tacit_session::store::remote::overview(dir, &s.name) {
+                    Some(o) => o,
+                    None => index.sample(i64::MIN, i64::MAX, PLOT_ROWS).map_err(|e| e.to_string())?,
+                };
                 sensors.push(SensorPlot { name: s.name.clone(), index, overview, detail: None });
             }
             StreamKind::Audio if wave.is_empty() => {
@@ -97,5 +101,8 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
 /// Peak per bin over the whole file (`session::audio::Wav::peaks`: never
 /// read whole, so a one-hour session opens as fast as a minute).
 pub(crate) fn waveform(path: &Path) -> Result<Vec<f32>, String> {
+    if let Some(peaks) = tacit_session::store::remote::peaks(path) {
+        return Ok(peaks);
+    }
     Wav::open(path).and_then(|w| w.peaks(WAVE_BINS)).map_err(|e| e.to_string())
 }

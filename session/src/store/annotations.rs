@@ -138,6 +138,7 @@ pub(crate) fn read(ck: &Checkout) -> Result<Merged, LabelError> {
     {
         let mut known = ck.logs.lock().unwrap_or_else(|e| e.into_inner());
         for (loc, bytes) in fetched {
+            super::cache::count_fetched(bytes.len());
             let changes = decode_log(bytes.as_ref()).map_err(|e| bad(ck, &format!("the log entry {loc}"), e))?;
             known.insert(loc, changes);
         }

@@ -22,6 +22,18 @@ use object_store::ObjectStoreExt;
 
 use super::Store;
 
+/// Bytes this process downloaded from the store to read sessions (blocks,
+/// checkouts, review indexes), for benchmarks and reports.
+pub fn fetched_bytes() -> u64 {
+    FETCHED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn count_fetched(n: usize) {
+    FETCHED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Block size of ranged reads: big enough that a sequential read (export,
 /// transcription) is a few requests per second, small enough that a seek
 /// in Review fetches little.
@@ -71,6 +83,28 @@ impl RemoteObject {
     /// Block `index` of the object (the last one may be short).
     pub fn block(&self, index: u64) -> std::io::Result<Bytes> {
         self.cache.block(self, index)
+    }
+
+    /// True when block `index` is in the cache already.
+    pub fn has_block(&self, index: u64) -> bool {
+        self.cache.touch(&BlockCache::name(self, index))
+    }
+
+    /// `len` bytes from `pos`, read from the store (one ranged GET, not cached).
+    pub fn range(&self, pos: u64, len: usize) -> std::io::Result<Bytes> {
+        let s3 = self.store.s3().clone();
+        let bytes = self
+            .store
+            .block_on(async { s3.get_range(&self.path, pos..pos + len as u64).await })
+            .map_err(|e| std::io::Error::other(format!("{} (reading {})", self.store.error("a ranged read", e), self.url())))?;
+        count_fetched(bytes.len());
+        if bytes.len() != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} sent {} of {len} bytes", self.url(), bytes.len()),
+            ));
+        }
+        Ok(bytes)
     }
 }
 
@@ -159,6 +193,7 @@ impl BlockCache {
             .store
             .block_on(async { s3.get_range(&object.path, start..end).await })
             .map_err(|e| std::io::Error::other(format!("{} (reading {})", object.store.error("a ranged read", e), object.url())))?;
+        count_fetched(bytes.len());
         self.keep(&name, &file, &bytes)?;
         Ok(bytes)
     }

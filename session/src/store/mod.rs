@@ -23,6 +23,7 @@ mod digest;
 mod list;
 pub mod push;
 pub mod remote;
+pub mod review_index;
 
 use std::sync::Arc;
 use std::time::Duration;

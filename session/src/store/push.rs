@@ -216,6 +216,7 @@ impl Pusher<'_> {
             session: id.clone(),
             files: digests.iter().map(|(n, d)| (n.clone(), IndexEntry { size: d.size, sha256: d.sha256.clone() })).collect(),
         };
+        self.put_review_index(&id, index.as_ref(), &new_index)?;
         if index.as_ref() != Some(&new_index) {
             let bytes = serde_json::to_vec_pretty(&new_index)
                 .map_err(|e| StoreError::Other { what: "writing store.json".into(), cause: e.to_string() })?;
@@ -542,6 +543,31 @@ impl Pusher<'_> {
         if let Err(e) = write_atomic(&self.dir.join(layout::PUSH_STATE), &bytes) {
             self.progress.message(&format!("cannot keep the push's progress ({e}); a killed push would start its files again"));
         }
+    }
+
+    /// The review index (`review_index`), before the manifest: built and
+    /// sent when a stream file or the profile changed since the last push,
+    /// or when the store has none (a session pushed by an older tacit).
+    fn put_review_index(&self, id: &str, old: Option<&StoreIndex>, new: &StoreIndex) -> Result<(), StoreError> {
+        let streams = |i: &StoreIndex| -> Vec<(String, String)> {
+            i.files
+                .iter()
+                .filter(|(n, _)| n.ends_with(".arrows") || n.ends_with(".wav") || *n == layout::PROFILE)
+                .map(|(n, e)| (n.clone(), e.sha256.clone()))
+                .collect()
+        };
+        let object = self.store.url().path(&["sessions", id, "index", "review.json.zst"]);
+        let s3 = self.store.s3();
+        if old.is_some_and(|o| streams(o) == streams(new)) {
+            match self.store.block_on(async { s3.head(&object).await }) {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.store.error("looking for the review index", e)),
+            }
+        }
+        let index = super::review_index::ReviewIndex::build(self.dir)?;
+        let bytes = index.encode().map_err(|e| StoreError::Other { what: "encoding the review index".into(), cause: e })?;
+        self.put_small(&object, Bytes::from(bytes), None)
     }
 
     fn read_index(&self, id: &str) -> Result<Option<StoreIndex>, StoreError> {

@@ -53,6 +53,27 @@ pub(crate) fn checkout_of(dir: &Path) -> Option<Arc<Checkout>> {
     checkouts.iter().find(|c| c.dir == dir).cloned()
 }
 
+/// The walk of a checked-out session's stream file from the store's review
+/// index, when the session has one.
+pub(crate) fn indexed_walk(path: &Path) -> Option<crate::ipc::Messages> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    checkout_of(dir)?.review.as_ref()?.walks.get(name).cloned()
+}
+
+/// The overview plot of sensor `stream` of a checked-out session, from the
+/// store's review index (Review draws it without reading the stream).
+pub fn overview(dir: &Path, stream: &str) -> Option<crate::seek::SensorSample> {
+    checkout_of(dir)?.review.as_ref()?.overviews.get(stream).cloned()
+}
+
+/// The waveform of a checked-out session's WAV, from the store's review index.
+pub fn peaks(path: &Path) -> Option<Vec<f32>> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    checkout_of(dir)?.review.as_ref()?.peaks.get(name).cloned()
+}
+
 /// The store a checked-out session folder belongs to (`s3://…/sessions/<id>`), for messages.
 pub fn store_of(dir: &Path) -> Option<String> {
     checkout_of(dir).map(|c| c.url())
@@ -162,10 +183,14 @@ impl StoreLibrary {
             .map_err(|e| self.store.error("listing the session's files", e))?;
         let mut small = Vec::new();
         let mut lazy = HashMap::new();
+        let mut review = None;
         for o in objects {
             let Some(rel) = relative(&prefix, &o.location) else { continue };
+            if rel == super::review_index::OBJECT {
+                review = Some(o.location.clone());
+            }
             if rel.contains('/') {
-                continue; // annotations.d/…: read by the merge
+                continue; // annotations.d/…: read by the merge; index/…: below
             }
             if is_lazy(&rel) {
                 let etag = o.e_tag.clone().unwrap_or_else(|| format!("{}-{}", o.size, o.last_modified.timestamp_millis()));
@@ -205,10 +230,35 @@ impl StoreLibrary {
             }
         }
         for (name, bytes) in &fetched {
+            super::cache::count_fetched(bytes.len());
             write_atomic(&dir.join(name), bytes)?;
         }
-        let checkout =
-            Arc::new(Checkout { store: self.store.clone(), id: id.to_string(), dir: dir.clone(), lazy, logs: Mutex::new(HashMap::new()) });
+        let review = match review {
+            Some(object) => {
+                let bytes = self
+                    .store
+                    .block_on(async { s3.get(&object).await?.bytes().await })
+                    .map_err(|e| self.store.error("downloading the session's review index", e))?;
+                super::cache::count_fetched(bytes.len());
+                // A damaged index costs speed, not the session: Review reads the streams instead.
+                match super::review_index::ReviewIndex::decode(&bytes) {
+                    Ok(index) => Some(index),
+                    Err(why) => {
+                        eprintln!("warning: the review index of {id} in the store cannot be read ({why}); its streams are read instead");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let checkout = Arc::new(Checkout {
+            store: self.store.clone(),
+            id: id.to_string(),
+            dir: dir.clone(),
+            lazy,
+            review,
+            logs: Mutex::new(HashMap::new()),
+        });
         {
             let mut all = CHECKOUTS.write().unwrap_or_else(|e| e.into_inner());
             all.retain(|c| c.dir != dir);
@@ -233,6 +283,8 @@ pub(crate) struct Checkout {
     pub(crate) id: String,
     pub(crate) dir: PathBuf,
     lazy: HashMap<String, Arc<RemoteObject>>,
+    /// The station's review index, when the store has one.
+    review: Option<super::review_index::ReviewIndex>,
     /// Per-author log entries already fetched (immutable once written).
     pub(crate) logs: Mutex<HashMap<String, Vec<tacit_schema::labels::Change>>>,
 }
