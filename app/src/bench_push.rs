@@ -10,14 +10,21 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 /// What `tacit bench push` measures.
+/// The S3 server a store benchmark runs against (scripts/bench-store starts it).
 #[derive(clap::Args)]
-pub struct Options {
+pub struct Server {
     /// The server's endpoint, e.g. http://127.0.0.1:9000.
     #[arg(long)]
     pub endpoint: String,
     /// The bucket (must exist).
     #[arg(long, default_value = "bench")]
     pub bucket: String,
+}
+
+#[derive(clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub server: Server,
     /// Minutes of session.
     #[arg(long, default_value_t = 10.0)]
     pub minutes: f64,
@@ -56,8 +63,8 @@ pub fn run(o: &Options) -> Result<ExitCode> {
         let _ = std::fs::remove_file(dir.join(".push.json"));
         let push = || {
             let mut c = Command::new(&exe);
-            c.args(["push", "--json", "--library"]).arg(&lib).arg("--to").arg(format!("s3://{}/tacit-{r}", o.bucket));
-            c.arg("--endpoint").arg(&o.endpoint).stderr(Stdio::inherit());
+            c.args(["push", "--json", "--library"]).arg(&lib).arg("--to").arg(format!("s3://{}/tacit-{r}", o.server.bucket));
+            c.arg("--endpoint").arg(&o.server.endpoint).stderr(Stdio::inherit());
             c
         };
         let started = Instant::now();
@@ -70,10 +77,10 @@ pub fn run(o: &Options) -> Result<ExitCode> {
         let sent = report["sessions"][0]["bytes_sent"].as_u64().unwrap_or(0);
         let py = Command::new(&o.python)
             .arg(&script)
-            .arg(&o.endpoint)
+            .arg(&o.server.endpoint)
             .args(["upload"])
             .arg(&dir)
-            .arg(&o.bucket)
+            .arg(&o.server.bucket)
             .arg(format!("boto3-{r}"))
             .output()
             .with_context(|| format!("running {}", o.python.display()))?;

@@ -18,12 +18,8 @@ use serde_json::{json, Value};
 /// Options of `tacit bench review-store`.
 #[derive(clap::Args)]
 pub struct Options {
-    /// The server's endpoint, e.g. http://127.0.0.1:9000.
-    #[arg(long)]
-    pub endpoint: String,
-    /// The bucket (must exist).
-    #[arg(long, default_value = "bench")]
-    pub bucket: String,
+    #[command(flatten)]
+    pub server: crate::bench_push::Server,
     /// Minutes of session.
     #[arg(long, default_value_t = 10.0)]
     pub minutes: f64,
@@ -61,12 +57,12 @@ pub fn run(o: &Options) -> Result<ExitCode> {
     let dir = crate::bench_export::generate(&lib, id, seconds, 20, 1, None)?;
     let session_bytes = tacit_datasets::dir_size(&dir);
     let exe = std::env::current_exe()?;
-    let url = format!("s3://{}/review-{}", o.bucket, std::process::id());
+    let url = format!("s3://{}/review-{}", o.server.bucket, std::process::id());
     crate::out::say!("pushing it to {url}…");
     let pushed = Command::new(&exe)
         .args(["push", "--quiet", "--library"])
         .arg(&lib)
-        .args(["--to", &url, "--endpoint", &o.endpoint])
+        .args(["--to", &url, "--endpoint", &o.server.endpoint])
         .stderr(Stdio::inherit())
         .status()?;
     if !pushed.success() {
@@ -75,7 +71,7 @@ pub fn run(o: &Options) -> Result<ExitCode> {
     let seeks = o.seeks.to_string();
     let cache = root.join("cache");
     let dir_s = dir.to_string_lossy().into_owned();
-    let store_args = [id, "--seeks", &seeks, "--library", &url, "--endpoint", &o.endpoint];
+    let store_args = [id, "--seeks", &seeks, "--library", &url, "--endpoint", &o.server.endpoint];
     let mut rows = Vec::new();
     for (what, args, cache_dir) in [
         ("local disk", vec![dir_s.as_str(), "--seeks", &seeks], None),

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 mod common;
 
-use common::{ok, record, tacit};
+use common::{ok, record, tacit, Tmpfs};
 
 fn init(lib: &Path) -> PathBuf {
     ok(tacit().args(["init", "--library"]).arg(lib).output().unwrap());
@@ -182,23 +182,12 @@ fn a_killed_recording_is_recovered() {
     assert!(again.contains("nothing to recover"), "{again}");
 }
 
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_stops_cleanly_and_the_session_recovers() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let mount = tmp.path().join("small");
-    std::fs::create_dir(&mount).unwrap();
-    let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mount).status();
-    assert!(status.is_ok_and(|s| s.success()), "this test mounts a 1 MiB tmpfs and needs root (CI and the dev machines run as root)");
-    let _guard = Tmpfs(mount.clone());
+    let _guard = Tmpfs::mount(&mount);
     let lib = mount.join("lib");
     let profile = init(&lib);
     let started = Instant::now();

@@ -19,7 +19,7 @@ use tacit_session::builder::SessionBuilder;
 mod common;
 
 use common::s3::{json_push, push, Kind, Server, BUCKET};
-use common::{ok, tacit, walk};
+use common::{ok, tacit, walk, Tmpfs};
 
 /// `tacit ARGS --library s3://BUCKET/site --endpoint …`, with its own cache folder (one PC).
 fn on_store(server: &Server, cache: &Path, args: &[&str]) -> Command {
@@ -153,24 +153,13 @@ fn a_store_session_exports_the_same_tables_through_a_cache_smaller_than_it() {
     assert!(!out.status.success() && err.contains("station's own library folder"), "{err}");
 }
 
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_under_the_cache_fails_in_one_clear_line_and_the_store_is_untouched() {
     let server = Server::start(Kind::LocalBucket);
     let (tmp, _lib) = pushed_session(&server, 60.0);
     let before = server.objects("site/");
     let mount = tmp.path().join("small");
-    std::fs::create_dir(&mount).unwrap();
-    let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mount).status();
-    assert!(status.is_ok_and(|s| s.success()), "this test mounts a 1 MiB tmpfs and needs root (CI and the dev machines run as root)");
-    let _guard = Tmpfs(mount.clone());
+    let _guard = Tmpfs::mount(&mount);
     let out_dir = tmp.path().join("ds");
     let out = on_store(&server, &mount, &["export", "--format", "tacit", "--out", out_dir.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -306,6 +306,12 @@ pub enum ProfileError {
 }
 
 impl StationProfile {
+    /// The channel names of sensor `name`, in the profile's order (empty
+    /// for a sensor the profile does not declare).
+    pub fn sensor_channels(&self, name: &str) -> Vec<String> {
+        self.sensors.iter().find(|p| p.name == name).map(|p| p.channels.iter().map(|c| c.name.clone()).collect()).unwrap_or_default()
+    }
+
     /// Parses and validates a profile.
     pub fn from_toml(text: &str) -> Result<Self, ProfileError> {
         let profile: StationProfile = toml::from_str(text).map_err(|e| parse_error(text, &e))?;

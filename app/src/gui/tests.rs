@@ -50,6 +50,21 @@ fn start_demo_recording(lib: &Path, ms: u64) -> tacit_capture::Recorder {
     rec
 }
 
+/// A step label in Review with keys: I (mark in at the playhead), `frames`
+/// frames on, O (mark out), then `value` (the step's number key).
+fn label_with_keys(h: &mut Harness<'static, TacitApp>, frames: usize, value: egui::Key) {
+    h.key_press(egui::Key::I);
+    h.step();
+    for _ in 0..frames {
+        h.key_press(egui::Key::ArrowRight);
+        h.step();
+    }
+    for key in [egui::Key::O, value] {
+        h.key_press(key);
+        h.step();
+    }
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -166,16 +181,7 @@ fn record_review_label_edit_and_mark_reviewed() {
     assert!(t1 > t0, "playhead did not move: {t0} → {t1}");
 
     // A step label with keys: I at the playhead, step 10 frames, O, then 2 = "tack".
-    h.key_press(egui::Key::I);
-    h.step();
-    for _ in 0..10 {
-        h.key_press(egui::Key::ArrowRight);
-        h.step();
-    }
-    h.key_press(egui::Key::O);
-    h.step();
-    h.key_press(egui::Key::Num2);
-    h.step();
+    label_with_keys(&mut h, 10, egui::Key::Num2);
     wait_for(&mut h, "the label to be saved", |a| a.review.pending() == 0);
     let ann = json(&dir.join("annotations.json"));
     let labels = ann["labels"].as_array().unwrap();
@@ -497,16 +503,7 @@ fn a_trainer_reviews_and_labels_a_session_in_the_site_store() {
     h.get_by_label("Open").click();
     wait_for(&mut h, "the session to load in Review", |a| a.review_loaded() && a.review.frame_shown());
     // A step label with keys, saved to the store.
-    h.key_press(egui::Key::I);
-    h.step();
-    for _ in 0..5 {
-        h.key_press(egui::Key::ArrowRight);
-        h.step();
-    }
-    h.key_press(egui::Key::O);
-    h.step();
-    h.key_press(egui::Key::Num1);
-    h.step();
+    label_with_keys(&mut h, 5, egui::Key::Num1);
     wait_for(&mut h, "the label to be saved", |a| a.review.pending() == 0);
     let out = store.tool(&["cat", "site-store", "site/sessions/s-0001/annotations.json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

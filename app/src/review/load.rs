@@ -60,12 +60,7 @@ pub(crate) fn open_session(dir: &Path) -> Result<Loaded, String> {
             StreamKind::Camera => cams.push((s.name.clone(), Arc::new(FrameIndex::open(dir, s).map_err(|e| e.to_string())?))),
             StreamKind::Sensor => {
                 // The channels as recorded: the session's station profile.
-                let channels: Vec<String> = profile
-                    .sensors
-                    .iter()
-                    .find(|p| p.name == s.name)
-                    .map(|p| p.channels.iter().map(|c| c.name.clone()).collect())
-                    .unwrap_or_default();
+                let channels = profile.sensor_channels(&s.name);
                 let index = Arc::new(SensorIndex::open(dir, s, &channels).map_err(|e| e.to_string())?);
                 // A session in the site store: the overview the station drew at push.
                 let overview = match tacit_session::store::remote::overview(dir, &s.name) {

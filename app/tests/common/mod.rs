@@ -79,3 +79,21 @@ pub fn wait_for_port(port: u16, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A 1 MiB tmpfs mounted at `dir` (created) for a full-disk test; unmounted on drop.
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(dir).status();
+        assert!(status.is_ok_and(|s| s.success()), "this test mounts a 1 MiB tmpfs and needs root (CI and the dev machines run as root)");
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

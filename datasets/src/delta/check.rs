@@ -66,13 +66,16 @@ pub(crate) fn summarize(target: &Target) -> Result<DeltaSummary, DatasetError> {
     let dataset = read_marker(target)?
         .ok_or_else(|| DatasetError::Options(format!("{} has no {MARKER}: not a tacit Delta dataset", target.shown())))?;
     let mut tables = Vec::new();
+    let mut eps = Vec::new();
     for name in target.tables()? {
         let (t, exists) = target.block_on(target.table(&name))?;
         if exists {
             tables.push(table_summary(&name, &t)?);
+            if name == "episodes" {
+                eps = episode_rows(target, &t)?;
+            }
         }
     }
-    let eps = episodes(target)?;
     let mut splits = BTreeMap::new();
     for (_, split) in &eps {
         *splits.entry(split.clone()).or_default() += 1;
@@ -100,13 +103,23 @@ fn table_summary(name: &str, t: &DeltaTable) -> Result<TableSummary, DatasetErro
     Ok(s)
 }
 
-/// `(session_id, split)` of every row of `episodes`, in file order.
-fn episodes(target: &Target) -> Result<Vec<(String, String)>, DatasetError> {
+/// `(session_id, split)` of each row of `episodes`.
+type EpisodeRows = Vec<(String, String)>;
+
+/// The `episodes` table as loaded (`None` when there is none yet) and
+/// `(session_id, split)` of each of its rows, in file order.
+fn episodes_table(target: &Target) -> Result<(Option<DeltaTable>, EpisodeRows), DatasetError> {
     let (t, exists) = target.block_on(target.table("episodes"))?;
     if !exists {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     }
-    let cols = read_strings(target, &t, "episodes", &["session_id", "split"])?;
+    let rows = episode_rows(target, &t)?;
+    Ok((Some(t), rows))
+}
+
+/// `(session_id, split)` of every row of the loaded `episodes` table.
+fn episode_rows(target: &Target, t: &DeltaTable) -> Result<EpisodeRows, DatasetError> {
+    let cols = read_strings(target, t, "episodes", &["session_id", "split"])?;
     Ok(cols.into_iter().map(|mut v| (std::mem::take(&mut v[0]), std::mem::take(&mut v[1]))).collect())
 }
 
@@ -199,7 +212,7 @@ pub fn validate_delta(out: &str, store: &StoreOptions) -> Validation {
         defect(&mut v, "episodes", "no episodes table".into());
         return v;
     }
-    let eps = match episodes(&target) {
+    let (mut loaded, eps) = match episodes_table(&target) {
         Ok(e) => e,
         Err(e) => {
             defect(&mut v, "episodes", e.to_string());
@@ -214,14 +227,20 @@ pub fn validate_delta(out: &str, store: &StoreOptions) -> Validation {
         }
     }
     for name in &names {
-        check_table(&target, name, &listed, &mut v);
+        // episodes as loaded above: its log is read once.
+        let preloaded = if name == "episodes" { loaded.take() } else { None };
+        check_table(&target, name, preloaded, &listed, &mut v);
     }
     v
 }
 
-fn check_table(target: &Target, name: &str, listed: &BTreeSet<String>, v: &mut Validation) {
+fn check_table(target: &Target, name: &str, preloaded: Option<DeltaTable>, listed: &BTreeSet<String>, v: &mut Validation) {
     let mut defect = |file: String, message: String| v.defects.push(Defect { file, row: None, message });
-    let t = match target.block_on(target.table(name)) {
+    let loaded = match preloaded {
+        Some(t) => Ok((t, true)),
+        None => target.block_on(target.table(name)),
+    };
+    let t = match loaded {
         Ok((t, true)) => t,
         Ok((_, false)) => return defect(name.into(), "has a _delta_log but no readable version".into()),
         Err(e) => return defect(name.into(), e.to_string()),

@@ -59,12 +59,7 @@ impl ReviewIndex {
             }
             match stream.kind {
                 StreamKind::Sensor => {
-                    let channels: Vec<String> = profile
-                        .sensors
-                        .iter()
-                        .find(|p| p.name == stream.name)
-                        .map(|p| p.channels.iter().map(|c| c.name.clone()).collect())
-                        .unwrap_or_default();
+                    let channels = profile.sensor_channels(&stream.name);
                     let index = SensorIndex::open(dir, stream, &channels)?;
                     out.overviews.insert(stream.name.clone(), index.sample(i64::MIN, i64::MAX, OVERVIEW_ROWS)?);
                 }
