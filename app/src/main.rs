@@ -68,8 +68,7 @@ impl LibraryArg {
     /// The library: a folder, or the site store connected.
     fn open(&self) -> Result<Lib> {
         let Some(url) = self.store_url() else { return Ok(Lib::Folder(tacit_session::Library::at(self.path()))) };
-        let store = tacit_session::store::Store::connect(&tacit_session::store::StoreUrl::parse(&url)?, &self.store.options(None))?;
-        Ok(Lib::Store(tacit_session::store::StoreLibrary::new(store, &tacit_session::store::CacheOptions::default())?))
+        Ok(Lib::Store(tacit_session::store::StoreLibrary::connect(&url, &self.store.options(None))?))
     }
 
     /// A library folder for what only a local library holds (models,

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -28,7 +28,6 @@ pub const EXACT_READ: usize = 16 << 10;
 /// A session file, readable at any offset and as a stream.
 #[derive(Debug)]
 pub struct SessionFile {
-    path: PathBuf,
     inner: Inner,
     len: u64,
     pos: u64,
@@ -46,11 +45,11 @@ impl SessionFile {
     pub fn open(path: &Path) -> Result<Self, SessionError> {
         if let Some(object) = crate::store::remote::object_for(path) {
             let len = object.size();
-            return Ok(Self { path: path.to_path_buf(), inner: Inner::Remote { object, last: Mutex::new(None) }, len, pos: 0 });
+            return Ok(Self { inner: Inner::Remote { object, last: Mutex::new(None) }, len, pos: 0 });
         }
         let f = File::open(path).map_err(|e| SessionError::io("open", path, e))?;
         let len = f.metadata().map_err(|e| SessionError::io("read", path, e))?.len();
-        Ok(Self { path: path.to_path_buf(), inner: Inner::Local(f), len, pos: 0 })
+        Ok(Self { inner: Inner::Local(f), len, pos: 0 })
     }
 
     /// The file's length when it was opened.
@@ -61,16 +60,6 @@ impl SessionFile {
     /// True for an empty file.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// The path it was opened with.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// True when the bytes come from the site store.
-    pub fn is_remote(&self) -> bool {
-        matches!(self.inner, Inner::Remote { .. })
     }
 
     /// Fills `buf` from offset `pos`; an end of file first is an error.

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tacit_session::store::{CacheOptions, Store, StoreLibrary, StoreOptions, StoreUrl};
+use tacit_session::store::{StoreLibrary, StoreOptions, StoreUrl};
 
 /// How to reach a store (endpoint, region, profile), from `tacit app`'s flags.
 static OPTIONS: Mutex<Option<StoreOptions>> = Mutex::new(None);
@@ -32,8 +32,7 @@ pub(crate) fn library(url: &str) -> Result<Arc<StoreLibrary>, String> {
         return Ok(lib.clone());
     }
     let options = OPTIONS.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-    let store = Store::connect(&StoreUrl::parse(url).map_err(|e| e.to_string())?, &options).map_err(|e| e.to_string())?;
-    let lib = Arc::new(StoreLibrary::new(store, &CacheOptions::default()).map_err(|e| e.to_string())?);
+    let lib = Arc::new(StoreLibrary::connect(url, &options).map_err(|e| e.to_string())?);
     open.push((url.to_string(), lib.clone()));
     Ok(lib)
 }

@@ -412,9 +412,7 @@ async fn has_txn(table: &DeltaTable, name: &str, app: &str) -> Result<bool, Data
 /// Jittered exponential backoff: 50 ms doubling to 2 s, ±50 %.
 fn backoff(attempt: u32) -> Duration {
     let base = 50u64.saturating_mul(1 << attempt.min(6)).min(2000);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let jitter = u64::from(nanos ^ std::process::id()) % base.max(1);
-    Duration::from_millis(base / 2 + jitter)
+    Duration::from_millis(base / 2 + tacit_session::store::spread(base))
 }
 
 /// One table's writer for one session.

@@ -183,17 +183,11 @@ impl BlockCache {
                 _ => self.forget(&name),
             }
         }
-        let start = index * BLOCK_BYTES;
-        let end = (start + BLOCK_BYTES).min(object.size);
-        if start >= end {
+        let len = block_len(object.size, index);
+        if len == 0 {
             return Ok(Bytes::new());
         }
-        let s3 = object.store.s3().clone();
-        let bytes = object
-            .store
-            .block_on(async { s3.get_range(&object.path, start..end).await })
-            .map_err(|e| std::io::Error::other(format!("{} (reading {})", object.store.error("a ranged read", e), object.url())))?;
-        count_fetched(bytes.len());
+        let bytes = object.range(index * BLOCK_BYTES, len as usize)?;
         self.keep(&name, &file, &bytes)?;
         Ok(bytes)
     }

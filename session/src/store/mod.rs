@@ -332,6 +332,15 @@ fn builder(url: &StoreUrl, options: &StoreOptions) -> Result<(AmazonS3Builder, S
     Ok((b, shown))
 }
 
+/// A number below `n` that differs between processes and moments (the
+/// clock's nanoseconds and the process id): what spreads the retries of
+/// writers that met on one object (label commits here, Delta commits in
+/// `datasets`) so they do not meet again. Not for anything secret.
+pub fn spread(n: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    u64::from(nanos ^ std::process::id()) % n.max(1)
+}
+
 /// Every message of an error and its sources, joined.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();

@@ -38,13 +38,16 @@ use crate::{write_atomic, SessionError};
 /// Sessions checked out in this process: their local folder → the store.
 static CHECKOUTS: RwLock<Vec<Arc<Checkout>>> = RwLock::new(Vec::new());
 
+/// The checkout holding the file `path`, and the file's name in it.
+fn checkout_file(path: &Path) -> Option<(Arc<Checkout>, &str)> {
+    Some((checkout_of(path.parent()?)?, path.file_name()?.to_str()?))
+}
+
 /// The store object behind `path`, when `path` is a stream file of a
 /// checked-out session.
 pub(crate) fn object_for(path: &Path) -> Option<Arc<RemoteObject>> {
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    let checkouts = CHECKOUTS.read().unwrap_or_else(|e| e.into_inner());
-    checkouts.iter().find(|c| c.dir == dir).and_then(|c| c.lazy.get(name).cloned())
+    let (checkout, name) = checkout_file(path)?;
+    checkout.lazy.get(name).cloned()
 }
 
 /// The checkout whose folder is `dir`, if `dir` is one.
@@ -56,9 +59,8 @@ pub(crate) fn checkout_of(dir: &Path) -> Option<Arc<Checkout>> {
 /// The walk of a checked-out session's stream file from the store's review
 /// index, when the session has one.
 pub(crate) fn indexed_walk(path: &Path) -> Option<crate::ipc::Messages> {
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    checkout_of(dir)?.review.as_ref()?.walks.get(name).cloned()
+    let (checkout, name) = checkout_file(path)?;
+    checkout.review.as_ref()?.walks.get(name).cloned()
 }
 
 /// The overview plot of sensor `stream` of a checked-out session, from the
@@ -69,9 +71,8 @@ pub fn overview(dir: &Path, stream: &str) -> Option<crate::seek::SensorSample> {
 
 /// The waveform of a checked-out session's WAV, from the store's review index.
 pub fn peaks(path: &Path) -> Option<Vec<f32>> {
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    checkout_of(dir)?.review.as_ref()?.peaks.get(name).cloned()
+    let (checkout, name) = checkout_file(path)?;
+    checkout.review.as_ref()?.peaks.get(name).cloned()
 }
 
 /// The store a checked-out session folder belongs to (`s3://…/sessions/<id>`), for messages.
@@ -98,6 +99,12 @@ impl std::fmt::Debug for StoreLibrary {
 }
 
 impl StoreLibrary {
+    /// Connects to the store at `url` (`s3://bucket/prefix`) and opens it as
+    /// a library with the cache `$TACIT_CACHE_DIR`/`$TACIT_CACHE_MB` name.
+    pub fn connect(url: &str, options: &super::StoreOptions) -> Result<Self, StoreError> {
+        Self::new(Store::connect(&super::StoreUrl::parse(url)?, options)?, &CacheOptions::default())
+    }
+
     /// The store as a library, with its block cache.
     pub fn new(store: Store, cache: &CacheOptions) -> Result<Self, StoreError> {
         let blocks =
@@ -114,11 +121,6 @@ impl StoreLibrary {
         &self.store
     }
 
-    /// The block cache (its use, for reports and tests).
-    pub fn cache(&self) -> &BlockCache {
-        &self.cache
-    }
-
     /// The session folder for `session` (an id, or the start of exactly one
     /// id), checked out from the store.
     pub fn open(&self, session: &str) -> Result<PathBuf, StoreError> {
@@ -128,7 +130,11 @@ impl StoreLibrary {
 
     /// The id `session` names: an exact id, or the start of exactly one.
     fn resolve(&self, session: &str) -> Result<String, StoreError> {
-        let listing = self.store.sessions()?;
+        self.resolve_in(&self.store.sessions()?, session)
+    }
+
+    /// [`Self::resolve`] against a listing already read.
+    fn resolve_in(&self, listing: &super::StoreListing, session: &str) -> Result<String, StoreError> {
         let ids: Vec<&str> = listing.sessions.iter().map(|m| m.id.as_str()).collect();
         if ids.contains(&session) {
             return Ok(session.to_string());
@@ -160,7 +166,7 @@ impl StoreLibrary {
         } else {
             let mut out = Vec::new();
             for s in sessions {
-                let id = self.resolve(s)?;
+                let id = self.resolve_in(&listing, s)?;
                 if listing.sessions.iter().any(|m| m.id == id && filter.matches(m)) {
                     out.push(id);
                 }
@@ -357,6 +363,5 @@ impl Checkout {
 
 /// A short random pause before a retry, so two writers do not meet again.
 pub(crate) fn jitter() -> std::time::Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    std::time::Duration::from_millis(20 + u64::from(nanos ^ std::process::id()) % 180)
+    std::time::Duration::from_millis(20 + super::spread(180))
 }
