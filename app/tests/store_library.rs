@@ -105,6 +105,12 @@ fn two_trainers_labeling_one_session_in_the_store_at_once_keep_both_label_sets()
         ok(on_store(&server, &third, &["label", "review", "s-0001"]).output().unwrap());
         let manifest: Value = serde_json::from_str(&server.tool(&["cat", BUCKET, "site/sessions/s-0001/session.json"])).unwrap();
         assert_eq!(manifest["reviewed"], true, "{kind:?}");
+        // The start of one id names it; an id the store lacks says how to list them.
+        let by_prefix = ok(on_store(&server, &third, &["label", "list", "s-00", "--json"]).output().unwrap());
+        assert_eq!(serde_json::from_str::<Value>(&by_prefix).unwrap().as_array().unwrap().len(), 2 * EACH, "{kind:?}");
+        let missing = on_store(&server, &third, &["label", "list", "s-0404"]).output().unwrap();
+        let err = String::from_utf8_lossy(&missing.stderr);
+        assert!(!missing.status.success() && err.contains("no such session"), "{kind:?}: {err}");
         let shown = ok(on_store(&server, &third, &["inspect", "s-0001"]).output().unwrap());
         assert!(shown.contains("reviewed") && shown.contains(&format!("s3://{BUCKET}/site/sessions/s-0001")), "{kind:?}: {shown}");
     }

@@ -124,6 +124,11 @@ impl StoreLibrary {
     /// The session folder for `session` (an id, or the start of exactly one
     /// id), checked out from the store.
     pub fn open(&self, session: &str) -> Result<PathBuf, StoreError> {
+        // An exact id is one listing of its folder, not a read of every manifest.
+        let objects = self.list_session(session)?;
+        if has_manifest(&self.store.url().path(&["sessions", session]), &objects) {
+            return self.checkout_listed(session, objects);
+        }
         let id = self.resolve(session)?;
         self.checkout(&id)
     }
@@ -179,14 +184,31 @@ impl StoreLibrary {
     /// Checks session `id` out: lists its objects, downloads the small
     /// ones, merges the annotations, registers the folder.
     fn checkout(&self, id: &str) -> Result<PathBuf, StoreError> {
-        let dir = self.checkouts.join(id);
-        std::fs::create_dir_all(&dir).map_err(|e| SessionError::io("create the checkout folder", &dir, e))?;
+        let objects = self.list_session(id)?;
+        self.checkout_listed(id, objects)
+    }
+
+    /// Every object under `sessions/<id>/`.
+    fn list_session(&self, id: &str) -> Result<Vec<object_store::ObjectMeta>, StoreError> {
         let prefix = self.store.url().path(&["sessions", id]);
         let s3 = self.store.s3().clone();
-        let objects: Vec<object_store::ObjectMeta> = self
-            .store
+        self.store
             .block_on(async { s3.list(Some(&prefix)).try_collect().await })
-            .map_err(|e| self.store.error("listing the session's files", e))?;
+            .map_err(|e| self.store.error("listing the session's files", e))
+    }
+
+    /// [`Self::checkout`] of session `id` whose objects were just listed.
+    fn checkout_listed(&self, id: &str, objects: Vec<object_store::ObjectMeta>) -> Result<PathBuf, StoreError> {
+        let dir = self.checkouts.join(id);
+        let prefix = self.store.url().path(&["sessions", id]);
+        if !has_manifest(&prefix, &objects) {
+            return Err(StoreError::Other {
+                what: format!("opening session {id} in {}", self.store.url()),
+                cause: "it has no session.json (not in the store, or its push is still under way)".into(),
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| SessionError::io("create the checkout folder", &dir, e))?;
+        let s3 = self.store.s3().clone();
         let mut small = Vec::new();
         let mut lazy = HashMap::new();
         let mut review = None;
@@ -206,12 +228,6 @@ impl StoreLibrary {
             } else if rel != layout::ANNOTATIONS && rel != layout::ANNOTATIONS_LOG {
                 small.push((rel, o.location));
             }
-        }
-        if !small.iter().any(|(n, _)| n == layout::MANIFEST) {
-            return Err(StoreError::Other {
-                what: format!("opening session {id} in {}", self.store.url()),
-                cause: "it has no session.json (not in the store, or its push is still under way)".into(),
-            });
         }
         let fetched: Vec<(String, bytes::Bytes)> = self
             .store
@@ -274,6 +290,11 @@ impl StoreLibrary {
             .map_err(|e| StoreError::Other { what: format!("merging the annotations of {id}"), cause: e.to_string() })?;
         Ok(dir)
     }
+}
+
+/// True when `objects` (listed under `prefix`) hold the session's manifest.
+fn has_manifest(prefix: &ObjectPath, objects: &[object_store::ObjectMeta]) -> bool {
+    objects.iter().any(|o| relative(prefix, &o.location).as_deref() == Some(layout::MANIFEST))
 }
 
 /// `location` below `prefix`, as a relative path (`a/b`).
