@@ -33,35 +33,20 @@ impl FileDigest {
     pub fn of(path: &Path, part_size: u64) -> std::io::Result<Self> {
         let (size, mtime_ns) = stat(path)?;
         let mut file = std::fs::File::open(path)?;
-        let mut sha = Sha256::new();
-        let mut whole = Md5::new();
-        let mut parts = Vec::new();
+        let mut hasher = Hasher::new(size, part_size);
         let mut buf = vec![0u8; 1 << 20];
-        let mut part = Md5::new();
-        let mut in_part = 0u64;
         loop {
-            let want = buf.len().min(usize::try_from(part_size - in_part).unwrap_or(usize::MAX));
-            let n = file.read(&mut buf[..want])?;
+            let n = file.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            sha.update(&buf[..n]);
-            whole.update(&buf[..n]);
-            part.update(&buf[..n]);
-            in_part += n as u64;
-            if in_part == part_size {
-                parts.push(hex(&std::mem::take(&mut part).finalize()));
-                in_part = 0;
-            }
-        }
-        if in_part > 0 || parts.is_empty() {
-            parts.push(hex(&part.finalize()));
+            hasher.update(&buf[..n]);
         }
         // The file changed while it was read: the caller reads it again later.
         if stat(path)? != (size, mtime_ns) {
             return Err(std::io::Error::other("the file changed while it was read"));
         }
-        Ok(Self { size, mtime_ns, sha256: hex(&sha.finalize()), md5: hex(&whole.finalize()), part_size, part_md5s: parts })
+        Ok(hasher.finish(size, mtime_ns))
     }
 
     /// True when the file still has this size and modification time.
@@ -78,7 +63,7 @@ impl FileDigest {
     /// (single PUTs; some stores for multipart too) and, when uploaded in
     /// parts, the MD5 of the part MD5s with the part count (`…-N`).
     pub fn etags(&self) -> Vec<String> {
-        let mut tags = vec![self.md5.clone()];
+        let mut tags: Vec<String> = Some(self.md5.clone()).filter(|m| !m.is_empty()).into_iter().collect();
         if self.is_multipart() {
             let mut m = Md5::new();
             for p in &self.part_md5s {
@@ -87,6 +72,57 @@ impl FileDigest {
             tags.push(format!("{}-{}", hex(&m.finalize()), self.part_md5s.len()));
         }
         tags
+    }
+}
+
+/// A file's checksums computed from its bytes fed in order, in any
+/// chunks: what [`FileDigest::of`] reads, and what a first push sends
+/// while it hashes (each file read once).
+pub(crate) struct Hasher {
+    sha: Sha256,
+    /// The whole file's MD5: only for a file that goes up in one PUT (its
+    /// ETag). A multipart object's ETag is the MD5 of its part MD5s, so
+    /// the whole-file MD5 of a large file would be a third pass for nothing.
+    whole: Option<Md5>,
+    part: Md5,
+    in_part: u64,
+    part_size: u64,
+    parts: Vec<String>,
+}
+
+impl Hasher {
+    /// For a file of `size` bytes going up in parts of `part_size`.
+    pub fn new(size: u64, part_size: u64) -> Self {
+        let whole = (size <= part_size).then(Md5::new);
+        Self { sha: Sha256::new(), whole, part: Md5::new(), in_part: 0, part_size: part_size.max(1), parts: Vec::new() }
+    }
+
+    /// The next bytes of the file.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.sha.update(bytes);
+        if let Some(w) = &mut self.whole {
+            w.update(bytes);
+        }
+        while !bytes.is_empty() {
+            let room = usize::try_from(self.part_size - self.in_part).unwrap_or(usize::MAX);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.part.update(now);
+            self.in_part += now.len() as u64;
+            if self.in_part == self.part_size {
+                self.parts.push(hex(&std::mem::take(&mut self.part).finalize()));
+                self.in_part = 0;
+            }
+            bytes = rest;
+        }
+    }
+
+    /// The checksums of everything fed, for a file of this size and time.
+    pub fn finish(mut self, size: u64, mtime_ns: i128) -> FileDigest {
+        if self.in_part > 0 || self.parts.is_empty() {
+            self.parts.push(hex(&self.part.finalize()));
+        }
+        let md5 = self.whole.map(|w| hex(&w.finalize())).unwrap_or_default();
+        FileDigest { size, mtime_ns, sha256: hex(&self.sha.finalize()), md5, part_size: self.part_size, part_md5s: self.parts }
     }
 }
 
@@ -145,14 +181,22 @@ mod tests {
         std::fs::write(&f, vec![7u8; 10]).unwrap();
         let d = FileDigest::of(&f, 4).unwrap();
         assert_eq!(d.part_md5s.len(), 3);
-        assert_eq!(d.md5, hex(&Md5::digest([7u8; 10])));
+        // A multipart file's ETag is never its whole MD5: not computed.
+        assert_eq!(d.md5, "");
+        assert_eq!(FileDigest::of(&f, 16).unwrap().md5, hex(&Md5::digest([7u8; 10])));
         assert_eq!(d.part_md5s[2], hex(&Md5::digest([7u8; 2])));
         // The multipart ETag: MD5 of the binary part MD5s, then the count.
         let mut m = Md5::new();
         m.update(Md5::digest([7u8; 4]));
         m.update(Md5::digest([7u8; 4]));
         m.update(Md5::digest([7u8; 2]));
-        assert_eq!(d.etags()[1], format!("{}-3", hex(&m.finalize())));
+        assert_eq!(d.etags(), vec![format!("{}-3", hex(&m.finalize()))]);
+        // Fed in other chunks, the same checksums.
+        let mut h = Hasher::new(10, 4);
+        for chunk in [&[7u8; 3][..], &[7u8; 6][..], &[7u8; 1][..]] {
+            h.update(chunk);
+        }
+        assert_eq!(h.finish(d.size, d.mtime_ns), d);
         assert!(d.is_current(&f, 4));
         assert!(!d.is_current(&f, 8));
         let empty = dir.path().join("e");
