@@ -23,6 +23,9 @@ pub fn list(library: &crate::LibraryArg, as_json: bool) -> Result<ExitCode> {
             Err(e) => eprintln!("warning: skipping {}: {e}", dir.display()),
         }
     }
+    for dir in lib.folders_without_manifest() {
+        eprintln!("warning: skipping {}: it has no session.json (damaged, or not a tacit session)", dir.display());
+    }
     if as_json {
         let out: Vec<_> = rows
             .iter()

@@ -69,6 +69,13 @@ impl Library {
         if in_lib.join(MANIFEST).is_file() {
             return Ok(in_lib);
         }
+        // A session folder that lost its manifest: say so, not "no session".
+        if let Some(dir) = [&in_lib, &as_path].into_iter().find(|d| d.is_dir() && looks_like_session(d)) {
+            return Err(SessionError::invalid(
+                "has no session.json (a recording writes it first): the folder is damaged or not a tacit session",
+                dir,
+            ));
+        }
         Err(SessionError::NotFound { session: session.to_string(), library: self.root.clone() })
     }
 
@@ -88,6 +95,17 @@ impl Library {
         let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(MANIFEST).is_file()).collect();
         dirs.sort();
         Ok(dirs)
+    }
+
+    /// Folders in `sessions/` that hold a session's files but no
+    /// `session.json` (damaged: a recording writes it first), for the
+    /// listing to report instead of passing over them in silence.
+    pub fn folders_without_manifest(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.sessions_dir()) else { return Vec::new() };
+        let mut dirs: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.join(MANIFEST).is_file() && looks_like_session(p)).collect();
+        dirs.sort();
+        dirs
     }
 
     /// Every session, opened, oldest first; one that cannot be read comes
@@ -149,6 +167,13 @@ impl SessionFilter {
             _ => false,
         })
     }
+}
+
+/// A folder holding a session's files (its profile, or a stream) without
+/// being one any more.
+fn looks_like_session(dir: &Path) -> bool {
+    dir.join(crate::layout::PROFILE).is_file()
+        || fs::read_dir(dir).is_ok_and(|mut e| e.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".arrows"))))
 }
 
 #[cfg(test)]

@@ -18,13 +18,43 @@ pub struct Batches {
     files: Vec<PathBuf>,
     next_file: usize,
     reader: Option<StreamReader<BufReader<crate::SessionFile>>>,
+    /// With [`Batches::in_time_order`]: the last `t_ns` seen and the rows so far.
+    order: Option<(i64, u64)>,
 }
 
 impl Batches {
     /// Opens the stream's segments lazily.
     pub fn new(dir: &Path, stream: &StreamInfo) -> Self {
         let files = stream.files.iter().filter(|f| f.ends_with(".arrows") && !f.contains(".rejects.")).map(|f| dir.join(f)).collect();
-        Self { files, next_file: 0, reader: None }
+        Self { files, next_file: 0, reader: None, order: None }
+    }
+
+    /// Checks that `t_ns` never goes back, across batches and segments (the
+    /// recorder writes every camera and sensor stream in time order): a time
+    /// that does is a damaged file, reported with its row.
+    pub fn in_time_order(mut self) -> Self {
+        self.order = Some((i64::MIN, 0));
+        self
+    }
+
+    fn check_order(&mut self, b: &RecordBatch) -> Result<(), SessionError> {
+        let Some((mut last, mut rows)) = self.order else { return Ok(()) };
+        let Some(t) = b.column_by_name("t_ns").and_then(|c| c.as_any().downcast_ref::<Int64Array>()) else {
+            return Ok(());
+        };
+        for (i, &v) in t.values().iter().enumerate() {
+            if v < last {
+                let row = rows + i as u64;
+                return Err(SessionError::invalid(
+                    format!("row {row}: t_ns goes back from {last} to {v}, which a recording never writes: the file is damaged"),
+                    &self.current_file(),
+                ));
+            }
+            last = v;
+        }
+        rows += t.len() as u64;
+        self.order = Some((last, rows));
+        Ok(())
     }
 
     /// The segment read last (for errors).
@@ -38,7 +68,10 @@ impl Batches {
         loop {
             if let Some(r) = self.reader.as_mut() {
                 match r.next() {
-                    Some(Ok(b)) => return Ok(Some(b)),
+                    Some(Ok(b)) => {
+                        self.check_order(&b)?;
+                        return Ok(Some(b));
+                    }
                     Some(Err(e)) => return Err(arrow_error(e, &self.current_file(), "damaged Arrow stream")),
                     None => self.reader = None,
                 }
@@ -94,7 +127,7 @@ pub struct FrameCursor {
 impl FrameCursor {
     /// Opens the camera stream.
     pub fn new(dir: &Path, stream: &StreamInfo) -> Self {
-        Self { batches: Batches::new(dir, stream), batch: None, row: 0, name: stream.name.clone() }
+        Self { batches: Batches::new(dir, stream).in_time_order(), batch: None, row: 0, name: stream.name.clone() }
     }
 
     /// The next frame, or `None` at the end.
@@ -140,7 +173,7 @@ pub struct SensorCursor {
 impl SensorCursor {
     /// Opens the sensor stream for these channel columns.
     pub fn new(dir: &Path, stream: &StreamInfo, channels: Vec<String>) -> Self {
-        Self { batches: Batches::new(dir, stream), channels }
+        Self { batches: Batches::new(dir, stream).in_time_order(), channels }
     }
 
     /// The next batch as (times, per-channel columns); `None` at the end.

@@ -73,7 +73,7 @@ fn write_frames(s: &Session, ep: i64, sid: &str, cam: &str, t: &mut dyn TableSin
     let Some(info) = s.streams(StreamKind::Camera).find(|x| x.name == cam) else {
         return Err(DatasetError::session(format!("camera {cam} is in the profile but not in the session"), &s.dir));
     };
-    let mut src = Batches::new(&s.dir, info);
+    let mut src = Batches::new(&s.dir, info).in_time_order();
     while let Some(b) = src.next()? {
         let n = b.num_rows();
         let tn = column::<Int64Array>(&b, "t_ns", &s.dir)?;
@@ -109,7 +109,7 @@ fn write_sensor(s: &Session, ep: i64, sid: &str, sensor: &str, chans: &[String],
     let Some(info) = s.streams(StreamKind::Sensor).find(|x| x.name == sensor) else {
         return Err(DatasetError::session(format!("sensor {sensor} is in the profile but not in the session"), &s.dir));
     };
-    let mut src = Batches::new(&s.dir, info);
+    let mut src = Batches::new(&s.dir, info).in_time_order();
     while let Some(b) = src.next()? {
         let n = b.num_rows();
         let tn = column::<Int64Array>(&b, "t_ns", &s.dir)?;
