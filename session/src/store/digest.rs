@@ -33,7 +33,7 @@ impl FileDigest {
     pub fn of(path: &Path, part_size: u64) -> std::io::Result<Self> {
         let (size, mtime_ns) = stat(path)?;
         let mut file = std::fs::File::open(path)?;
-        let mut hasher = Hasher::new(size, part_size);
+        let mut hasher = Hasher::new(part_size);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = file.read(&mut buf)?;
@@ -80,10 +80,10 @@ impl FileDigest {
 /// while it hashes (each file read once).
 pub(crate) struct Hasher {
     sha: Sha256,
-    /// The whole file's MD5: only for a file that goes up in one PUT (its
-    /// ETag). A multipart object's ETag is the MD5 of its part MD5s, so
-    /// the whole-file MD5 of a large file would be a third pass for nothing.
-    whole: Option<Md5>,
+    /// The whole file's MD5: a single PUT's ETag, and the ETag some stores
+    /// (localbucket) give a multipart object too; without it a re-push
+    /// to such a store would read every large object back.
+    whole: Md5,
     part: Md5,
     in_part: u64,
     part_size: u64,
@@ -91,18 +91,15 @@ pub(crate) struct Hasher {
 }
 
 impl Hasher {
-    /// For a file of `size` bytes going up in parts of `part_size`.
-    pub fn new(size: u64, part_size: u64) -> Self {
-        let whole = (size <= part_size).then(Md5::new);
-        Self { sha: Sha256::new(), whole, part: Md5::new(), in_part: 0, part_size: part_size.max(1), parts: Vec::new() }
+    /// For a file going up in parts of `part_size`.
+    pub fn new(part_size: u64) -> Self {
+        Self { sha: Sha256::new(), whole: Md5::new(), part: Md5::new(), in_part: 0, part_size: part_size.max(1), parts: Vec::new() }
     }
 
     /// The next bytes of the file.
     pub fn update(&mut self, mut bytes: &[u8]) {
         self.sha.update(bytes);
-        if let Some(w) = &mut self.whole {
-            w.update(bytes);
-        }
+        self.whole.update(bytes);
         while !bytes.is_empty() {
             let room = usize::try_from(self.part_size - self.in_part).unwrap_or(usize::MAX);
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
@@ -121,7 +118,7 @@ impl Hasher {
         if self.in_part > 0 || self.parts.is_empty() {
             self.parts.push(hex(&self.part.finalize()));
         }
-        let md5 = self.whole.map(|w| hex(&w.finalize())).unwrap_or_default();
+        let md5 = hex(&self.whole.finalize());
         FileDigest { size, mtime_ns, sha256: hex(&self.sha.finalize()), md5, part_size: self.part_size, part_md5s: self.parts }
     }
 }
@@ -181,18 +178,16 @@ mod tests {
         std::fs::write(&f, vec![7u8; 10]).unwrap();
         let d = FileDigest::of(&f, 4).unwrap();
         assert_eq!(d.part_md5s.len(), 3);
-        // A multipart file's ETag is never its whole MD5: not computed.
-        assert_eq!(d.md5, "");
-        assert_eq!(FileDigest::of(&f, 16).unwrap().md5, hex(&Md5::digest([7u8; 10])));
+        assert_eq!(d.md5, hex(&Md5::digest([7u8; 10])));
         assert_eq!(d.part_md5s[2], hex(&Md5::digest([7u8; 2])));
         // The multipart ETag: MD5 of the binary part MD5s, then the count.
         let mut m = Md5::new();
         m.update(Md5::digest([7u8; 4]));
         m.update(Md5::digest([7u8; 4]));
         m.update(Md5::digest([7u8; 2]));
-        assert_eq!(d.etags(), vec![format!("{}-3", hex(&m.finalize()))]);
+        assert_eq!(d.etags(), vec![d.md5.clone(), format!("{}-3", hex(&m.finalize()))]);
         // Fed in other chunks, the same checksums.
-        let mut h = Hasher::new(10, 4);
+        let mut h = Hasher::new(4);
         for chunk in [&[7u8; 3][..], &[7u8; 6][..], &[7u8; 1][..]] {
             h.update(chunk);
         }

@@ -445,8 +445,8 @@ impl Pusher<'_> {
             return Ok(());
         }
         // An MD5 of the shape expected that differs: the store received
-        // other bytes. Another shape (a store that gives a multipart object
-        // its whole MD5, which is not computed for large files) is read back.
+        // other bytes. Another shape (an MD5 kept by an older tacit, which
+        // did not have the other) is read back.
         let multipart = |t: &str| t.contains('-');
         if looks_like_md5(&etag) && expect.iter().any(|e| multipart(e) == multipart(&etag)) {
             let detail = format!("the store's MD5 {etag} is not the file's {}", expect[0]);
@@ -515,7 +515,7 @@ impl Pusher<'_> {
         let part_size = self.options.part_size;
         let attempt = (|| {
             let mut upload = self.start_upload(object, name, Upload::of(size, mtime_ns, part_size))?;
-            let mut hasher = Hasher::new(size, part_size);
+            let mut hasher = Hasher::new(part_size);
             let sent = self.send_parts(object, name, &mut upload, PartCheck::Hash(&mut hasher))?;
             if stat(&path).map_err(|e| StoreError::from(crate::SessionError::io("read", &path, e)))? != (size, mtime_ns) {
                 self.forget_upload(name);
@@ -551,7 +551,7 @@ impl Pusher<'_> {
             let d = self.digest(name)?;
             return Ok((d.clone(), self.put_file(object, name, &d)?));
         }
-        let mut hasher = Hasher::new(size, self.options.part_size);
+        let mut hasher = Hasher::new(self.options.part_size);
         hasher.update(&bytes);
         let d = hasher.finish(size, mtime_ns);
         self.put_small(object, Bytes::from(bytes), Some(&d))?;
