@@ -125,6 +125,9 @@ impl Columns {
             ReviewStatus::parse(&status_text).ok_or_else(|| format!("status {status_text:?} is not draft, reviewed or rejected"))?
         };
         let span = (seconds_to_ns(start, "start_s")?, seconds_to_ns(end, "end_s")?);
+        if span.1 < span.0 {
+            return Err(format!("end_s {end_text} is before start_s {start_text}"));
+        }
         let row_author = get(self.author);
         let author = if row_author.is_empty() { opts.author.clone().unwrap_or_else(|| opts.fallback_author.clone()) } else { row_author };
         Ok(LabelSegment { status, ..LabelSegment::draft(String::new(), &tier, &value, span, &author, &opts.at_utc) })
@@ -238,6 +241,16 @@ mod tests {
         let e = labels_from(Path::new("l.csv"), "what,ever\n", &opts(&v)).unwrap_err().to_string();
         assert!(e.contains("line 1: the header must name tier, value, start_s"), "{e}");
         assert!(labels_from(Path::new("l.csv"), "\n\n", &opts(&v)).unwrap_err().to_string().contains("is empty"));
+    }
+
+    #[test]
+    fn a_csv_row_that_ends_before_it_starts_is_refused() {
+        // Found by the label_csv fuzz target (fuzz/regressions/label_csv):
+        // it was imported as a label with end < start.
+        let v = vocab();
+        let text = "tier,value,start_s,end_s\nstep,tack,0,1.5\nstep,tack,2.26,2.25\n";
+        let e = labels_from(Path::new("l.csv"), text, &opts(&v)).unwrap_err().to_string();
+        assert!(e.contains("l.csv line 3") && e.contains("end_s 2.25 is before start_s 2.26"), "{e}");
     }
 
     #[test]

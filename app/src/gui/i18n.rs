@@ -66,6 +66,7 @@ pub fn ko(en: &str) -> Option<&'static str> {
         "recovered" => "복구됨",
         "yes" => "예",
         "no" => "아니요",
+        "Sessions that cannot be read (each with what is wrong):" => "읽을 수 없는 세션 (각각 무엇이 잘못되었는지):",
         "No sessions yet. Record one in Record, or run `tacit demo`." => {
             "아직 세션이 없습니다. 녹화 화면에서 녹화하거나 `tacit demo`를 실행하세요."
         }

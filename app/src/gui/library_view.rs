@@ -24,12 +24,17 @@ pub struct Row {
 #[derive(Default)]
 pub struct LibraryView {
     rows: Vec<Row>,
-    scanning: Option<Receiver<Result<Vec<Row>, String>>>,
+    scanning: Option<Receiver<Result<Scan, String>>>,
+    /// Sessions the last scan could not read, each with why (file named).
+    unreadable: Vec<String>,
     recovering: Option<Receiver<Result<String, String>>>,
     message: Option<String>,
 }
 
-fn scan(root: &Path) -> Result<Vec<Row>, String> {
+/// A scan: the sessions, and what could not be read.
+type Scan = (Vec<Row>, Vec<String>);
+
+fn scan(root: &Path) -> Result<Scan, String> {
     let dirs = if let Some(url) = super::store_library::url_of(root) {
         // Every session of the store, checked out (its small files only).
         let lib = super::store_library::library(url)?;
@@ -38,17 +43,26 @@ fn scan(root: &Path) -> Result<Vec<Row>, String> {
         let lib = tacit_session::Library::at(root);
         match lib.session_dirs() {
             Ok(d) => d,
-            Err(_) if !lib.sessions_dir().exists() => return Ok(Vec::new()),
+            Err(_) if !lib.sessions_dir().exists() => return Ok((Vec::new(), Vec::new())),
             Err(e) => return Err(e.to_string()),
         }
     };
     let mut rows = Vec::new();
+    let mut unreadable: Vec<String> = tacit_session::Library::at(root)
+        .folders_without_manifest()
+        .iter()
+        .map(|d| format!("{}: no session.json (damaged, or not a tacit session)", d.display()))
+        .collect();
     for dir in dirs {
-        let Ok(manifest) = tacit_session::SessionDir::open(&dir).map(tacit_session::SessionDir::into_manifest) else { continue };
-        let labeled = tacit_session::labels::load(&dir).map(|a| !a.labels.is_empty()).unwrap_or(false);
-        rows.push(Row { dir, manifest, labeled });
+        match tacit_session::SessionDir::open(&dir).map(tacit_session::SessionDir::into_manifest) {
+            Ok(manifest) => {
+                let labeled = tacit_session::labels::load(&dir).map(|a| !a.labels.is_empty()).unwrap_or(false);
+                rows.push(Row { dir, manifest, labeled });
+            }
+            Err(e) => unreadable.push(e.to_string()),
+        }
     }
-    Ok(rows)
+    Ok((rows, unreadable))
 }
 
 fn status_text(s: SessionStatus) -> &'static str {
@@ -67,6 +81,12 @@ impl LibraryView {
         self.scanning = Some(worker("library-scan", ctx, move || scan(&root)));
     }
 
+    /// What the last scan could not read.
+    #[cfg(test)]
+    pub fn unreadable(&self) -> &[String] {
+        &self.unreadable
+    }
+
     /// The sessions as last scanned.
     pub fn rows(&self) -> &[Row] {
         &self.rows
@@ -75,7 +95,10 @@ impl LibraryView {
     /// Takes finished scans and recoveries.
     pub fn logic(&mut self, events: &mut Vec<Event>) {
         match finished(&mut self.scanning) {
-            Some(Ok(rows)) => self.rows = rows,
+            Some(Ok((rows, unreadable))) => {
+                self.rows = rows;
+                self.unreadable = unreadable;
+            }
             Some(Err(e)) => self.message = Some(e),
             None => {}
         }
@@ -143,6 +166,12 @@ impl LibraryView {
         });
         if let Some(m) = &self.message {
             ui.label(m.as_str());
+        }
+        if !self.unreadable.is_empty() {
+            ui.colored_label(egui::Color32::from_rgb(230, 160, 40), t("Sessions that cannot be read (each with what is wrong):"));
+            for why in &self.unreadable {
+                ui.label(why.as_str());
+            }
         }
         ui.separator();
         if self.rows.is_empty() && self.scanning.is_none() {

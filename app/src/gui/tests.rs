@@ -519,3 +519,124 @@ fn a_trainer_reviews_and_labels_a_session_in_the_site_store() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|m| m["reviewed"] == true)
     });
 }
+
+/// A damaged file in a session copy (issue 15).
+fn damage_file(path: &Path, how: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    match how {
+        "garbage" => std::fs::write(path, b"{ this is not json").unwrap(),
+        "half" => std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap(),
+        "empty" => std::fs::write(path, b"").unwrap(),
+        "missing" => std::fs::remove_file(path).unwrap(),
+        "flip" => {
+            let mut b = bytes;
+            let n = b.len();
+            for k in 1..=16 {
+                b[n * k / 17] ^= 0xff;
+            }
+            std::fs::write(path, b).unwrap();
+        }
+        other => panic!("no damage {other}"),
+    }
+}
+
+fn raw_bytes(lib: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for s in std::fs::read_dir(lib.join("sessions")).unwrap().flatten() {
+        for f in std::fs::read_dir(s.path()).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".arrows") || name.ends_with(".wav") {
+                out.push((f.path(), std::fs::read(f.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+#[allow(clippy::too_many_lines, reason = "one scenario over every damage, checked step by step")]
+fn damaged_sessions_are_named_in_the_library_and_never_crash_review() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    crate::init_library(&lib, false).unwrap();
+    let good = start_demo_recording(&lib, 1500).stop("test").unwrap();
+    let src = lib.join("sessions").join(&good.id);
+    let label = tacit_schema::LabelSegment::draft(String::new(), "step", "tack", (0, 500_000_000), "kim", "2026-12-04T00:00:00Z");
+    tacit_session::labels::add(&src, vec![label]).unwrap();
+    let damages = [
+        ("session.json", "garbage"),
+        ("sensor-arc.arrows", "half"),
+        ("sensor-arc.arrows", "flip"),
+        ("cam-front.0.arrows", "flip"),
+        ("cam-front.0.arrows", "empty"),
+        ("mic-lapel.wav", "empty"),
+        ("mic-lapel.wav", "half"),
+        ("mic-lapel.timing.arrows", "missing"),
+        ("annotations.json", "garbage"),
+        ("events.arrows", "missing"),
+        ("station.toml", "empty"),
+    ];
+    for (k, (file, how)) in damages.iter().enumerate() {
+        let id = format!("{}-d{k:02}", good.id);
+        let dir = lib.join("sessions").join(&id);
+        copy_tree(&src, &dir);
+        let mut m: serde_json::Value = json(&dir.join("session.json"));
+        m["id"] = id.clone().into();
+        std::fs::write(dir.join("session.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        damage_file(&dir.join(file), how);
+    }
+    let before = raw_bytes(&lib);
+    let settings = Settings { library: lib.clone(), lang: Lang::En, ..Settings::default() };
+    let mut h = harness(settings, &tmp.path().join("app.json"));
+    // The damaged manifest is listed with its file; the other copies and
+    // the undamaged original are rows.
+    wait_for(&mut h, "the library scan", |a| a.library.rows().len() == damages.len() - 1 + 1);
+    h.run_steps(3);
+    let unreadable = h.state().library.unreadable().to_vec();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(unreadable[0].contains("session.json") && unreadable[0].contains("-d00"), "{unreadable:?}");
+    h.get_by_label_contains("Sessions that cannot be read");
+    // Each session opens in Review, or Review says what is wrong with which file.
+    let rows = h.state().library.rows().len();
+    let mut outcomes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..rows {
+        h.get_all_by_label("Open").nth(i).unwrap_or_else(|| panic!("an Open button for row {i}")).click();
+        h.step();
+        wait_for(&mut h, "Review to open the session or say why not", |a| a.review.settled_id().is_some());
+        h.run_steps(5);
+        let message = h.state().review.message().unwrap_or_default().to_string();
+        // Opened: "<id> · N ms"; refused: the error, which names the file by its path.
+        let opened = message.split_once(" · ").map(|(id, _)| id.to_string());
+        let about = opened.clone().unwrap_or_else(|| message.clone());
+        let prefix = format!("{}-d", good.id);
+        let k = about.find(&prefix).and_then(|at| about.get(at + prefix.len()..at + prefix.len() + 2)).map(|k| k.parse::<usize>().unwrap());
+        seen.insert(k);
+        match k {
+            None => assert_eq!(opened.as_deref(), Some(good.id.as_str()), "the undamaged session did not open: {message}"),
+            Some(k) => {
+                let (file, how) = damages[k];
+                if opened.is_none() {
+                    assert!(message.contains(file), "Review of copy {k} ({file} {how}) failed without naming the file: {message}");
+                }
+                outcomes.push(format!("{file} {how}: {}", if opened.is_some() { "opened" } else { "refused, file named" }));
+            }
+        }
+        h.get_by_label("Library").click();
+        h.run_steps(3);
+    }
+    assert_eq!(seen.len(), rows, "every row opened once: {seen:?}");
+    eprintln!("Review of damaged sessions:\n{}", outcomes.join("\n"));
+    assert_eq!(raw_bytes(&lib), before, "the app changed a raw capture file");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_file() && !name.ends_with(".lock") {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}

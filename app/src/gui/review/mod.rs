@@ -128,6 +128,12 @@ impl ReviewView {
         self.data.is_some()
     }
 
+    /// The id of the session shown, while no other is being opened.
+    #[cfg(test)]
+    pub fn settled_id(&self) -> Option<Option<&str>> {
+        self.opening.is_none().then(|| self.data.as_ref().map(|d| d.manifest.id.as_str()))
+    }
+
     /// Asked → shown time of the last frame after a seek.
     pub fn last_seek_ms(&self) -> Option<f64> {
         self.last_seek.map(|d| d.as_secs_f64() * 1e3)
