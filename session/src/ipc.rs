@@ -22,6 +22,7 @@ use crate::file::SessionFile;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
+use arrow_schema::ArrowError;
 
 use crate::error::SessionError;
 
@@ -221,7 +222,7 @@ pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanR
     }
     let file = SessionFile::open(path)?;
     let prefix = BufReader::with_capacity(1 << 20, file).take(walk.good_len);
-    let mut reader = match StreamReader::try_new(prefix, None) {
+    let mut reader = match open_reader(prefix) {
         Ok(r) => r,
         Err(e) => {
             report.good_len = 0;
@@ -231,7 +232,7 @@ pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanR
         }
     };
     for at in &walk.batches {
-        match reader.next() {
+        match next_batch(&mut reader) {
             Some(Ok(batch)) => {
                 report.batches += 1;
                 report.rows += batch.num_rows() as u64;
@@ -252,6 +253,34 @@ pub fn scan(path: &Path, mut on_batch: impl FnMut(&RecordBatch)) -> Result<ScanR
         }
     }
     Ok(report)
+}
+
+/// The reader's next batch. arrow-rs 59 panics on some damaged buffer
+/// layouts (a buffer's offset and length past the message, found by the
+/// `ipc_tail` fuzz target) instead of returning an error; that panic is
+/// caught here and returned as the error it should have been, so a damaged
+/// file is reported, never a crash. The reader is not used after it.
+pub(crate) fn next_batch<R: std::io::Read>(reader: &mut StreamReader<R>) -> Option<Result<RecordBatch, ArrowError>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())) {
+        Ok(next) => next,
+        Err(panic) => Some(Err(ArrowError::IpcError(format!("a damaged batch ({})", panic_text(&*panic))))),
+    }
+}
+
+/// A stream reader over `input`: its schema message decoded. arrow-rs 59
+/// panics on some damaged schemas too (found by the `ipc_tail` fuzz
+/// target); such a panic is returned as an error.
+pub(crate) fn open_reader<R: std::io::Read>(input: R) -> Result<StreamReader<R>, ArrowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || StreamReader::try_new(input, None)))
+        .unwrap_or_else(|panic| Err(ArrowError::IpcError(format!("a damaged schema ({})", panic_text(&*panic)))))
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no reason given".into())
 }
 
 /// Cuts a torn tail after the last whole batch and ends the stream properly.
@@ -381,5 +410,28 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         assert_eq!(messages(&path).unwrap().good_len, 0);
         assert!(scan(&path, |_| {}).unwrap().error.is_some());
+    }
+
+    #[test]
+    fn a_batch_arrow_rs_panics_on_is_a_damaged_batch() {
+        // Found by the ipc_tail fuzz target: arrow-rs 59 panics in
+        // Buffer::slice_with_length on this events.arrows (a buffer past
+        // the end of its message); scan reports it instead of crashing.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("events.arrows");
+        for bytes in [
+            &include_bytes!("../../fuzz/regressions/ipc_tail/crash-a5cf433059da0f44e393d0cff9b686e77c3e9d5e")[..],
+            &include_bytes!("../../fuzz/regressions/ipc_tail/crash-97c265cad278972de1d8e6c78906aac93e54f5e8")[..],
+            // A schema arrow-rs panics on (arrow-ipc's convert.rs).
+            &include_bytes!("../../fuzz/regressions/ipc_tail/crash-8086152ad4e57c7e9ff73b3ec3d5b6815545866b")[..],
+        ] {
+            std::fs::write(&f, bytes).unwrap();
+            let report = scan(&f, |_| {}).unwrap();
+            assert!(report.error.as_deref().is_some_and(|e| e.contains("damaged")), "{report:?}");
+            repair(&f).unwrap();
+            // Ended after the last whole batch, or left alone when its schema does not decode.
+            let after = scan(&f, |_| {}).unwrap();
+            assert!(after.finished || after.good_len == 0, "{after:?}");
+        }
     }
 }

@@ -67,7 +67,7 @@ impl Batches {
     pub fn next(&mut self) -> Result<Option<RecordBatch>, SessionError> {
         loop {
             if let Some(r) = self.reader.as_mut() {
-                match r.next() {
+                match crate::ipc::next_batch(r) {
                     Some(Ok(b)) => {
                         self.check_order(&b)?;
                         return Ok(Some(b));
@@ -79,8 +79,8 @@ impl Batches {
             let Some(path) = self.files.get(self.next_file).cloned() else { return Ok(None) };
             self.next_file += 1;
             let f = crate::SessionFile::open(&path)?;
-            let r = StreamReader::try_new(BufReader::with_capacity(1 << 20, f), None)
-                .map_err(|e| arrow_error(e, &path, "not an Arrow stream"))?;
+            let r =
+                crate::ipc::open_reader(BufReader::with_capacity(1 << 20, f)).map_err(|e| arrow_error(e, &path, "not an Arrow stream"))?;
             self.reader = Some(r);
         }
     }

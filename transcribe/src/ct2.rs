@@ -127,14 +127,14 @@ struct Reader<'a, R> {
 
 impl<R: Read> Reader<'_, R> {
     fn bytes(&mut self, n: usize, what: &str) -> Result<Vec<u8>, TranscribeError> {
-        let mut buf = vec![0u8; n];
-        self.inner.read_exact(&mut buf).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                TranscribeError::model(format!("truncated model file: ends inside {what} (at byte {})", self.offset), self.path)
-            } else {
-                TranscribeError::io("read", self.path, e)
-            }
-        })?;
+        // Grown as the bytes arrive, not allocated from the length the file
+        // claims: a damaged length past the end is an error, not a 4 GB
+        // allocation (found by the ct2_model fuzz target).
+        let mut buf = Vec::with_capacity(n.min(64 << 20));
+        let got = (&mut self.inner).take(n as u64).read_to_end(&mut buf).map_err(|e| TranscribeError::io("read", self.path, e))?;
+        if got < n {
+            return Err(TranscribeError::model(format!("truncated model file: ends inside {what} (at byte {})", self.offset), self.path));
+        }
         self.offset += n as u64;
         Ok(buf)
     }
@@ -190,7 +190,11 @@ impl Ct2Model {
             let dtype = DType::from_code(code)
                 .ok_or_else(|| TranscribeError::model(format!("variable {name}: unknown data type code {code}"), path))?;
             let num_bytes = r.u32(&format!("variable {name}"))? as usize;
-            let expected = dims.iter().product::<usize>() * dtype.size();
+            // A checked product: a damaged shape must not overflow (found
+            // by the ct2_model fuzz target).
+            let Some(expected) = dims.iter().try_fold(dtype.size(), |n, &d| n.checked_mul(d)) else {
+                return Err(TranscribeError::model(format!("variable {name}: shape {dims:?} is too large"), path));
+            };
             if num_bytes != expected {
                 return Err(TranscribeError::model(
                     format!("variable {name}: {num_bytes} bytes stored, but shape {dims:?} of {dtype:?} needs {expected}"),

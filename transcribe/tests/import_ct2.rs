@@ -153,3 +153,27 @@ fn split_parts_read_as_one_model() {
     let err = read_model(dir.path()).unwrap_err().to_string();
     assert!(err.contains("part1"), "{err}");
 }
+
+#[test]
+fn a_model_whose_shape_overflows_or_whose_length_runs_past_the_end_is_refused() {
+    // Found by the ct2_model fuzz target: the shape's product overflowed
+    // (a panic with overflow checks, a wrong size without them).
+    let bytes = include_bytes!("../../fuzz/regressions/ct2_model/crash-75569633f359bac28ed81eb225afbf0f1efd8189");
+    let e = tacit_transcribe::ct2::Ct2Model::read(&bytes[..], std::path::Path::new("model.bin")).unwrap_err().to_string();
+    assert!(e.contains("model.bin"), "{e}");
+    // A length the file does not have is an error, not an allocation of it.
+    let mut big = Vec::new();
+    big.extend_from_slice(&6u32.to_le_bytes());
+    big.extend_from_slice(&12u16.to_le_bytes());
+    big.extend_from_slice(b"WhisperSpec\0");
+    big.extend_from_slice(&3u32.to_le_bytes());
+    big.extend_from_slice(&1u32.to_le_bytes());
+    big.extend_from_slice(&2u16.to_le_bytes());
+    big.extend_from_slice(b"w\0");
+    big.push(1);
+    big.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    big.push(0); // f32: 4 GiB claimed
+    big.extend_from_slice(&(1u32 << 30).wrapping_mul(4).to_le_bytes());
+    let e = tacit_transcribe::ct2::Ct2Model::read(&big[..], std::path::Path::new("model.bin")).unwrap_err().to_string();
+    assert!(!e.is_empty(), "{e}");
+}

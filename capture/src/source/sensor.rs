@@ -42,6 +42,14 @@ impl SensorBatch {
         self.t_ns.is_empty() && self.rejects.is_empty()
     }
 
+    /// One UDP datagram received at `t_ns`: one or more lines.
+    pub fn push_datagram(&mut self, parser: &LineParser, bytes: &[u8], t_ns: i64) {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.split('\n') {
+            self.push_line(parser, line, t_ns);
+        }
+    }
+
     fn push_line(&mut self, parser: &LineParser, line: &str, t_ns: i64) {
         match parser.parse(line) {
             Ok(Some(row)) => {
@@ -118,15 +126,16 @@ pub fn run(mut source: Box<dyn SensorSource>, ctx: SourceCtx, offset_ns: i64, to
     }
 }
 
-/// Splits a byte stream into lines, keeping a partial line between reads and
-/// cutting runaway lines at `MAX_LINE`.
+/// Splits a byte stream (a serial port's reads) into lines, keeping a
+/// partial line between reads and cutting runaway lines at `MAX_LINE`.
 #[derive(Default)]
-struct LineSplitter {
+pub struct LineSplitter {
     pending: Vec<u8>,
 }
 
 impl LineSplitter {
-    fn feed(&mut self, bytes: &[u8], t_ns: i64, parser: &LineParser, batch: &mut SensorBatch) {
+    /// The next bytes read at `t_ns`: each whole line parsed into `batch`.
+    pub fn feed(&mut self, bytes: &[u8], t_ns: i64, parser: &LineParser, batch: &mut SensorBatch) {
         for &b in bytes {
             if b == b'\n' {
                 let line = String::from_utf8_lossy(&self.pending).into_owned();
@@ -242,11 +251,7 @@ impl SensorSource for UdpSensor {
         let mut buf = vec![0u8; 65_536];
         match socket.recv_from(&mut buf) {
             Ok((n, _)) => {
-                let t_ns = ctx.clock.now_ns();
-                let text = String::from_utf8_lossy(&buf[..n]);
-                for line in text.split('\n') {
-                    batch.push_line(&self.parser, line, t_ns);
-                }
+                batch.push_datagram(&self.parser, &buf[..n], ctx.clock.now_ns());
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
