@@ -63,7 +63,7 @@ impl FileDigest {
     /// (single PUTs; some stores for multipart too) and, when uploaded in
     /// parts, the MD5 of the part MD5s with the part count (`…-N`).
     pub fn etags(&self) -> Vec<String> {
-        let mut tags: Vec<String> = Some(self.md5.clone()).filter(|m| !m.is_empty()).into_iter().collect();
+        let mut tags = vec![self.md5.clone()];
         if self.is_multipart() {
             let mut m = Md5::new();
             for p in &self.part_md5s {

@@ -444,11 +444,7 @@ impl Pusher<'_> {
         if expect.contains(&etag) {
             return Ok(());
         }
-        // An MD5 of the shape expected that differs: the store received
-        // other bytes. Another shape (an MD5 kept by an older tacit, which
-        // did not have the other) is read back.
-        let multipart = |t: &str| t.contains('-');
-        if looks_like_md5(&etag) && expect.iter().any(|e| multipart(e) == multipart(&etag)) {
+        if looks_like_md5(&etag) {
             let detail = format!("the store's MD5 {etag} is not the file's {}", expect[0]);
             return Err(StoreError::Corrupt { object: object.to_string(), detail });
         }
@@ -519,8 +515,7 @@ impl Pusher<'_> {
             let sent = self.send_parts(object, name, &mut upload, PartCheck::Hash(&mut hasher))?;
             if stat(&path).map_err(|e| StoreError::from(crate::SessionError::io("read", &path, e)))? != (size, mtime_ns) {
                 self.forget_upload(name);
-                let cause = "the file changed during the push; run it again".to_string();
-                return Err(PartsError::Store(StoreError::Other { what: format!("uploading {object}"), cause }));
+                return Err(changed_during_push(object));
             }
             let etag = self.complete(object, name, &upload)?;
             let d = hasher.finish(size, mtime_ns);
@@ -738,6 +733,12 @@ impl Pusher<'_> {
     }
 }
 
+/// A file that changed while its upload was under way.
+fn changed_during_push(object: &ObjectPath) -> PartsError {
+    let cause = "the file changed during the push; run it again".to_string();
+    PartsError::Store(StoreError::Other { what: format!("uploading {object}"), cause })
+}
+
 /// What each part read for an upload is checked against.
 enum PartCheck<'a> {
     /// The part MD5s of the file as hashed before (the part must match).
@@ -752,8 +753,7 @@ impl PartCheck<'_> {
             PartCheck::Hash(h) => h.update(bytes),
             PartCheck::Known(md5s) => {
                 if md5s.get(i).is_none_or(|m| *m != md5_hex(bytes)) {
-                    let cause = "the file changed during the push; run it again".to_string();
-                    return Err(PartsError::Store(StoreError::Other { what: format!("uploading {object}"), cause }));
+                    return Err(changed_during_push(object));
                 }
             }
         }
